@@ -1,0 +1,377 @@
+"""Built-in state-space models and their registry.
+
+=========================  ==================================================
+name                       model
+=========================  ==================================================
+``linear_gaussian``        ``x_k = F x_{k-1} + N(0, Q)``, ``y_k = H x_k + N(0, R)``
+                           (default: the 2-D model of filters spec §8.1)
+``lorenz63``               Lorenz (1963), RK4, ``dt = 0.01``, 25 steps per
+                           observation, ``H = I``, ``R = 2 I`` (Sakov 2012)
+``lorenz96``               Lorenz (1996), any ``dim`` and ``forcing``, RK4,
+                           ``dt = 0.05``, every step observed, ``R = I``
+                           (Sakov & Oke 2008)
+``stochastic_volatility``  AR(1) log-volatility, ``y_k ~ N(0, exp(x_k))``
+``bimodal``                static ``x ~ N(0, 1)``, ``y = x^2 + N(0, 0.1^2)``
+``lorenz63_cubic``         L63 observed through ``x^3 / 100``
+``lorenz63_sparse``        L63, only ``x_1`` every 0.5 time units, ``R = 4``
+``lorenz96_abs``           L96 observed through ``|x|``
+``lorenz96_half``          L96 with every second component observed
+=========================  ==================================================
+
+Examples
+--------
+>>> from geobayes.filters import models
+>>> ssm = models.get("lorenz96", dim=10)
+>>> ssm.dim, ssm.obs_dim
+(10, 10)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+
+from ._types import OBS_LOGLIK_SIG, OBSERVE_SIG, STEP_SIG
+from .ssm import StateSpaceModel
+
+__all__ = [
+    "get",
+    "names",
+    "register",
+    "linear_gaussian",
+    "lorenz63",
+    "lorenz96",
+    "stochastic_volatility",
+    "bimodal",
+    "lorenz63_cubic",
+    "lorenz63_sparse",
+    "lorenz96_abs",
+    "lorenz96_half",
+    "L63_X0",
+]
+
+# ---------------------------------------------------------------- jitted parts
+# pragma: no cover on njit bodies is not needed; they also run with NUMBA_DISABLE_JIT.
+
+
+@njit(cache=True)
+def _l63_rhs(x, sigma, rho, beta):
+    out = np.empty(3)
+    out[0] = sigma * (x[1] - x[0])
+    out[1] = rho * x[0] - x[1] - x[0] * x[2]
+    out[2] = x[0] * x[1] - beta * x[2]
+    return out
+
+
+@njit(STEP_SIG, cache=True)
+def lorenz63_step(x, t, dt, data):
+    """One RK4 step of Lorenz-63; ``data = (sigma, rho, beta)``."""
+    s, r, b = data[0], data[1], data[2]
+    k1 = _l63_rhs(x, s, r, b)
+    k2 = _l63_rhs(x + 0.5 * dt * k1, s, r, b)
+    k3 = _l63_rhs(x + 0.5 * dt * k2, s, r, b)
+    k4 = _l63_rhs(x + dt * k3, s, r, b)
+    return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+@njit(cache=True)
+def _l96_rhs(x, forcing):
+    d = x.shape[0]
+    out = np.empty(d)
+    for i in range(d):
+        out[i] = (x[(i + 1) % d] - x[(i - 2) % d]) * x[(i - 1) % d] - x[i] + forcing
+    return out
+
+
+@njit(STEP_SIG, cache=True)
+def lorenz96_step(x, t, dt, data):
+    """One RK4 step of Lorenz-96; ``data = (forcing,)``."""
+    f = data[0]
+    k1 = _l96_rhs(x, f)
+    k2 = _l96_rhs(x + 0.5 * dt * k1, f)
+    k3 = _l96_rhs(x + 0.5 * dt * k2, f)
+    k4 = _l96_rhs(x + dt * k3, f)
+    return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
+@njit(STEP_SIG, cache=True)
+def linear_step(x, t, dt, data):
+    """``F @ x`` with ``data = F.ravel()`` (row-major, ``d x d``)."""
+    d = x.shape[0]
+    out = np.zeros(d)
+    for i in range(d):
+        acc = 0.0
+        for j in range(d):
+            acc += data[i * d + j] * x[j]
+        out[i] = acc
+    return out
+
+
+@njit(STEP_SIG, cache=True)
+def identity_step(x, t, dt, data):
+    """Static model: the state does not move."""
+    return x.copy()
+
+
+@njit(STEP_SIG, cache=True)
+def ar1_step(x, t, dt, data):
+    """``mu + phi (x - mu)`` with ``data = (mu, phi)``."""
+    return data[0] + data[1] * (x - data[0])
+
+
+@njit(OBSERVE_SIG, cache=True)
+def identity_obs(x, data):
+    """``h(x) = x``."""
+    return x.copy()
+
+
+@njit(OBSERVE_SIG, cache=True)
+def linear_obs(x, data):
+    """``H @ x`` with ``data = H.ravel()`` (row-major, ``m x d``)."""
+    d = x.shape[0]
+    m = data.shape[0] // d
+    out = np.zeros(m)
+    for i in range(m):
+        acc = 0.0
+        for j in range(d):
+            acc += data[i * d + j] * x[j]
+        out[i] = acc
+    return out
+
+
+@njit(OBSERVE_SIG, cache=True)
+def partial_obs(x, data):
+    """``x[idx]`` with ``data = idx`` (as floats)."""
+    out = np.empty(data.shape[0])
+    for i in range(data.shape[0]):
+        out[i] = x[int(data[i])]
+    return out
+
+
+@njit(OBSERVE_SIG, cache=True)
+def abs_partial_obs(x, data):
+    """``|x[idx]|`` with ``data = idx``."""
+    out = np.empty(data.shape[0])
+    for i in range(data.shape[0]):
+        out[i] = abs(x[int(data[i])])
+    return out
+
+
+@njit(OBSERVE_SIG, cache=True)
+def cubic_obs(x, data):
+    """``x^3 / data[0]`` componentwise."""
+    return x**3 / data[0]
+
+
+@njit(OBSERVE_SIG, cache=True)
+def square_obs(x, data):
+    """``x^2`` componentwise."""
+    return x * x
+
+
+@njit(OBS_LOGLIK_SIG, cache=True)
+def sv_loglik(y, x, data):
+    """``log N(y; 0, exp(x))`` summed over components."""
+    acc = 0.0
+    for i in range(y.shape[0]):
+        acc += -0.5 * (math.log(2.0 * math.pi) + x[i] + y[i] * y[i] * math.exp(-x[i]))
+    return acc
+
+
+# ----------------------------------------------------------------- factories
+
+#: Initial mean of the Sakov (2012) Lorenz-63 setting (DAPPER ``Lorenz63.x0``).
+L63_X0 = np.array([1.509, -1.531, 25.46])
+
+
+def linear_gaussian(
+    transition_matrix=((0.9, 0.1), (0.0, 0.95)),
+    observation_matrix=((1.0, 0.0),),
+    process_noise_cov=0.1,
+    obs_noise_cov=0.5,
+    initial_mean=None,
+    initial_cov=1.0,
+) -> StateSpaceModel:
+    """Linear-Gaussian model; defaults: filters spec §8.1 (``d = 2``, ``m = 1``).
+
+    Scalars for covariances mean multiples of the identity.
+    """
+    F = np.atleast_2d(np.asarray(transition_matrix, float))
+    H = np.atleast_2d(np.asarray(observation_matrix, float))
+    d, m = F.shape[0], H.shape[0]
+    if F.shape != (d, d):
+        raise ValueError(f"transition_matrix must be square, got shape {F.shape}")
+    if H.shape[1] != d:
+        raise ValueError(f"observation_matrix must have {d} columns, got shape {H.shape}")
+    return StateSpaceModel(
+        name="linear_gaussian", dim=d, obs_dim=m,
+        step=linear_step, step_data=F.ravel(), observe=linear_obs, observe_data=H.ravel(),
+        dt=1.0, steps_per_obs=1,
+        initial_mean=np.zeros(d) if initial_mean is None else initial_mean,
+        initial_cov=initial_cov, process_noise_cov=process_noise_cov, obs_noise_cov=obs_noise_cov,
+        transition_matrix=F, observation_matrix=H,
+        description="linear-Gaussian x_k = F x_{k-1} + N(0,Q), y_k = H x_k + N(0,R)",
+    )
+
+
+def lorenz63(
+    dt=0.01, steps_per_obs=25, obs_noise_cov=2.0, initial_cov=2.0, initial_mean=None,
+    sigma=10.0, rho=28.0, beta=8.0 / 3.0,
+) -> StateSpaceModel:
+    """Lorenz-63, Sakov (2012) setting by default (DAPPER ``Lorenz63/sakov2012.py``)."""
+    return StateSpaceModel(
+        name="lorenz63", dim=3, obs_dim=3,
+        step=lorenz63_step, step_data=np.array([sigma, rho, beta]), observe=identity_obs,
+        dt=dt, steps_per_obs=steps_per_obs,
+        initial_mean=L63_X0 if initial_mean is None else initial_mean, initial_cov=initial_cov,
+        obs_noise_cov=obs_noise_cov,
+        description="Lorenz-63 (RK4), all components observed",
+    )
+
+
+def lorenz96(
+    dim=40, forcing=8.0, dt=0.05, steps_per_obs=1, obs_noise_cov=1.0, initial_cov=0.001,
+    obs_indices=None,
+) -> StateSpaceModel:
+    """Lorenz-96, Sakov & Oke (2008) setting by default (DAPPER ``Lorenz96/sakov2008.py``).
+
+    ``obs_indices`` selects observed components (default: all).  The initial
+    mean is ``e_1`` (first component 1, the rest 0).
+    """
+    dim = int(dim)
+    if dim < 4:
+        raise ValueError(f"Lorenz-96 needs dim >= 4, got {dim}")
+    x0 = np.zeros(dim)
+    x0[0] = 1.0
+    if obs_indices is None:
+        observe, odata, coords, m = identity_obs, np.zeros(0), None, dim
+    else:
+        idx = np.asarray(obs_indices, dtype=np.int64)
+        if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= dim:
+            raise ValueError(f"obs_indices must be indices in [0, {dim}), got {obs_indices}")
+        observe, odata, coords, m = partial_obs, idx.astype(float), idx.astype(float), idx.size
+    return StateSpaceModel(
+        name="lorenz96", dim=dim, obs_dim=m,
+        step=lorenz96_step, step_data=np.array([forcing]), observe=observe, observe_data=odata,
+        dt=dt, steps_per_obs=steps_per_obs, initial_mean=x0, initial_cov=initial_cov,
+        obs_noise_cov=obs_noise_cov, obs_coords=coords, domain_length=float(dim),
+        description="Lorenz-96 (RK4), periodic, localisable",
+    )
+
+
+def stochastic_volatility(mu=-1.0, phi=0.95, sigma=0.3) -> StateSpaceModel:
+    """Stochastic volatility: ``x_k = mu + phi (x_{k-1} - mu) + sigma eta``, ``y_k ~ N(0, e^{x_k})``.
+
+    The observation noise is not additive, so only the particle filter applies.
+    The initial law is the stationary one, ``N(mu, sigma^2 / (1 - phi^2))``.
+    """
+    if not abs(phi) < 1:
+        raise ValueError(f"|phi| must be < 1 for a stationary model, got {phi}")
+
+    def sampler(rng, x):
+        return np.exp(0.5 * x) * rng.standard_normal(x.shape)
+
+    return StateSpaceModel(
+        name="stochastic_volatility", dim=1, obs_dim=1,
+        step=ar1_step, step_data=np.array([mu, phi]), observe=identity_obs,
+        dt=1.0, steps_per_obs=1, initial_mean=[mu], initial_cov=sigma**2 / (1 - phi**2),
+        process_noise_cov=sigma**2, obs_loglik=sv_loglik, obs_sampler=sampler,
+        description="stochastic volatility, y ~ N(0, exp(x)) (particle filter only)",
+    )
+
+
+def bimodal(obs_std=0.1) -> StateSpaceModel:
+    """Static bimodal problem (spec §7.3.1): ``x ~ N(0, 1)``, ``y = x^2 + N(0, obs_std^2)``."""
+    return StateSpaceModel(
+        name="bimodal", dim=1, obs_dim=1, step=identity_step, observe=square_obs,
+        dt=1.0, steps_per_obs=1, initial_mean=[0.0], initial_cov=1.0,
+        obs_noise_cov=obs_std**2, description="static x ~ N(0,1), y = x^2 + noise",
+    )
+
+
+def lorenz63_cubic(scale=100.0) -> StateSpaceModel:
+    """Lorenz-63 (Sakov 2012 setting) observed through ``x^3 / scale`` (spec §7.3.2)."""
+    base = lorenz63()
+    return _replace(base, name="lorenz63_cubic", observe=cubic_obs,
+                    observe_data=np.array([float(scale)]),
+                    description="Lorenz-63 observed through x^3/100")
+
+
+def lorenz63_sparse() -> StateSpaceModel:
+    """Lorenz-63 with only ``x_1`` observed every 0.5 time units, ``R = 4`` (spec §7.3.3)."""
+    base = lorenz63(steps_per_obs=50)
+    return _replace(base, name="lorenz63_sparse", obs_dim=1, observe=partial_obs,
+                    observe_data=np.array([0.0]), obs_noise_cov=np.array([[4.0]]),
+                    obs_coords=None, description="Lorenz-63, x_1 observed every 0.5")
+
+
+def lorenz96_abs(dim=40, forcing=8.0) -> StateSpaceModel:
+    """Lorenz-96 observed through ``|x|`` (spec §7.3.4)."""
+    base = lorenz96(dim=dim, forcing=forcing)
+    return _replace(base, name="lorenz96_abs", observe=abs_partial_obs,
+                    observe_data=np.arange(base.dim, dtype=float),
+                    description="Lorenz-96 observed through |x|")
+
+
+def lorenz96_half(dim=40, forcing=8.0) -> StateSpaceModel:
+    """Lorenz-96 with every second component observed (spec §7.3.4)."""
+    base = lorenz96(dim=dim, forcing=forcing, obs_indices=np.arange(0, int(dim), 2))
+    return _replace(base, name="lorenz96_half",
+                    description="Lorenz-96, every second component observed")
+
+
+def _replace(ssm: StateSpaceModel, **changes) -> StateSpaceModel:
+    import dataclasses
+
+    fields = {f.name: getattr(ssm, f.name) for f in dataclasses.fields(ssm)}
+    fields.update(changes)
+    return StateSpaceModel(**fields)
+
+
+_REGISTRY: dict[str, Callable[..., StateSpaceModel]] = {
+    "linear_gaussian": linear_gaussian,
+    "lorenz63": lorenz63,
+    "lorenz96": lorenz96,
+    "stochastic_volatility": stochastic_volatility,
+    "bimodal": bimodal,
+    "lorenz63_cubic": lorenz63_cubic,
+    "lorenz63_sparse": lorenz63_sparse,
+    "lorenz96_abs": lorenz96_abs,
+    "lorenz96_half": lorenz96_half,
+}
+
+
+def names() -> list[str]:
+    """Names of the built-in state-space models."""
+    return sorted(_REGISTRY)
+
+
+def register(name: str, factory: Callable[..., StateSpaceModel]) -> None:
+    """Add a factory to the registry (``get(name, **kwargs)`` calls it)."""
+    if not callable(factory):
+        raise TypeError("factory must be callable")
+    _REGISTRY[str(name)] = factory
+
+
+def get(name: str, **kwargs) -> StateSpaceModel:
+    """Build a built-in state-space model by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`names`.
+    **kwargs
+        Passed to the factory (e.g. ``dim=400, forcing=8`` for ``lorenz96``).
+
+    Examples
+    --------
+    >>> get("lorenz63").dim
+    3
+    """
+    key = str(name).lower().replace("-", "_")
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown state-space model {name!r}; valid names: {', '.join(names())}")
+    return _REGISTRY[key](**kwargs)

@@ -1,0 +1,1 @@
+"""Shared jitted maths (special functions, log-sum-exp, resampling, linear algebra)."""

@@ -1,0 +1,169 @@
+"""Resampling of weighted particles, as pure jitted functions of the weights.
+
+Every scheme maps normalised weights ``w`` (length ``N``) and uniforms to
+``M`` ancestor indices, sorted ascending, so that index ``i`` appears about
+``M w_i`` times:
+
+* systematic (Carpenter et al. 1999; Kitagawa 1996): one uniform
+  ``u ~ U[0, 1/M)``, points ``u + k/M``; every count differs from ``M w_i`` by
+  less than 1;
+* stratified: one uniform per stratum ``[k/M, (k+1)/M)``;
+* multinomial: ``M`` sorted independent uniforms (the reference scheme, highest
+  variance).
+
+The ``*_from_uniforms`` functions are deterministic given their uniforms
+(what the tests check); the generator versions draw them from a
+``numpy.random.Generator`` (also inside njit code).  Cumulative sums are taken
+in float64 and the last one is forced to 1, so round-off never produces an
+out-of-range index.  The helpers :func:`normalize_log_weights` and
+:func:`effective_sample_size` work in log space, never exponentiating
+un-normalised log weights.
+
+Examples
+--------
+>>> import numpy as np
+>>> systematic_from_uniform(np.array([0.2, 0.8]), 0.1, 4)
+array([0, 1, 1, 1])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "systematic_from_uniform",
+    "stratified_from_uniforms",
+    "multinomial_from_uniforms",
+    "systematic",
+    "stratified",
+    "multinomial",
+    "counts",
+    "normalize_log_weights",
+    "effective_sample_size",
+    "logsumexp",
+]
+
+
+@njit(cache=True)
+def _inverse_cdf(weights, points):
+    """Indices ``i_k`` = smallest ``i`` with ``c_i > points[k]`` (points sorted)."""
+    n = weights.shape[0]
+    m = points.shape[0]
+    out = np.empty(m, dtype=np.int64)
+    cum = weights[0]
+    i = 0
+    for k in range(m):
+        while cum <= points[k] and i < n - 1:
+            i += 1
+            cum += weights[i]
+        out[k] = i
+    return out
+
+
+@njit(cache=True)
+def _checked_cumulative(weights):
+    # normalise defensively; force c_N = 1 via the loop guard in _inverse_cdf
+    total = 0.0
+    for i in range(weights.shape[0]):
+        total += weights[i]
+    return weights / total
+
+
+@njit(cache=True)
+def systematic_from_uniform(weights, u, m):
+    """Systematic resampling with the uniform ``u`` in ``[0, 1)``.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (N,)
+        Non-negative weights (normalised here).
+    u : float
+        A uniform in ``[0, 1)``; the points are ``(u + k) / m``.
+    m : int
+        Number of indices to return.
+
+    Returns
+    -------
+    ndarray of shape (m,), int64
+    """
+    w = _checked_cumulative(weights)
+    points = (u + np.arange(m)) / m
+    return _inverse_cdf(w, points)
+
+
+@njit(cache=True)
+def stratified_from_uniforms(weights, uniforms):
+    """Stratified resampling with ``uniforms`` (shape ``(M,)``, in ``[0, 1)``)."""
+    w = _checked_cumulative(weights)
+    m = uniforms.shape[0]
+    points = (uniforms + np.arange(m)) / m
+    return _inverse_cdf(w, points)
+
+
+@njit(cache=True)
+def multinomial_from_uniforms(weights, uniforms):
+    """Multinomial resampling with ``uniforms`` (shape ``(M,)``, in ``[0, 1)``)."""
+    w = _checked_cumulative(weights)
+    return _inverse_cdf(w, np.sort(uniforms))
+
+
+@njit(cache=True)
+def systematic(rng, weights, m):
+    """Systematic resampling drawing its uniform from ``rng``."""
+    return systematic_from_uniform(weights, rng.random(), m)
+
+
+@njit(cache=True)
+def stratified(rng, weights, m):
+    """Stratified resampling drawing its uniforms from ``rng``."""
+    return stratified_from_uniforms(weights, rng.random(m))
+
+
+@njit(cache=True)
+def multinomial(rng, weights, m):
+    """Multinomial resampling drawing its uniforms from ``rng``."""
+    return multinomial_from_uniforms(weights, rng.random(m))
+
+
+@njit(cache=True)
+def counts(indices, n):
+    """Number of times each of ``0..n-1`` appears in ``indices``."""
+    out = np.zeros(n, dtype=np.int64)
+    for i in indices:
+        out[i] += 1
+    return out
+
+
+@njit(cache=True)
+def logsumexp(a):
+    """``log(sum(exp(a)))`` without overflow; ``-inf`` for an all ``-inf`` input."""
+    amax = -np.inf
+    for v in a:
+        if v > amax:
+            amax = v
+    if not math.isfinite(amax):
+        return amax
+    acc = 0.0
+    for v in a:
+        acc += math.exp(v - amax)
+    return amax + math.log(acc)
+
+
+@njit(cache=True)
+def normalize_log_weights(log_weights):
+    """Return ``(normalised log weights, logsumexp of the input)``."""
+    lse = logsumexp(log_weights)
+    return log_weights - lse, lse
+
+
+@njit(cache=True)
+def effective_sample_size(log_weights):
+    """Kish's ``1 / sum w_i^2`` from (possibly un-normalised) log weights."""
+    lw, _ = normalize_log_weights(log_weights)
+    acc = 0.0
+    for v in lw:
+        acc += math.exp(2.0 * v)
+    return 1.0 / acc

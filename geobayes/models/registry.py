@@ -1,0 +1,63 @@
+"""Registry of built-in models: ``geobayes.models.get(name, **kwargs)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from geobayes.models.base import Model
+from geobayes.models.eight_schools import eight_schools
+from geobayes.models.gaussian import correlated_gaussian, gaussian
+from geobayes.models.logistic import logistic_regression
+from geobayes.models.mixture import mixture_2d, mixture_10d
+from geobayes.models.shapes import banana, double_well, funnel
+
+__all__ = ["get", "available", "REGISTRY"]
+
+#: name -> (factory, one-line description)
+REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
+    "gaussian": (gaussian, "standard Gaussian N(0, I); dim=10"),
+    "correlated_gaussian": (
+        correlated_gaussian,
+        "correlated Gaussian; dim=10, condition_number=1e4, seed=0",
+    ),
+    "banana": (banana, "Rosenbrock banana (hybrid Rosenbrock), 2-D; a=0.05, b=5, mu=1"),
+    "funnel": (funnel, "Neal's funnel; dim=10, scale=3"),
+    "mixture_2d": (mixture_2d, "2-D Gaussian mixture, separated modes, weights 0.7/0.3"),
+    "mixture_10d": (mixture_10d, "10-D Gaussian mixture, separated modes, weights 0.7/0.3"),
+    "double_well": (double_well, "double well; dim=2, barrier=4 nats"),
+    "eight_schools": (eight_schools, "eight schools, non-centered (alias)"),
+    "eight_schools_noncentered": (eight_schools, "eight schools, non-centered"),
+    "eight_schools_centered": (
+        lambda **kw: eight_schools(centered=True, **kw),
+        "eight schools, centered",
+    ),
+    "logistic_regression": (
+        logistic_regression,
+        "Bayesian logistic regression on synthetic data; n=1000, dim=5, seed=0",
+    ),
+}
+
+
+def available() -> list[str]:
+    """Names of the built-in models."""
+    return sorted(REGISTRY)
+
+
+def get(name: str, **kwargs) -> Model:
+    """Build a built-in model by name, passing ``kwargs`` to its constructor.
+
+    Examples
+    --------
+    >>> from geobayes.models import get
+    >>> get("gaussian", dim=3)
+    Model(name='gaussian', dim=3, params={'x': (3,)})
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
+    factory = REGISTRY[name][0]
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise TypeError(f"bad arguments for model {name!r}: {exc}") from None
