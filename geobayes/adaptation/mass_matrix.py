@@ -1,0 +1,87 @@
+"""Windowed diagonal mass-matrix adaptation, as Stan does it.
+
+Warmup of ``W`` iterations is split into a fast initial buffer (75 iterations), slow
+windows that double in length starting at 25, and a fast terminal buffer (50); when
+``75 + 25 + 50 > W`` the split is 15 % / 75 % / 10 % (Stan's rule).  Positions are
+accumulated (Welford) during each slow window; at its end the inverse mass matrix
+becomes the regularized variance ``n/(n+5) var + 1e-3 * 5/(n+5)`` and the step size
+adaptation restarts.
+
+The schedule is an int64 array of per-iteration flags (see ``ADAPT_*``) that the
+jitted chunk runner reads, so the loop needs no Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "warmup_schedule",
+    "ADAPT_STEP",
+    "ADAPT_ACCUMULATE",
+    "ADAPT_WINDOW_END",
+    "welford_update",
+    "welford_variance",
+]
+
+ADAPT_STEP = 1  #: adapt the step size at this iteration
+ADAPT_ACCUMULATE = 2  #: add this iteration's position to the window's statistics
+ADAPT_WINDOW_END = 4  #: the slow window ends here: update the metric, restart step size
+
+
+def warmup_schedule(warmup: int, adapt_step_size: bool, adapt_mass_matrix: bool) -> np.ndarray:
+    """Per-iteration adaptation flags for ``warmup`` iterations.
+
+    Examples
+    --------
+    >>> from geobayes.adaptation import warmup_schedule
+    >>> f = warmup_schedule(1000, True, True)
+    >>> [int(i) for i in np.flatnonzero(f & 4)]
+    [99, 149, 249, 449, 949]
+    """
+    flags = np.zeros(warmup, dtype=np.int64)
+    if adapt_step_size:
+        flags |= ADAPT_STEP
+    if not adapt_mass_matrix or warmup < 20:
+        return flags
+    init_buffer, term_buffer, base = 75, 50, 25
+    if init_buffer + base + term_buffer > warmup:
+        init_buffer = int(0.15 * warmup)
+        term_buffer = int(0.1 * warmup)
+        base = warmup - init_buffer - term_buffer
+    end_slow = warmup - term_buffer
+    start, size = init_buffer, base
+    while start < end_slow:
+        stop = start + size
+        # stretch the last window when the next one would not fit
+        if stop + 2 * size > end_slow:
+            stop = end_slow
+        flags[start:stop] |= ADAPT_ACCUMULATE
+        flags[stop - 1] |= ADAPT_WINDOW_END
+        start, size = stop, 2 * size
+    return flags
+
+
+@njit(cache=True)
+def welford_update(w, x):
+    """Add ``x`` to Welford statistics ``w = [n, mean (d), m2 (d)]`` (one flat array)."""
+    d = x.shape[0]
+    w[0] += 1.0
+    n = w[0]
+    for i in range(d):
+        delta = x[i] - w[1 + i]
+        w[1 + i] += delta / n
+        w[1 + d + i] += delta * (x[i] - w[1 + i])
+
+
+@njit(cache=True)
+def welford_variance(w, out):
+    """Write Stan's regularized variance of the window into ``out`` and reset ``w``."""
+    d = out.shape[0]
+    n = w[0]
+    if n >= 3.0:
+        for i in range(d):
+            var = w[1 + d + i] / (n - 1.0)
+            out[i] = (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0))
+    w[:] = 0.0

@@ -1,0 +1,41 @@
+"""Sampling algorithms: one module per method, a jitted step plus a front dataclass.
+
+``METHODS`` maps the names accepted by ``geobayes.sample(..., method=name)`` to classes.
+"""
+
+from geobayes.samplers.base import SamplerMethod
+from geobayes.samplers.hmc import HMC
+from geobayes.samplers.mala import MALA
+
+__all__ = ["SamplerMethod", "MALA", "HMC", "METHODS", "get_method"]
+
+#: name -> (class, one-line description)
+METHODS = {
+    "hmc": (HMC, "Hamiltonian Monte Carlo, Stan-style step size and diagonal metric adaptation"),
+    "mala": (MALA, "Metropolis-adjusted Langevin algorithm, dual-averaging step size"),
+}
+
+
+def get_method(method, **kwargs) -> SamplerMethod:
+    """Return a method object from a name (with ``kwargs`` as hyperparameters) or an object."""
+    if isinstance(method, SamplerMethod):
+        if kwargs:
+            raise TypeError(
+                f"got a method object and extra hyperparameters {sorted(kwargs)}; "
+                "set them on the object instead"
+            )
+        return method
+    if isinstance(method, type) and issubclass(method, SamplerMethod):
+        return method(**kwargs)
+    if not isinstance(method, str):
+        raise TypeError(
+            f"method must be a name ({', '.join(sorted(METHODS))}) or a sampler object, "
+            f"got {type(method).__name__}"
+        )
+    key = method.lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown method {method!r}; available methods: {', '.join(sorted(METHODS))}")
+    try:
+        return METHODS[key][0](**kwargs)
+    except TypeError as exc:
+        raise TypeError(f"bad hyperparameters for method {method!r}: {exc}") from None
