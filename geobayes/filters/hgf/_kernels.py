@@ -1,0 +1,506 @@
+r"""Jitted HGF kernels: one compiled loop runs any network over a whole series.
+
+The network arrives as arrays (see :mod:`geobayes.filters.hgf.network`):
+
+* ``inet`` (int64, flat): a header, node kinds, edge endpoints, the prediction
+  schedule (parents first), the update schedule (children first), input indices
+  and CSR lists of value/volatility parents and children (edge ids);
+* ``npar`` (``T[n, NP]``): per-node parameters (initial mean and precision, tonic
+  volatility :math:`\omega`, tonic drift :math:`\rho`, autoconnection
+  :math:`\lambda`, input precision :math:`\pi_u`);
+* ``epar`` (``T[E]``): the coupling strength of every edge (:math:`\alpha` for
+  value edges, :math:`\kappa` for volatility edges);
+* ``gpar`` (``T[4]``): time step, response inverse temperature :math:`\zeta`,
+  binary clipping :math:`\varepsilon`, posterior precision cap.
+
+``T`` is ``float64`` for filtering and ``complex128`` for complex-step forward
+differentiation in :mod:`geobayes.filters.hgf.fit`: the kernel is written once and
+compiled eagerly for both types; every branch compares real parts only, so the
+imaginary part carries the exact directional derivative (Squire & Trapp 1998).
+New networks or parameters never recompile (eager signatures, ``cache=True``).
+
+Per observation (spec ``hgf.md`` §1): (1) predictions top-down, (2) inputs enter,
+(3) posteriors bottom-up, each node from its children's prediction errors,
+exactly in pyhgf's order.
+
+Update variants are small ints here (:data:`CLASSIC`, :data:`EHGF`,
+:data:`ROBUST`); the front (:mod:`.network`) exposes them as enums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import complex128, float64, int64, njit, prange, types
+
+from .lambertw import lambertw0_log
+
+# node parameter columns
+MEAN0, PREC0, OMEGA, RHO, LAMBDA, INPUT_PREC = 0, 1, 2, 3, 4, 5
+NP = 6
+# global parameters
+G_TIME, G_ZETA, G_EPS, G_MAXPREC = 0, 1, 2, 3
+NG = 4
+# node kinds
+CONT, INPUT_CONT, INPUT_BIN = 0, 1, 2
+# update variants
+CLASSIC, EHGF, ROBUST = 0, 1, 2
+# prediction variants
+MEAN_FIELD, PYHGF = 0, 1
+# value update variants
+CANONICAL, SMOOTHED = 0, 1
+# failure handling
+RAISE, NAN = 0, 1
+# missing observations
+MISSING_ERROR, MISSING_SKIP = 0, 1
+# response models
+RESP_NONE, RESP_BINARY_SOFTMAX = 0, 1
+# status codes written to ``status[0]``
+OK, FAIL_PRECISION, FAIL_VOLATILITY = 0, 1, 2
+
+# inet header
+H_N, H_E, H_NIN, H_UPDATE, H_PRED, H_VALUE, H_FAIL, H_MISSING, H_RESP, H_NUPD = range(10)
+H_RESP_INPUT = 10  # which input (position in input list) the response model reads
+H_OFF = 11  # start of the block-offset table
+# blocks, in order
+(B_KIND, B_ECHILD, B_EPARENT, B_PRED, B_UPD, B_INPUTS,
+ B_VPAR_PTR, B_VPAR, B_WPAR_PTR, B_WPAR, B_VCH_PTR, B_VCH, B_WCH_PTR, B_WCH) = range(14)
+NBLOCK = 14
+HEADER = H_OFF + NBLOCK + 1
+
+LOG2PI = np.log(2.0 * np.pi)
+LOGMAX = np.log(np.finfo(np.float64).max)
+TINY = 1e-128  # pyhgf's threshold: precisions / volatilities at or below it are failures
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sigmoid(x):
+    if x.real >= 0.0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _logaddexp(a, b):
+    if a.real > b.real:
+        return a + np.log1p(np.exp(b - a))
+    return b + np.log1p(np.exp(a - b))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _isfinite(x):
+    return np.isfinite(x.real) and np.isfinite(x.imag)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _w0log(L):
+    r"""W0(exp(L)); for complex L the derivative W/(1+W) carries the imaginary part."""
+    w = lambertw0_log(L.real)
+    return w + (L - L.real) * (w / (1.0 + w) if L.imag != 0.0 else 0.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _log1pexp(x):
+    """log(1 + exp(x)), stable."""
+    if x.real > 0.0:
+        return x + np.log1p(np.exp(-x))
+    return np.log1p(np.exp(x))
+
+
+def _core_signature(T):
+    return types.Tuple((T, T))(
+        int64[::1], T[:, ::1], T[::1], T[::1], float64[:, ::1], float64[::1], int64,
+        T[:, ::1], T[:, ::1], T[:, ::1], T[:, ::1], T[::1], float64[::1],
+    )
+
+
+@njit([_core_signature(float64), _core_signature(complex128)], cache=True, nogil=True, error_model="numpy")
+def filter_core(inet, npar, epar, gpar, obs, resp, store,
+                out_mean, out_prec, out_emean, out_eprec, out_surp, status):
+    r"""Run an HGF network over ``obs`` (time x inputs); return total surprises.
+
+    Parameters
+    ----------
+    inet, npar, epar, gpar
+        The network (module docstring).
+    obs : ndarray of shape (n_time, n_inputs)
+        Observations; NaN = missing (only with ``missing=skip``, else checked in Python).
+    resp : ndarray of shape (n_time,) or (0,)
+        Binary responses for the response model (NaN = no response).
+    store : int
+        1 to write the trajectories into the ``out_*`` arrays (each of shape
+        ``(n_time, n_nodes)``; ``out_surp`` of shape ``(n_time,)``), 0 to skip them
+        (then the outputs may have zero rows).
+    status : ndarray of shape (4,)
+        Out: ``[code, step, node, value]``; code 0 = success, 1 = posterior
+        precision at or below 1e-128 (``value`` = the raw precision), 2 = predicted
+        volatility at or below 1e-128.  With ``on_failure=raise`` the run stops at
+        the first failure; with ``nan`` the value becomes NaN and the run goes on
+        (pyhgf's behaviour), ``status`` recording the first failure.
+
+    Returns
+    -------
+    (input_surprise, response_surprise)
+        Sums over time of the observation surprise (predictive Gaussian with
+        variance ``1/pi_hat_parent + 1/pi_u``, or Bernoulli) and of the response
+        model's surprise.
+    """
+    n = inet[H_N]
+    nin = inet[H_NIN]
+    upd_kind = inet[H_UPDATE]
+    pred_kind = inet[H_PRED]
+    val_kind = inet[H_VALUE]
+    fail_kind = inet[H_FAIL]
+    resp_kind = inet[H_RESP]
+    nupd = inet[H_NUPD]
+    resp_input = inet[H_RESP_INPUT]
+    off = inet[H_OFF:H_OFF + NBLOCK + 1]
+    kind = inet[off[B_KIND]:off[B_KIND + 1]]
+    echild = inet[off[B_ECHILD]:off[B_ECHILD + 1]]
+    eparent = inet[off[B_EPARENT]:off[B_EPARENT + 1]]
+    pred_order = inet[off[B_PRED]:off[B_PRED + 1]]
+    upd_order = inet[off[B_UPD]:off[B_UPD + 1]]
+    inputs = inet[off[B_INPUTS]:off[B_INPUTS + 1]]
+    vpar_ptr = inet[off[B_VPAR_PTR]:off[B_VPAR_PTR + 1]]
+    vpar = inet[off[B_VPAR]:off[B_VPAR + 1]]
+    wpar_ptr = inet[off[B_WPAR_PTR]:off[B_WPAR_PTR + 1]]
+    wpar = inet[off[B_WPAR]:off[B_WPAR + 1]]
+    vch_ptr = inet[off[B_VCH_PTR]:off[B_VCH_PTR + 1]]
+    vch = inet[off[B_VCH]:off[B_VCH + 1]]
+    wch_ptr = inet[off[B_WCH_PTR]:off[B_WCH_PTR + 1]]
+    wch = inet[off[B_WCH]:off[B_WCH + 1]]
+
+    t = gpar[G_TIME]
+    logt = np.log(t)
+    zeta = gpar[G_ZETA]
+    eps = gpar[G_EPS].real
+    maxprec = gpar[G_MAXPREC].real
+
+    mu = npar[:, MEAN0].copy()
+    pi = npar[:, PREC0].copy()
+    muhat = npar[:, MEAN0].copy()
+    pihat = npar[:, PREC0].copy()
+    lvmf = np.zeros_like(mu)       # log t + omega + sum kappa mu_parent (mean-field part)
+    omega_tot = np.zeros_like(mu)  # total predicted volatility Omega (incl. pyhgf term)
+    sig = np.ones_like(mu)         # previous posterior variance, floored at 1e-128
+    informed = np.zeros(n, dtype=np.int64)
+
+    total = mu[0] * 0.0
+    rtotal = mu[0] * 0.0
+    status[0] = OK
+    failed = False
+    nT = obs.shape[0]
+
+    for k in range(nT):
+        # ---------------------------------------------------------- predictions
+        for ii in range(n):
+            a = pred_order[ii]
+            kd = kind[a]
+            s = mu[0] * 0.0
+            for p in range(vpar_ptr[a], vpar_ptr[a + 1]):
+                e = vpar[p]
+                s += epar[e] * muhat[eparent[e]]
+            if kd == CONT:
+                muhat[a] = npar[a, LAMBDA] * mu[a] + t * (npar[a, RHO] + s)
+                lv = logt + npar[a, OMEGA]
+                extra = mu[0] * 0.0
+                for p in range(wpar_ptr[a], wpar_ptr[a + 1]):
+                    e = wpar[p]
+                    j = eparent[e]
+                    kap = epar[e]
+                    lv += kap * mu[j]
+                    if pred_kind == PYHGF:
+                        extra += kap * kap / (2.0 * pihat[j])
+                lvmf[a] = lv
+                om = np.exp(lv + extra)
+                if not (om.real > TINY):
+                    if not failed:
+                        failed = True
+                        status[0] = FAIL_VOLATILITY
+                        status[1] = k
+                        status[2] = a
+                        status[3] = om.real
+                    if fail_kind == RAISE:
+                        return total, rtotal
+                    om = om * np.nan
+                omega_tot[a] = om
+                sg = 1.0 / pi[a]
+                sig[a] = sg if sg.real > TINY else sg * 0.0 + TINY
+                pihat[a] = 1.0 / (sg + om)
+            elif kd == INPUT_CONT:
+                muhat[a] = s
+                var = 1.0 / npar[a, INPUT_PREC]
+                for p in range(vpar_ptr[a], vpar_ptr[a + 1]):
+                    e = vpar[p]
+                    var += epar[e] * epar[e] / pihat[eparent[e]]
+                pihat[a] = 1.0 / var
+            else:  # INPUT_BIN
+                m = _sigmoid(s)
+                if m.real < eps:
+                    m = m * 0.0 + eps
+                elif m.real > 1.0 - eps:
+                    m = m * 0.0 + (1.0 - eps)
+                muhat[a] = m
+                pihat[a] = 1.0 / (m * (1.0 - m))
+
+        # --------------------------------------------------------------- inputs
+        surp = mu[0] * 0.0
+        for i in range(nin):
+            a = inputs[i]
+            u = obs[k, i]
+            if u != u:
+                informed[a] = 0
+                mu[a] = mu[0] * 0.0 + np.nan
+                pi[a] = mu[0] * 0.0 + np.nan
+                continue
+            informed[a] = 1
+            mu[a] = mu[0] * 0.0 + u
+            if kind[a] == INPUT_CONT:
+                pi[a] = npar[a, INPUT_PREC]
+                d = u - muhat[a]
+                surp += 0.5 * (LOG2PI - np.log(pihat[a]) + pihat[a] * d * d)
+            else:
+                m = muhat[a]
+                pi[a] = mu[0] * 0.0 + np.inf
+                if u > 0.5:
+                    surp -= np.log(m)
+                else:
+                    surp -= np.log(1.0 - m)
+            if resp_kind == RESP_BINARY_SOFTMAX and i == resp_input:
+                y = resp[k]
+                if y == y:
+                    # P(y=1) = m^z / (m^z + (1-m)^z) = sigmoid(z * logit(m))
+                    m = muhat[a]
+                    zl = zeta * (np.log(m) - np.log(1.0 - m))
+                    if y > 0.5:
+                        rtotal += _log1pexp(-zl)
+                    else:
+                        rtotal += _log1pexp(zl)
+        total += surp
+
+        # -------------------------------------------------------------- updates
+        for ii in range(nupd):
+            j = upd_order[ii]
+            p0 = pihat[j]
+            num = mu[0] * 0.0
+            nval = 0
+            for p in range(vch_ptr[j], vch_ptr[j + 1]):
+                e = vch[p]
+                c = echild[e]
+                if informed[c] == 0:
+                    continue
+                nval += 1
+                al = epar[e]
+                nvp = vpar_ptr[c + 1] - vpar_ptr[c]
+                kc = kind[c]
+                if kc == INPUT_CONT:
+                    pc = pi[c]
+                    d = (mu[c] - muhat[c]) / nvp
+                elif kc == INPUT_BIN:
+                    pc = muhat[c] * (1.0 - muhat[c])
+                    d = (mu[c] - muhat[c]) / pc / nvp
+                else:
+                    pc = pihat[c]
+                    if val_kind == SMOOTHED:
+                        py = pi[c] - pihat[c]
+                        pc = pihat[c] * py / (pihat[c] + py)
+                    d = (mu[c] - muhat[c]) / nvp
+                p0 += al * al * pc
+                num += al * pc * d
+            nvol = 0
+            for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                if informed[echild[wch[p]]] != 0:
+                    nvol += 1
+            if nval == 0 and nvol == 0:
+                # no information reached this node: the posterior is the prediction
+                informed[j] = 0
+                mu[j] = muhat[j]
+                pi[j] = pihat[j]
+                continue
+            informed[j] = 1
+            muj_prev = mu[j]
+
+            if nvol == 0:
+                pp = p0
+                newmu = muhat[j] + num / pp
+                mean_after = True
+            elif upd_kind == CLASSIC or upd_kind == EHGF:
+                pp = p0
+                acc = mu[0] * 0.0
+                for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                    e = wch[p]
+                    a = echild[e]
+                    if informed[a] == 0:
+                        continue
+                    kap = epar[e]
+                    nwp = wpar_ptr[a + 1] - wpar_ptr[a]
+                    g = omega_tot[a] * pihat[a]
+                    d = mu[a] - muhat[a]
+                    dl = (pihat[a] / pi[a] + pihat[a] * d * d - 1.0) / nwp
+                    acc += 0.5 * kap * g * dl
+                    if upd_kind == CLASSIC:
+                        pp += 0.5 * kap * kap * g * (g + (2.0 * g - 1.0) * dl)
+                if upd_kind == CLASSIC:
+                    newmu = muhat[j] + (num + acc) / pp  # recomputed below after checks
+                    num = num + acc
+                    mean_after = True
+                else:
+                    # eHGF: mean first with the prior precision, then the curvature there
+                    newmu = muhat[j] + (num + acc) / p0
+                    mean_after = False
+                    for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                        e = wch[p]
+                        a = echild[e]
+                        if informed[a] == 0:
+                            continue
+                        kap = epar[e]
+                        nwp = wpar_ptr[a + 1] - wpar_ptr[a]
+                        om2 = np.exp(lvmf[a] + kap * (newmu - muj_prev))
+                        ph2 = 1.0 / (sig[a] + om2)
+                        g2 = om2 * ph2
+                        w2 = (om2 - sig[a]) * ph2
+                        d = mu[a] - muhat[a]
+                        dl2 = ((1.0 / pi[a] + d * d) * ph2 - 1.0) / nwp
+                        term = 0.5 * kap * kap * g2 * (g2 + w2 * dl2)
+                        if term.real > 0.0:
+                            pp += term
+                        elif not (term.real <= 0.0):  # NaN propagates
+                            pp += term
+            else:
+                # ------------------------------------------- robust (Lambert W)
+                mean_after = False
+                m0 = muhat[j] + num / p0
+                pi1 = p0
+                gsum = mu[0] * 0.0
+                best = -np.inf
+                estar = -1
+                for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                    e = wch[p]
+                    a = echild[e]
+                    if informed[a] == 0:
+                        continue
+                    kap = epar[e]
+                    l0 = lvmf[a] + kap * (m0 - muj_prev)
+                    ls = np.log(sig[a])
+                    w = _sigmoid(l0 - ls)
+                    d = mu[a] - muhat[a]
+                    beta = 1.0 / pi[a] + d * d
+                    if nval == 0:
+                        dl = pihat[a] * beta - 1.0
+                    else:
+                        dl = beta * np.exp(-_logaddexp(ls, l0)) - 1.0
+                    pi1 += 0.5 * kap * kap * w * (1.0 - w)
+                    gsum += 0.5 * kap * w * dl
+                    if dl.real > best or estar < 0:
+                        best = dl.real
+                        estar = e
+                mu1 = m0 + gsum / pi1
+                # expansion 2 at the Lambert-W mode of the child with the largest PE
+                a = echild[estar]
+                kap = epar[estar]
+                d = mu[a] - muhat[a]
+                beta = 1.0 / pi[a] + d * d
+                q = p0 / (kap * kap)
+                gc = lvmf[a] + kap * (m0 - muj_prev)
+                logarg = np.log(beta) - np.log(2.0 * q) + 1.0 / (2.0 * q) - gc
+                wl = _w0log(logarg)
+                xs = m0 + (wl - 1.0 / (2.0 * q)) / kap
+                pi2 = p0
+                pi2b = p0
+                g2 = mu[0] * 0.0
+                for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                    e = wch[p]
+                    a = echild[e]
+                    if informed[a] == 0:
+                        continue
+                    kap = epar[e]
+                    d = mu[a] - muhat[a]
+                    beta = 1.0 / pi[a] + d * d
+                    ls = np.log(sig[a])
+                    L = lvmf[a] + kap * (xs - muj_prev)
+                    w2 = _sigmoid(L - ls)
+                    dl2 = beta * np.exp(-_logaddexp(ls, L)) - 1.0
+                    pi2 += 0.5 * kap * kap * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
+                    pi2b += 0.5 * kap * kap * w2 * (1.0 - w2)
+                    g2 += 0.5 * kap * w2 * dl2
+                if not (pi2.real > 0.0):
+                    pi2 = pi2b
+                mu2 = xs + (g2 - p0 * (xs - m0)) / pi2
+                if not (_isfinite(pi2) and _isfinite(mu2)):
+                    pi2 = pi1
+                    mu2 = mu1
+                # variational energies at the two means
+                en1 = -0.5 * p0 * (mu1 - m0) * (mu1 - m0)
+                en2 = -0.5 * p0 * (mu2 - m0) * (mu2 - m0)
+                for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                    e = wch[p]
+                    a = echild[e]
+                    if informed[a] == 0:
+                        continue
+                    kap = epar[e]
+                    d = mu[a] - muhat[a]
+                    beta = 1.0 / pi[a] + d * d
+                    ls = np.log(sig[a])
+                    la1 = _logaddexp(ls, lvmf[a] + kap * (mu1 - muj_prev))
+                    la2 = _logaddexp(ls, lvmf[a] + kap * (mu2 - muj_prev))
+                    en1 += -0.5 * la1 - 0.5 * beta * np.exp(-la1)
+                    en2 += -0.5 * la2 - 0.5 * beta * np.exp(-la2)
+                b = _sigmoid(en2 - en1)
+                newmu = (1.0 - b) * mu1 + b * mu2
+                dm = mu1 - mu2
+                pp = 1.0 / ((1.0 - b) / pi1 + b / pi2 + b * (1.0 - b) * dm * dm)
+
+            # ------------------------------------------ failure check, cap, mean
+            if not (pp.real > TINY):
+                if not failed:
+                    failed = True
+                    status[0] = FAIL_PRECISION
+                    status[1] = k
+                    status[2] = j
+                    status[3] = pp.real
+                if fail_kind == RAISE:
+                    return total, rtotal
+                pp = pp * np.nan
+            if pp.real > maxprec:
+                pp = pp * 0.0 + maxprec
+            if mean_after:
+                newmu = muhat[j] + num / pp
+            pi[j] = pp
+            mu[j] = newmu
+
+        # ---------------------------------------------------------------- store
+        if store != 0:
+            for a in range(n):
+                out_mean[k, a] = mu[a]
+                out_prec[k, a] = pi[a]
+                out_emean[k, a] = muhat[a]
+                out_eprec[k, a] = pihat[a]
+            out_surp[k] = surp
+    return total, rtotal
+
+
+@njit(
+    float64[::1](int64[::1], float64[:, :, ::1], float64[:, ::1], float64[::1],
+                 float64[:, ::1], float64[::1]),
+    cache=True, parallel=True, error_model="numpy",
+)
+def batch_loglik(inet, npar_batch, epar_batch, gpar, obs, resp):
+    """Minus the total surprise (inputs + responses) for many parameter sets, in parallel.
+
+    ``npar_batch`` has shape ``(n_sets, n_nodes, NP)``, ``epar_batch`` ``(n_sets, E)``.
+    Failed runs (non-positive precision) give ``-inf``.
+    """
+    nb = npar_batch.shape[0]
+    out = np.empty(nb)
+    n = npar_batch.shape[1]
+    for b in prange(nb):
+        empty2 = np.empty((0, n))
+        empty1 = np.empty(0)
+        status = np.zeros(4)
+        s_in, s_resp = filter_core(inet, npar_batch[b], epar_batch[b], gpar, obs, resp, 0,
+                                   empty2, empty2, empty2, empty2, empty1, status)
+        v = -(s_in + s_resp)
+        if status[0] != OK or not np.isfinite(v):
+            v = -np.inf
+        out[b] = v
+    return out
