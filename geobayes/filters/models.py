@@ -57,44 +57,64 @@ __all__ = [
 # pragma: no cover on njit bodies is not needed; they also run with NUMBA_DISABLE_JIT.
 
 
-@njit(cache=True)
-def _l63_rhs(x, sigma, rho, beta):
-    out = np.empty(3)
-    out[0] = sigma * (x[1] - x[0])
-    out[1] = rho * x[0] - x[1] - x[0] * x[2]
-    out[2] = x[0] * x[1] - beta * x[2]
-    return out
-
-
 @njit(STEP_SIG, cache=True)
 def lorenz63_step(x, t, dt, data):
-    """One RK4 step of Lorenz-63; ``data = (sigma, rho, beta)``."""
+    """One RK4 step of Lorenz-63; ``data = (sigma, rho, beta)`` (scalar code, one allocation)."""
     s, r, b = data[0], data[1], data[2]
-    k1 = _l63_rhs(x, s, r, b)
-    k2 = _l63_rhs(x + 0.5 * dt * k1, s, r, b)
-    k3 = _l63_rhs(x + 0.5 * dt * k2, s, r, b)
-    k4 = _l63_rhs(x + dt * k3, s, r, b)
-    return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    x0, y0, z0 = x[0], x[1], x[2]
+    a1 = s * (y0 - x0)
+    b1 = r * x0 - y0 - x0 * z0
+    c1 = x0 * y0 - b * z0
+    x1, y1, z1 = x0 + 0.5 * dt * a1, y0 + 0.5 * dt * b1, z0 + 0.5 * dt * c1
+    a2 = s * (y1 - x1)
+    b2 = r * x1 - y1 - x1 * z1
+    c2 = x1 * y1 - b * z1
+    x2, y2, z2 = x0 + 0.5 * dt * a2, y0 + 0.5 * dt * b2, z0 + 0.5 * dt * c2
+    a3 = s * (y2 - x2)
+    b3 = r * x2 - y2 - x2 * z2
+    c3 = x2 * y2 - b * z2
+    x3, y3, z3 = x0 + dt * a3, y0 + dt * b3, z0 + dt * c3
+    a4 = s * (y3 - x3)
+    b4 = r * x3 - y3 - x3 * z3
+    c4 = x3 * y3 - b * z3
+    out = np.empty(3)
+    out[0] = x0 + (dt / 6.0) * (a1 + 2.0 * a2 + 2.0 * a3 + a4)
+    out[1] = y0 + (dt / 6.0) * (b1 + 2.0 * b2 + 2.0 * b3 + b4)
+    out[2] = z0 + (dt / 6.0) * (c1 + 2.0 * c2 + 2.0 * c3 + c4)
+    return out
 
 
 @njit(cache=True)
-def _l96_rhs(x, forcing):
+def _l96_rhs(x, forcing, out):
     d = x.shape[0]
-    out = np.empty(d)
     for i in range(d):
-        out[i] = (x[(i + 1) % d] - x[(i - 2) % d]) * x[(i - 1) % d] - x[i] + forcing
-    return out
+        im2 = i - 2 if i >= 2 else i - 2 + d
+        im1 = i - 1 if i >= 1 else d - 1
+        ip1 = i + 1 if i + 1 < d else 0
+        out[i] = (x[ip1] - x[im2]) * x[im1] - x[i] + forcing
 
 
 @njit(STEP_SIG, cache=True)
 def lorenz96_step(x, t, dt, data):
     """One RK4 step of Lorenz-96; ``data = (forcing,)``."""
     f = data[0]
-    k1 = _l96_rhs(x, f)
-    k2 = _l96_rhs(x + 0.5 * dt * k1, f)
-    k3 = _l96_rhs(x + 0.5 * dt * k2, f)
-    k4 = _l96_rhs(x + dt * k3, f)
-    return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    d = x.shape[0]
+    k = np.empty((4, d))
+    tmp = np.empty(d)
+    _l96_rhs(x, f, k[0])
+    for i in range(d):
+        tmp[i] = x[i] + 0.5 * dt * k[0, i]
+    _l96_rhs(tmp, f, k[1])
+    for i in range(d):
+        tmp[i] = x[i] + 0.5 * dt * k[1, i]
+    _l96_rhs(tmp, f, k[2])
+    for i in range(d):
+        tmp[i] = x[i] + dt * k[2, i]
+    _l96_rhs(tmp, f, k[3])
+    out = np.empty(d)
+    for i in range(d):
+        out[i] = x[i] + (dt / 6.0) * (k[0, i] + 2.0 * k[1, i] + 2.0 * k[2, i] + k[3, i])
+    return out
 
 
 @njit(STEP_SIG, cache=True)

@@ -95,7 +95,14 @@ def _as_jitted(fn, sig, name: str):
             f"{name} must be a numba.njit function with signature {sig}, got {type(fn).__name__}; "
             "decorate it with @numba.njit(geobayes.filters.STEP_SIG / OBSERVE_SIG / OBS_LOGLIK_SIG)"
         )
-    fn.compile(sig)
+    if tuple(sig.args) in fn.overloads:
+        return fn
+    try:
+        fn.compile(sig)
+    except Exception as exc:  # e.g. an eager function compiled for another signature
+        raise TypeError(
+            f"{name} must accept the signature {sig}; it has {fn.signatures} ({exc})"
+        ) from None
     return fn
 
 

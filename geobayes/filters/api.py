@@ -1,0 +1,365 @@
+"""``filter()``: run a filter on a state-space model and return a ``DataTree``.
+
+The driver validates everything once in Python, then calls a jitted chunk
+kernel for ``chunk_size`` cycles at a time, so that it can update a progress
+bar (tqdm) and honour Ctrl-C between chunks: an interrupted run returns what
+was filtered so far with the root attribute ``partial = 1``.
+
+Randomness: ``SeedSequence(seed).spawn(2)`` gives one generator for the
+initial ensemble and one for the filter (perturbations, rotations, process
+noise, resampling), all drawn serially; the parallel loops do arithmetic
+only, so a seed gives bit-identical output whatever ``NUMBA_NUM_THREADS`` is.
+
+Missing data are not supported: observations must be finite (a ``NaN`` raises
+``ValueError`` naming the first bad cycle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time as _time
+
+import numpy as np
+
+from ..random import as_seed_sequence, seed_entropy
+from . import _trace
+from ._localization import local_obs_sets
+from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
+from .kalman import kalman_filter
+from .methods import (
+    ETKF,
+    LETKF,
+    EnKF,
+    KalmanFilter,
+    ParticleFilter,
+    Resampling,
+    get_method,
+)
+from .particle import MULTINOMIAL, STRATIFIED, SYSTEMATIC, no_loglik, particle_chunk
+from .ssm import StateSpaceModel, as_float_matrix
+
+__all__ = ["filter", "validate_observations"]
+
+_STORES = ("moments", "ensemble")
+_SCHEMES = {Resampling.SYSTEMATIC: SYSTEMATIC, Resampling.STRATIFIED: STRATIFIED,
+            Resampling.MULTINOMIAL: MULTINOMIAL}
+
+
+def validate_observations(ssm: StateSpaceModel, observations) -> np.ndarray:
+    """Observations as a C-contiguous float64 ``(K, m)`` array, or a clear error."""
+    y = np.asarray(observations, dtype=np.float64)
+    if y.ndim == 1 and ssm.obs_dim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[1] != ssm.obs_dim or y.shape[0] < 1:
+        raise ValueError(
+            f"observations must have shape (n_cycles, {ssm.obs_dim}) for model {ssm.name!r} "
+            f"(obs_dim = {ssm.obs_dim}), got shape {y.shape}"
+        )
+    bad = ~np.isfinite(y)
+    if bad.any():
+        k = int(np.argmax(bad.any(axis=1)))
+        raise ValueError(
+            f"observations contain NaN or infinite values (first at cycle {k}, "
+            f"{int(bad.sum())} in total); missing data are not supported: drop or fill them"
+        )
+    return np.ascontiguousarray(y)
+
+
+def _tqdm(total, progress, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not progress, unit="cycle", desc=desc, leave=False)
+
+
+def filter(  # noqa: A001 - mirrors geobayes.sample
+    ssm,
+    observations,
+    method=None,
+    *,
+    ensemble_size=None,
+    seed=None,
+    truth=None,
+    store=None,
+    progress=None,
+    burn_in=None,
+    chunk_size=None,
+    **method_params,
+):
+    """Filter ``observations`` of a state-space model.
+
+    Parameters
+    ----------
+    ssm : StateSpaceModel
+        The model (see :mod:`geobayes.filters.models`).  Any object with a
+        ``run_filter`` method (e.g. an HGF) is delegated to: the call returns
+        ``ssm.run_filter(observations, **explicit_keywords)``.
+    observations : array_like of shape (K, m)
+        Observation ``k`` belongs to time ``t0 + (k + 1) * dt * steps_per_obs``.
+    method : str or filter object, default "etkf"
+        ``"kalman"``, ``"enkf"``, ``"etkf"``, ``"letkf"``, ``"pf"`` or an
+        instance of :class:`KalmanFilter`, :class:`EnKF`, :class:`ETKF`,
+        :class:`LETKF`, :class:`ParticleFilter`.
+    ensemble_size : int, optional
+        Members or particles (overrides the method's own value).
+    seed : int, SeedSequence or None
+        Randomness of the initial ensemble and the filter.
+    truth : array_like of shape (K, d), optional
+        The true states; adds per-cycle ``rmse`` and the ``truth`` group.
+    store : {"moments", "ensemble"}, default "moments"
+        ``"moments"`` keeps O(K d) numbers; ``"ensemble"`` also keeps every
+        analysis ensemble (O(K N d)) in the ``posterior`` group.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    burn_in : int, default 0
+        Cycles excluded from the summary attributes (``rmse_mean`` ...).
+    chunk_size : int, optional
+        Cycles per call of the jitted kernel (default ``max(10, K // 50)``).
+    **method_params
+        Parameters of the method when given by name (e.g. ``inflation=1.02``).
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``filtered``, ``predicted``, ``observed_data``, ``sample_stats``
+        and ``truth``/``posterior`` when applicable; see
+        :mod:`geobayes.filters._trace`.
+
+    Examples
+    --------
+    >>> from geobayes.filters import filter, models
+    >>> ssm = models.get("lorenz63")
+    >>> x, y = ssm.simulate(200, seed=0)
+    >>> tree = filter(ssm, y, "etkf", ensemble_size=10, inflation=1.02, seed=1, truth=x)
+    >>> bool(tree.attrs["rmse_mean"] < 1.4)
+    True
+    """
+    if hasattr(ssm, "run_filter") and callable(ssm.run_filter):
+        given = dict(method=method, ensemble_size=ensemble_size, seed=seed, truth=truth,
+                     store=store, progress=progress, burn_in=burn_in, chunk_size=chunk_size)
+        kwargs = {k: v for k, v in given.items() if v is not None}
+        kwargs.update(method_params)
+        return ssm.run_filter(observations, **kwargs)
+    if not isinstance(ssm, StateSpaceModel):
+        raise TypeError(
+            "ssm must be a geobayes.filters.StateSpaceModel (see geobayes.filters.models.get) "
+            f"or an object with run_filter, got {type(ssm).__name__}"
+        )
+    method = "etkf" if method is None else method
+    store = "moments" if store is None else store
+    if store not in _STORES:
+        raise ValueError(f"store must be one of {_STORES}, got {store!r}")
+    if ensemble_size is not None:
+        method_params = dict(method_params, ensemble_size=ensemble_size)
+    front = get_method(method, **_applicable(method, method_params))
+    y = validate_observations(ssm, observations)
+    K = y.shape[0]
+    x_true = None
+    if truth is not None:
+        x_true = as_float_matrix(truth, "truth")
+        if x_true.shape != (K, ssm.dim):
+            raise ValueError(f"truth must have shape ({K}, {ssm.dim}), got {x_true.shape}")
+    burn_in = 0 if burn_in is None else int(burn_in)
+    if not 0 <= burn_in < K:
+        raise ValueError(f"burn_in must be in [0, {K}), got {burn_in}")
+    chunk = max(10, K // 50) if chunk_size is None else int(chunk_size)
+    if chunk < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk}")
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    ss = as_seed_sequence(seed)
+    init_ss, run_ss = ss.spawn(2)
+    t_start = _time.perf_counter()
+    if isinstance(front, KalmanFilter):
+        out = _run_kalman(ssm, y)
+    elif isinstance(front, ParticleFilter):
+        out = _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk)
+    else:
+        out = _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk)
+    elapsed = _time.perf_counter() - t_start
+
+    n_done = out.pop("n_done")
+    return _assemble(front, ssm, y, x_true, out, n_done, K, burn_in, store, seed_entropy(ss),
+                     elapsed)
+
+
+def _applicable(method, params):
+    """Drop ``ensemble_size`` for methods without one (the Kalman filter)."""
+    if "ensemble_size" not in params:
+        return params
+    cls = method if isinstance(method, type) else None
+    if isinstance(method, str):
+        from .methods import METHODS
+
+        cls = METHODS.get(method.lower())
+    elif not isinstance(method, type):
+        cls = type(method)
+    if cls is not None and dataclasses.is_dataclass(cls):
+        if "ensemble_size" not in {f.name for f in dataclasses.fields(cls)}:
+            params = {k: v for k, v in params.items() if k != "ensemble_size"}
+    return params
+
+
+def _outputs(K, N, d, store):
+    out = {
+        "pred_mean": np.zeros((K, d)), "pred_sd": np.zeros((K, d)),
+        "filt_mean": np.zeros((K, d)), "filt_sd": np.zeros((K, d)),
+    }
+    out["ens"] = np.zeros((K if store == "ensemble" else 0, N, d))
+    return out
+
+
+def _chunked(K, chunk, progress, desc, run):
+    """Call ``run(k0, k1)`` over chunks; stop cleanly on Ctrl-C. Returns cycles done."""
+    done = 0
+    bar = _tqdm(K, progress, desc)
+    try:
+        while done < K:
+            k1 = min(K, done + chunk)
+            run(done, k1)
+            bar.update(k1 - done)
+            done = k1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bar.close()
+    return done
+
+
+def _whitening(R):
+    vals, vecs = np.linalg.eigh(R)
+    return np.ascontiguousarray((vecs / np.sqrt(vals)) @ vecs.T)
+
+
+def _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk):
+    if not ssm.gaussian_obs:
+        raise TypeError(
+            f"{type(front).__name__} needs additive Gaussian observation noise (obs_noise_cov); "
+            f"model {ssm.name!r} has a non-Gaussian likelihood: use method='pf'"
+        )
+    N, d, K = front.ensemble_size, ssm.dim, y.shape[0]
+    E = ssm.initial_ensemble(np.random.default_rng(init_ss), N)
+    rng = np.random.default_rng(run_ss)
+    out = _outputs(K, N, d, store)
+    R = ssm.obs_noise_cov
+    Rchol = ssm._obs_chol
+    Rm12 = _whitening(R)
+    variant = {EnKF: PERTURBED_OBS, ETKF: ETKF_VARIANT, LETKF: LETKF_VARIANT}[type(front)]
+    rotate = bool(getattr(front, "rotate", False))
+    U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
+    if isinstance(front, LETKF):
+        indptr, indices, sqrtc = local_obs_sets(
+            ssm.state_coords, ssm.obs_coords, ssm.domain_length, front.localization_radius,
+            front.taper)
+    else:
+        indptr, indices, sqrtc = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+
+    def run(k0, k1):
+        ensemble_chunk(
+            rng, E, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
+            ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
+            y, R, Rchol, Rm12, ssm._process_chol,
+            variant, front.inflation, rotate, U, indptr, indices, sqrtc,
+            out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
+        )
+
+    out["n_done"] = _chunked(K, chunk, progress, front.name, run)
+    return out
+
+
+def _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk):
+    N, d, K = front.ensemble_size, ssm.dim, y.shape[0]
+    E = ssm.initial_ensemble(np.random.default_rng(init_ss), N)
+    lw = np.full(N, -np.log(N))
+    rng = np.random.default_rng(run_ss)
+    out = _outputs(K, N, d, store)
+    out["logw"] = np.zeros((K if store == "ensemble" else 0, N))
+    out["ess"], out["lei"], out["resampled"] = np.zeros(K), np.zeros(K), np.zeros(K)
+    if ssm.obs_loglik is not None:
+        use_custom, loglik, ldata = True, ssm.obs_loglik, ssm.loglik_data
+        Rm12, log_norm = np.zeros((0, 0)), 0.0
+    else:
+        use_custom, loglik, ldata = False, no_loglik, np.zeros(0)
+        R = ssm.obs_noise_cov
+        Rm12 = _whitening(R)
+        log_norm = 0.5 * (ssm.obs_dim * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])
+
+    def run(k0, k1):
+        particle_chunk(
+            rng, E, lw, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
+            ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
+            y, Rm12, ssm._process_chol, float(log_norm),
+            use_custom, loglik, ldata,
+            front.resample_threshold, front.regularization, _SCHEMES[front.resampling],
+            out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
+            out["logw"], out["ess"], out["lei"], out["resampled"],
+        )
+
+    out["n_done"] = _chunked(K, chunk, progress, front.name, run)
+    return out
+
+
+def _run_kalman(ssm, y):
+    if not ssm.is_linear_gaussian:
+        raise TypeError(
+            f"the Kalman filter needs a linear-Gaussian model (transition_matrix, "
+            f"observation_matrix, obs_noise_cov, steps_per_obs = 1); {ssm.name!r} is not one"
+        )
+    Q = ssm.process_noise_cov if ssm.process_noise_cov is not None else np.zeros((ssm.dim,) * 2)
+    r = kalman_filter(ssm.transition_matrix, Q, ssm.observation_matrix, ssm.obs_noise_cov,
+                      ssm.initial_mean, ssm.initial_cov, y)
+    sd = lambda P: np.sqrt(np.clip(np.diagonal(P, axis1=1, axis2=2), 0, None))  # noqa: E731
+    return {
+        "pred_mean": r.predicted_mean, "pred_sd": sd(r.predicted_cov),
+        "filt_mean": r.filtered_mean, "filt_sd": sd(r.filtered_cov),
+        "filt_cov": r.filtered_cov, "lei": r.log_evidence_increment, "n_done": y.shape[0],
+    }
+
+
+def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed):
+    from .. import __version__
+
+    st = ("time", "state")
+    filtered = {"mean": (st, out["filt_mean"][:n]), "sd": (st, out["filt_sd"][:n])}
+    if "filt_cov" in out:
+        filtered["covariance"] = (("time", "state", "state_"), out["filt_cov"][:n])
+    predicted = {"mean": (st, out["pred_mean"][:n]), "sd": (st, out["pred_sd"][:n])}
+    stats = {
+        "spread": np.sqrt(np.mean(out["filt_sd"][:n] ** 2, axis=1)),
+        "spread_predicted": np.sqrt(np.mean(out["pred_sd"][:n] ** 2, axis=1)),
+    }
+    if x_true is not None:
+        stats["rmse"] = np.sqrt(np.mean((out["filt_mean"][:n] - x_true[:n]) ** 2, axis=1))
+        stats["rmse_predicted"] = np.sqrt(np.mean((out["pred_mean"][:n] - x_true[:n]) ** 2,
+                                                  axis=1))
+    if "lei" in out:
+        stats["log_evidence_increment"] = out["lei"][:n]
+    if "ess" in out:
+        stats["ess"] = out["ess"][:n]
+        stats["resampled"] = out["resampled"][:n].astype(np.int8)
+    ensemble = None
+    if store == "ensemble" and out.get("ens") is not None and out["ens"].shape[0]:
+        ens = out["ens"][:n].transpose(1, 0, 2)[None]
+        ensemble = {"ensemble": (("chain", "draw", "time", "state"), ens)}
+        if "logw" in out:
+            ensemble["log_weight"] = (("chain", "draw", "time"), out["logw"][:n].T[None])
+    settings = front.settings()
+    settings.update(store=store, ssm=ssm.name)
+    attrs = {
+        "inference_library_version": __version__,
+        "method": front.name,
+        "settings": settings,
+        "seed": int(seed) if seed < 2**63 else str(seed),
+        "filtering_time": float(elapsed),
+        "ssm": ssm.name,
+        "n_cycles": int(n),
+        "partial": n < K,
+        "weighted": isinstance(front, ParticleFilter) and ensemble is not None,
+    }
+    attrs.update(_trace.summary_attrs(stats, min(burn_in, max(n - 1, 0))))
+    return _trace.build_tree(
+        times=ssm.times(K)[:n], filtered=filtered, predicted=predicted, observations=y[:n],
+        stats=stats, truth=None if x_true is None else x_true[:n], ensemble=ensemble,
+        attrs=attrs,
+    )

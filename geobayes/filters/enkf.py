@@ -1,0 +1,315 @@
+r"""Ensemble Kalman filters: stochastic EnKF, ETKF and LETKF (filters spec §3-§4).
+
+Notation (row convention, as in DAPPER): ensemble ``E`` (N x d), mean
+:math:`\bar x`, anomalies ``A = E - 1 \bar x^\top``, observed ensemble
+``Eo = h(E)`` with anomalies ``Y``, ``N1 = N - 1``.
+
+Stochastic EnKF (Burgers et al. 1998; DAPPER ``PertObs``)
+    ``C = Y^T Y + N1 R``, perturbations ``D ~ N(0, R)`` centred over members,
+    :math:`E^a = E + (y - D - E_o)\, C^{-1} Y^\top A`.
+
+ETKF (Hunt et al. 2007; DAPPER ``Sqrt``), whitened by the symmetric
+:math:`R^{-1/2}`: ``S = Y R^{-1/2}`` and ``s = R^{-1/2}(y - \bar y)``,
+``G = S S^T + N1 I``, mean weights ``w = G^{-1} S s``, symmetric transform
+``T = sqrt(N1) G^{-1/2}``, :math:`E^a = 1\bar x^\top + (1 w^\top + T) A`.
+When fewer observations than members are used, the same ``w`` and ``T`` are
+computed from the ``m x m`` eigendecomposition ``S^T S = W diag(lambda) W^T``:
+
+.. math::
+
+    w = S W \operatorname{diag}\!\left(\tfrac{1}{\lambda + N_1}\right) W^\top s, \qquad
+    T = I + S W \operatorname{diag}(g) W^\top S^\top, \quad
+    g = \frac{-1}{(\lambda + N_1)\,(1 + \sqrt{N_1 / (\lambda + N_1)})},
+
+which follow from the push-through identity and need no threshold on small
+eigenvalues.  ``T 1 = 1`` because ``S^T 1 = 0``, so the transform preserves the
+mean.
+
+LETKF (Hunt et al. 2007)
+    for each state component ``l`` the ETKF in ensemble space with the local
+    observations, whose whitened rows are multiplied by ``sqrt(rho(dist/r))``
+    (R-localisation with the taper of :mod:`geobayes.filters._localization`),
+    updating only column ``l``.  Local analyses run in parallel (``prange``),
+    each writing its own column, so the result does not depend on the number
+    of threads.
+
+Post-processing (DAPPER ``post_process``): optional random rotation of the
+analysis anomalies by a Haar orthogonal matrix fixing the ones vector, then
+multiplicative inflation ``E <- 1 \bar x^\top + infl (E - 1 \bar x^\top)``.
+
+All random numbers (perturbations, rotations, process noise) are drawn
+serially from one ``numpy.random.Generator``; members and local domains are
+then processed in parallel doing arithmetic only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import boolean, float64, int64, njit, prange, types
+
+from ..types import GENERATOR
+from ._types import OBSERVE, STEP
+
+__all__ = [
+    "PERTURBED_OBS",
+    "ETKF_VARIANT",
+    "LETKF_VARIANT",
+    "etkf_transform",
+    "etkf_analysis",
+    "enkf_analysis",
+    "letkf_analysis",
+    "post_process",
+    "random_rotation",
+    "ones_complement_basis",
+    "ensemble_chunk",
+]
+
+#: Kernel variant codes (the front classes map onto these).
+PERTURBED_OBS = 0
+ETKF_VARIANT = 1
+LETKF_VARIANT = 2
+
+
+# ---------------------------------------------------------------- building blocks
+@njit(parallel=True, cache=True)
+def forecast_members(E, k, t0, dt, n_steps, step, step_data):  # pragma: no cover
+    """Integrate every member over cycle ``k`` in place (parallel over members)."""
+    for i in prange(E.shape[0]):
+        x = E[i].copy()
+        for s in range(n_steps):
+            x = step(x, t0 + (k * n_steps + s) * dt, dt, step_data)
+        E[i] = x
+
+
+@njit(cache=True)
+def add_process_noise(rng, E, Qchol):  # pragma: no cover
+    """``E += Z Qchol^T`` with ``Z`` standard normal drawn serially (no-op if empty)."""
+    if Qchol.shape[0] > 0:
+        Z = rng.standard_normal((E.shape[0], E.shape[1]))
+        E += Z @ Qchol.T
+
+
+@njit(parallel=True, cache=True)
+def observe_members(E, observe, observe_data, m):  # pragma: no cover
+    """``h`` applied to every member, shape ``(N, m)``."""
+    Eo = np.empty((E.shape[0], m))
+    for i in prange(E.shape[0]):
+        Eo[i] = observe(E[i].copy(), observe_data)
+    return Eo
+
+
+@njit(cache=True)
+def ensemble_moments(E, mean_out, sd_out):  # pragma: no cover
+    """Mean and standard deviation (``ddof = 1``) over members."""
+    N, d = E.shape
+    for j in range(d):
+        acc = 0.0
+        for i in range(N):
+            acc += E[i, j]
+        mu = acc / N
+        ss = 0.0
+        for i in range(N):
+            ss += (E[i, j] - mu) ** 2
+        mean_out[j] = mu
+        sd_out[j] = math.sqrt(ss / (N - 1))
+
+
+@njit(cache=True)
+def _center(E):
+    N = E.shape[0]
+    mu = np.zeros(E.shape[1])
+    for i in range(N):
+        mu += E[i]
+    mu /= N
+    A = E - mu
+    return mu, A
+
+
+@njit(cache=True)
+def etkf_transform(S, s, N1):
+    """Mean weights ``w`` (N,) and symmetric transform ``T`` (N, N) of the ETKF.
+
+    Parameters
+    ----------
+    S : ndarray of shape (N, m)
+        Whitened observed anomalies ``Y R^{-1/2}`` (localised if need be).
+    s : ndarray of shape (m,)
+        Whitened innovation ``R^{-1/2} (y - mean(h(E)))``.
+    N1 : float
+        ``N - 1``.
+    """
+    N, m = S.shape
+    if m < N:
+        lam, W = np.linalg.eigh(np.ascontiguousarray(S.T) @ S)
+        SW = S @ W
+        inv = np.empty(m)
+        g = np.empty(m)
+        for i in range(m):
+            li = max(lam[i], 0.0)
+            inv[i] = 1.0 / (li + N1)
+            g[i] = -1.0 / ((li + N1) * (1.0 + math.sqrt(N1 / (li + N1))))
+        w = SW @ (inv * (W.T @ s))
+        T = np.eye(N) + (SW * g) @ SW.T
+    else:
+        G = S @ S.T
+        for i in range(N):
+            G[i, i] += N1
+        lam, V = np.linalg.eigh(G)
+        Pw = (V / lam) @ V.T
+        T = ((V / np.sqrt(lam)) @ V.T) * math.sqrt(N1)
+        w = Pw @ (S @ s)
+    return w, T
+
+
+@njit(cache=True)
+def etkf_analysis(E, Eo, y, Rm12):
+    """Global ETKF analysis of one cycle (no inflation/rotation); returns ``E^a``."""
+    N = E.shape[0]
+    mu, A = _center(E)
+    yo, Y = _center(Eo)
+    S = Y @ Rm12.T
+    s = Rm12 @ (y - yo)
+    w, T = etkf_transform(S, s, N - 1.0)
+    return mu + w @ A + T @ A
+
+
+@njit(cache=True)
+def enkf_analysis(E, Eo, y, R, Rchol, Z):
+    """Stochastic EnKF analysis with standard-normal draws ``Z`` (N, m); returns ``E^a``."""
+    N = E.shape[0]
+    _, A = _center(E)
+    _, Y = _center(Eo)
+    D = Z @ Rchol.T
+    _, D = _center(D)
+    C = Y.T @ Y + (N - 1.0) * R
+    innov = y - D - Eo  # (N, m)
+    W = np.linalg.solve(C, np.ascontiguousarray(innov.T))  # C^{-1} innov^T, (m, N)
+    return E + (W.T @ Y.T) @ A
+
+
+@njit(parallel=True, cache=True)
+def letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc):  # pragma: no cover
+    """LETKF analysis of one cycle (no inflation/rotation); returns ``E^a``.
+
+    ``indptr, indices, sqrtc`` are the local observation sets of
+    :func:`geobayes.filters._localization.local_obs_sets`.
+    """
+    N, d = E.shape
+    N1 = N - 1.0
+    mu, A = _center(E)
+    yo, Y = _center(Eo)
+    S = Y @ Rm12.T
+    s = Rm12 @ (y - yo)
+    At = np.ascontiguousarray(A.T)
+    Eat = np.empty((d, N))
+    for l in prange(d):
+        a = indptr[l]
+        nl = indptr[l + 1] - a
+        if nl == 0:
+            Eat[l] = mu[l] + At[l]
+            continue
+        Sl = np.empty((N, nl))
+        sl = np.empty(nl)
+        for jj in range(nl):
+            j = indices[a + jj]
+            c = sqrtc[a + jj]
+            sl[jj] = s[j] * c
+            for i in range(N):
+                Sl[i, jj] = S[i, j] * c
+        w, T = etkf_transform(Sl, sl, N1)
+        col = At[l]
+        Eat[l] = mu[l] + (w @ col) + T @ col
+    return np.ascontiguousarray(Eat.T)
+
+
+def ones_complement_basis(N: int) -> np.ndarray:
+    """Orthonormal basis (N, N-1) of the complement of the ones vector."""
+    M = np.eye(N)
+    M[:, 0] = 1.0
+    Q, _ = np.linalg.qr(M)
+    return np.ascontiguousarray(Q[:, 1:])
+
+
+@njit(cache=True)
+def random_rotation(rng, U):
+    """Haar-random orthogonal ``N x N`` matrix with the ones vector as eigenvector."""
+    N = U.shape[0]
+    n = N - 1
+    Z = rng.standard_normal((n, n))
+    Q, Rr = np.linalg.qr(Z)
+    for j in range(n):
+        if Rr[j, j] < 0:
+            for i in range(n):
+                Q[i, j] = -Q[i, j]
+    Q = np.ascontiguousarray(Q)
+    return U @ Q @ U.T + np.ones((N, N)) / N
+
+
+@njit(cache=True)
+def post_process(E, inflation, rotation):
+    """Rotate (if ``rotation`` is non-empty) then inflate the anomalies."""
+    mu, A = _center(E)
+    if rotation.shape[0] > 0:
+        A = rotation @ A
+    if inflation != 1.0:
+        A = inflation * A
+    return mu + A
+
+
+# ---------------------------------------------------------------- chunk driver
+_M2 = float64[:, ::1]
+_M3 = float64[:, :, ::1]
+_V = float64[::1]
+
+CHUNK_SIG = types.void(
+    GENERATOR, _M2, int64, int64, float64, float64, int64,
+    STEP, _V, OBSERVE, _V,
+    _M2, _M2, _M2, _M2, _M2,
+    int64, float64, boolean, _M2,
+    int64[::1], int64[::1], _V,
+    _M2, _M2, _M2, _M2, _M3,
+)
+
+
+@njit(CHUNK_SIG, cache=True)
+def ensemble_chunk(
+    rng, E, k0, k1, t0, dt, n_steps,
+    step, step_data, observe, observe_data,
+    Y, R, Rchol, Rm12, Qchol,
+    variant, inflation, rotate, U,
+    indptr, indices, sqrtc,
+    pred_mean, pred_sd, filt_mean, filt_sd, ens_out,
+):  # pragma: no cover
+    """Run cycles ``k0 .. k1-1`` of an EnKF/ETKF/LETKF, updating ``E`` in place.
+
+    Writes the forecast and analysis moments of each cycle into the output
+    rows ``k``, and the analysis ensemble into ``ens_out[k]`` when
+    ``ens_out`` is non-empty.
+    """
+    N = E.shape[0]
+    m = Y.shape[1]
+    no_rotation = np.zeros((0, 0))
+    for k in range(k0, k1):
+        forecast_members(E, k, t0, dt, n_steps, step, step_data)
+        add_process_noise(rng, E, Qchol)
+        ensemble_moments(E, pred_mean[k], pred_sd[k])
+        Eo = observe_members(E, observe, observe_data, m)
+        y = Y[k]
+        if variant == PERTURBED_OBS:
+            Z = rng.standard_normal((N, m))
+            Ea = enkf_analysis(E, Eo, y, R, Rchol, Z)
+        elif variant == ETKF_VARIANT:
+            Ea = etkf_analysis(E, Eo, y, Rm12)
+        else:
+            Ea = letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc)
+        if rotate:
+            rot = random_rotation(rng, U)
+            Ea = post_process(Ea, inflation, rot)
+        else:
+            Ea = post_process(Ea, inflation, no_rotation)
+        E[:] = Ea
+        ensemble_moments(E, filt_mean[k], filt_sd[k])
+        if ens_out.shape[0] > 0:
+            ens_out[k] = E

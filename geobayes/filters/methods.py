@@ -1,0 +1,248 @@
+"""Front objects of the filters: small frozen dataclasses that validate.
+
+Each class holds the hyper-parameters of one method with defaults and checks
+them in ``__post_init__``; the loop lives in :mod:`geobayes.filters.api` and
+the arithmetic in the jitted kernels.  Variants are enums
+(:class:`~geobayes.filters._localization.Taper`, :class:`Resampling`).
+``get_method(name, **params)`` builds one from its registry name, so
+``geobayes.filters.filter(ssm, y, method="letkf", localization_radius=4)``
+works.
+
+Examples
+--------
+>>> LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0)
+LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0, taper=<Taper.GASPARI_COHN: 'gc'>, rotate=False)
+>>> get_method("pf", ensemble_size=500).resample_threshold
+0.5
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._localization import Taper
+
+__all__ = [
+    "Resampling",
+    "Taper",
+    "KalmanFilter",
+    "EnKF",
+    "ETKF",
+    "LETKF",
+    "ParticleFilter",
+    "METHODS",
+    "get_method",
+    "method_names",
+]
+
+
+class Resampling(enum.Enum):
+    """Resampling scheme of the particle filter."""
+
+    SYSTEMATIC = "systematic"
+    STRATIFIED = "stratified"
+    MULTINOMIAL = "multinomial"
+
+
+def _check_ensemble_size(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"ensemble_size must be an integer >= 2, got {n!r}")
+    return int(n)
+
+
+def _check_inflation(x) -> float:
+    x = float(x)
+    if not math.isfinite(x) or x <= 0:
+        raise ValueError(f"inflation must be a positive finite factor (1.0 = none), got {x}")
+    return x
+
+
+class _Method:
+    """Shared helpers of the front objects."""
+
+    name: ClassVar[str] = ""
+
+    def settings(self) -> dict:
+        """JSON-ready hyper-parameters (enums as their values)."""
+        out = {"method": self.name}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.value if isinstance(v, enum.Enum) else v
+        return out
+
+
+@dataclass(frozen=True)
+class KalmanFilter(_Method):
+    """Exact Kalman filter (linear-Gaussian models only; spec §6).
+
+    Examples
+    --------
+    >>> KalmanFilter().name
+    'kalman'
+    """
+
+    name: ClassVar[str] = "kalman"
+
+
+@dataclass(frozen=True)
+class EnKF(_Method):
+    """Stochastic EnKF with perturbed observations (spec §3).
+
+    Parameters
+    ----------
+    ensemble_size : int
+        Number of members ``N >= 2``.
+    inflation : float
+        Multiplicative inflation of the analysis anomalies (1.0 = none).
+    """
+
+    ensemble_size: int = 50
+    inflation: float = 1.0
+    name: ClassVar[str] = "enkf"
+
+    def __post_init__(self):
+        object.__setattr__(self, "ensemble_size", _check_ensemble_size(self.ensemble_size))
+        object.__setattr__(self, "inflation", _check_inflation(self.inflation))
+
+
+@dataclass(frozen=True)
+class ETKF(_Method):
+    """Ensemble transform Kalman filter, symmetric square root (spec §4.1).
+
+    Parameters
+    ----------
+    ensemble_size : int
+    inflation : float
+    rotate : bool
+        Apply a random mean-preserving rotation to the analysis anomalies.
+    """
+
+    ensemble_size: int = 20
+    inflation: float = 1.0
+    rotate: bool = False
+    name: ClassVar[str] = "etkf"
+
+    def __post_init__(self):
+        object.__setattr__(self, "ensemble_size", _check_ensemble_size(self.ensemble_size))
+        object.__setattr__(self, "inflation", _check_inflation(self.inflation))
+        object.__setattr__(self, "rotate", bool(self.rotate))
+
+
+@dataclass(frozen=True)
+class LETKF(_Method):
+    """Local ETKF with R-localisation (spec §4.2-4.3).
+
+    Parameters
+    ----------
+    ensemble_size : int
+    inflation : float
+    localization_radius : float
+        Radius ``r`` in the units of the model's coordinates (grid points for
+        Lorenz-96); the taper is ``exp(-1/2)`` at ``r``.
+    taper : Taper
+    rotate : bool
+    """
+
+    ensemble_size: int = 20
+    inflation: float = 1.0
+    localization_radius: float = 4.0
+    taper: Taper = Taper.GASPARI_COHN
+    rotate: bool = False
+    name: ClassVar[str] = "letkf"
+
+    def __post_init__(self):
+        object.__setattr__(self, "ensemble_size", _check_ensemble_size(self.ensemble_size))
+        object.__setattr__(self, "inflation", _check_inflation(self.inflation))
+        r = float(self.localization_radius)
+        if not math.isfinite(r) or r <= 0:
+            raise ValueError(f"localization_radius must be positive and finite, got {r}")
+        object.__setattr__(self, "localization_radius", r)
+        try:
+            object.__setattr__(self, "taper", Taper(self.taper))
+        except ValueError:
+            valid = ", ".join(t.value for t in Taper)
+            raise ValueError(f"unknown taper {self.taper!r}; valid: {valid}") from None
+        object.__setattr__(self, "rotate", bool(self.rotate))
+
+
+@dataclass(frozen=True)
+class ParticleFilter(_Method):
+    """Bootstrap particle filter (spec §5).
+
+    Parameters
+    ----------
+    ensemble_size : int
+        Number of particles.
+    resample_threshold : float
+        Resample when ``ESS <= resample_threshold * N`` (DAPPER's ``NER``), in (0, 1].
+    regularization : float
+        Jitter scale after resampling (DAPPER's ``reg``), ``>= 0``.
+    resampling : Resampling
+    """
+
+    ensemble_size: int = 1000
+    resample_threshold: float = 0.5
+    regularization: float = 0.0
+    resampling: Resampling = Resampling.SYSTEMATIC
+    name: ClassVar[str] = "pf"
+
+    def __post_init__(self):
+        object.__setattr__(self, "ensemble_size", _check_ensemble_size(self.ensemble_size))
+        t = float(self.resample_threshold)
+        if not 0 < t <= 1:
+            raise ValueError(f"resample_threshold must be in (0, 1], got {t}")
+        object.__setattr__(self, "resample_threshold", t)
+        reg = float(self.regularization)
+        if not math.isfinite(reg) or reg < 0:
+            raise ValueError(f"regularization must be >= 0, got {reg}")
+        object.__setattr__(self, "regularization", reg)
+        try:
+            object.__setattr__(self, "resampling", Resampling(self.resampling))
+        except ValueError:
+            valid = ", ".join(r.value for r in Resampling)
+            raise ValueError(f"unknown resampling {self.resampling!r}; valid: {valid}") from None
+
+
+#: Registry name -> front class (aliases included).
+METHODS: dict[str, type] = {
+    "kalman": KalmanFilter,
+    "kf": KalmanFilter,
+    "enkf": EnKF,
+    "etkf": ETKF,
+    "letkf": LETKF,
+    "pf": ParticleFilter,
+    "particle": ParticleFilter,
+}
+
+
+def method_names() -> list[str]:
+    """Registry names accepted by ``method=``."""
+    return sorted(METHODS)
+
+
+def get_method(method, **params):
+    """A front object from a name (with ``params``) or an object (``params`` replace fields)."""
+    if isinstance(method, str):
+        key = method.lower()
+        if key not in METHODS:
+            raise ValueError(f"unknown filter method {method!r}; valid: {', '.join(method_names())}")
+        cls = METHODS[key]
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(params) - fields
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__} has no parameter(s) {sorted(unknown)}; valid: {sorted(fields)}"
+            )
+        return cls(**params)
+    if isinstance(method, _Method):
+        if params:
+            return dataclasses.replace(method, **params)
+        return method
+    raise TypeError(
+        f"method must be a name ({', '.join(method_names())}) or a filter object, "
+        f"got {type(method).__name__}"
+    )
