@@ -300,6 +300,7 @@ def sample(
     stats = np.stack([ch.stats[:n_draws] for ch in state])
     keep = [STAT_NAMES.index(s) for s in method.stat_names]
     stats = stats[..., keep]
+    n_div = int(stats[..., list(method.stat_names).index("diverging")].sum())
     wpos = wstats = None
     if save_warmup:
         wpos = np.stack([ch.wpos[:n_warm] for ch in state])
@@ -319,6 +320,7 @@ def sample(
             "draws": n_draws,
             "warmup": warmup,
             "chains": chains,
-            "divergences": int(sum(ch.divergences for ch in state)),
+            "divergences": n_div,
+            "warmup_divergences": int(sum(ch.divergences for ch in state)) - n_div,
         },
     )

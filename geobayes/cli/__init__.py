@@ -1,0 +1,1 @@
+"""The ``geobayes`` command line (argparse); see ``geobayes --help``."""
