@@ -107,6 +107,101 @@ def _log1pexp(x):
     return np.log1p(np.exp(x))
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _vol_at(ls, sigc, L):
+    r"""Child volatility terms at log-volatility ``L``: ``(w, log(sigma + v), 1/(sigma + v))``.
+
+    ``v = e^L``, ``w = v / (sigma + v)``.  Direct arithmetic while ``e^L`` is finite
+    (one exponential), log-space otherwise (spec §4.5).
+    """
+    if L.real < 700.0:
+        v = np.exp(L)
+        s = sigc + v
+        inv = 1.0 / s
+        return v * inv, np.log(s), inv
+    r = np.exp(ls - L)  # sigma / v, tiny
+    la = L + np.log1p(r)
+    return 1.0 / (1.0 + r), la, np.exp(-la)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _vol_single(upd, mh, ph, kap, lv0, sigc, beta, g, dl, nwp):
+    r"""Posterior of a node with exactly one volatility child and no value child.
+
+    Parameters
+    ----------
+    upd : int
+        CLASSIC, EHGF or ROBUST.
+    mh, ph
+        Parent prediction :math:`\hat\mu_j, \hat\pi_j`.
+    kap
+        Volatility coupling :math:`\kappa`.
+    lv0
+        Log of the child's (mean-field) predicted volatility evaluated at the
+        parent's predicted mean, :math:`\log t + \omega + \kappa\hat\mu_j (+ \dots)`.
+    sigc
+        Child's previous posterior variance :math:`\alpha` (floored at 1e-128).
+    beta
+        :math:`\beta = 1/\pi_a + \delta_a^2`.
+    g, dl
+        Classic effective precision :math:`\gamma_a = \Omega_a\hat\pi_a` and
+        volatility PE :math:`\Delta_a = \hat\pi_a\beta - 1`.
+    nwp
+        Number of volatility parents of the child (classic/eHGF divide the PE by it).
+
+    Returns
+    -------
+    (pi, x, mean_after)
+        Posterior precision; with ``mean_after`` the mean is
+        :math:`\hat\mu_j + x/\pi` (classic, computed after the failure check),
+        otherwise ``x`` is the posterior mean.
+    """
+    if upd == CLASSIC:
+        dln = dl / nwp
+        return ph + 0.5 * kap * kap * g * (g + (2.0 * g - 1.0) * dln), 0.5 * kap * g * dln, True
+    if upd == EHGF:
+        dln = dl / nwp
+        newmu = mh + 0.5 * kap * g * dln / ph
+        om2 = np.exp(lv0 + kap * (newmu - mh))
+        ph2 = 1.0 / (sigc + om2)
+        g2 = om2 * ph2
+        w2 = (om2 - sigc) * ph2
+        dl2 = (beta * ph2 - 1.0) / nwp
+        term = 0.5 * kap * kap * g2 * (g2 + w2 * dl2)
+        if term.real < 0.0:
+            term = term * 0.0
+        return ph + term, newmu, False
+    # ------------------------------------------------------------- robust
+    ls = np.log(sigc)
+    k2 = 0.5 * kap * kap
+    w1, _la, _inv = _vol_at(ls, sigc, lv0)
+    pi1 = ph + k2 * w1 * (1.0 - w1)
+    mu1 = mh + 0.5 * kap * w1 * dl / pi1
+    # second expansion at x* = mh + (W0(beta h e^(h - lv0)) - h) / kappa, h = kappa^2/(2 ph)
+    h = k2 / ph
+    wl = _w0log(np.log(beta * h) + h - lv0)
+    shift = wl - h
+    xs = mh + shift / kap
+    w2, _la, inv2 = _vol_at(ls, sigc, lv0 + shift)
+    dl2 = beta * inv2 - 1.0
+    pi2 = ph + k2 * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
+    if not (pi2.real > 0.0):
+        pi2 = ph + k2 * w2 * (1.0 - w2)
+    mu2 = xs + (0.5 * kap * w2 * dl2 - ph * (xs - mh)) / pi2
+    if not (_isfinite(pi2) and _isfinite(mu2)):
+        pi2 = pi1
+        mu2 = mu1
+    # variational energies I(mu1), I(mu2) and the mixture weight
+    _w, la1, inv1 = _vol_at(ls, sigc, lv0 + kap * (mu1 - mh))
+    _w, la2, inv2 = _vol_at(ls, sigc, lv0 + kap * (mu2 - mh))
+    en1 = -0.5 * (la1 + beta * inv1 + ph * (mu1 - mh) * (mu1 - mh))
+    en2 = -0.5 * (la2 + beta * inv2 + ph * (mu2 - mh) * (mu2 - mh))
+    b = _sigmoid(en2 - en1)
+    dm = mu1 - mu2
+    pp = 1.0 / ((1.0 - b) / pi1 + b / pi2 + b * (1.0 - b) * dm * dm)
+    return pp, (1.0 - b) * mu1 + b * mu2, False
+
+
 def _core_signature(T):
     return types.Tuple((T, T))(
         int64[::1], T[:, ::1], T[::1], T[::1], float64[:, ::1], float64[::1], int64,
@@ -178,12 +273,21 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
 
     mu = npar[:, MEAN0].copy()
     pi = npar[:, PREC0].copy()
+    pvar = 1.0 / pi                # posterior variances 1/pi (saves divisions)
     muhat = npar[:, MEAN0].copy()
     pihat = npar[:, PREC0].copy()
     lvmf = np.zeros_like(mu)       # log t + omega + sum kappa mu_parent (mean-field part)
     omega_tot = np.zeros_like(mu)  # total predicted volatility Omega (incl. pyhgf term)
     sig = np.ones_like(mu)         # previous posterior variance, floored at 1e-128
     informed = np.zeros(n, dtype=np.int64)
+    om_const = np.exp(logt + npar[:, OMEGA])
+    for a in range(n):
+        if kind[a] == CONT and wpar_ptr[a] == wpar_ptr[a + 1] and not (om_const[a].real > TINY):
+            status[0] = FAIL_VOLATILITY
+            status[1] = 0
+            status[2] = a
+            status[3] = om_const[a].real
+            return mu[0] * 0.0, mu[0] * 0.0
 
     total = mu[0] * 0.0
     rtotal = mu[0] * 0.0
@@ -203,6 +307,14 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
             if kd == CONT:
                 muhat[a] = npar[a, LAMBDA] * mu[a] + t * (npar[a, RHO] + s)
                 lv = logt + npar[a, OMEGA]
+                if wpar_ptr[a] == wpar_ptr[a + 1]:
+                    # no volatility parent: constant volatility, no exponential per step
+                    lvmf[a] = lv
+                    omega_tot[a] = om_const[a]
+                    sg = pvar[a]
+                    sig[a] = sg if sg.real > TINY else sg * 0.0 + TINY
+                    pihat[a] = 1.0 / (sg + om_const[a])
+                    continue
                 extra = mu[0] * 0.0
                 for p in range(wpar_ptr[a], wpar_ptr[a + 1]):
                     e = wpar[p]
@@ -224,7 +336,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                         return total, rtotal
                     om = om * np.nan
                 omega_tot[a] = om
-                sg = 1.0 / pi[a]
+                sg = pvar[a]
                 sig[a] = sg if sg.real > TINY else sg * 0.0 + TINY
                 pihat[a] = 1.0 / (sg + om)
             elif kd == INPUT_CONT:
@@ -252,16 +364,19 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 informed[a] = 0
                 mu[a] = mu[0] * 0.0 + np.nan
                 pi[a] = mu[0] * 0.0 + np.nan
+                pvar[a] = mu[0] * 0.0 + np.nan
                 continue
             informed[a] = 1
             mu[a] = mu[0] * 0.0 + u
             if kind[a] == INPUT_CONT:
                 pi[a] = npar[a, INPUT_PREC]
+                pvar[a] = 1.0 / pi[a]
                 d = u - muhat[a]
                 surp += 0.5 * (LOG2PI - np.log(pihat[a]) + pihat[a] * d * d)
             else:
                 m = muhat[a]
                 pi[a] = mu[0] * 0.0 + np.inf
+                pvar[a] = mu[0] * 0.0
                 if u > 0.5:
                     surp -= np.log(m)
                 else:
@@ -316,11 +431,31 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 informed[j] = 0
                 mu[j] = muhat[j]
                 pi[j] = pihat[j]
+                pvar[j] = 1.0 / pihat[j]
                 continue
             informed[j] = 1
             muj_prev = mu[j]
 
-            if nvol == 0:
+            if nvol == 1 and nval == 0:
+                # the standard case: one volatility child, no value child
+                e = -1
+                for p in range(wch_ptr[j], wch_ptr[j + 1]):
+                    if informed[echild[wch[p]]] != 0:
+                        e = wch[p]
+                a = echild[e]
+                kap = epar[e]
+                d = mu[a] - muhat[a]
+                beta = pvar[a] + d * d
+                pp, x, mean_after = _vol_single(
+                    upd_kind, muhat[j], p0, kap, lvmf[a] + kap * (muhat[j] - muj_prev),
+                    sig[a], beta, omega_tot[a] * pihat[a], pihat[a] * beta - 1.0,
+                    wpar_ptr[a + 1] - wpar_ptr[a])
+                if mean_after:
+                    num = x
+                    newmu = muhat[j]
+                else:
+                    newmu = x
+            elif nvol == 0:
                 pp = p0
                 newmu = muhat[j] + num / pp
                 mean_after = True
@@ -360,7 +495,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                         g2 = om2 * ph2
                         w2 = (om2 - sig[a]) * ph2
                         d = mu[a] - muhat[a]
-                        dl2 = ((1.0 / pi[a] + d * d) * ph2 - 1.0) / nwp
+                        dl2 = ((pvar[a] + d * d) * ph2 - 1.0) / nwp
                         term = 0.5 * kap * kap * g2 * (g2 + w2 * dl2)
                         if term.real > 0.0:
                             pp += term
@@ -384,7 +519,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                     ls = np.log(sig[a])
                     w = _sigmoid(l0 - ls)
                     d = mu[a] - muhat[a]
-                    beta = 1.0 / pi[a] + d * d
+                    beta = pvar[a] + d * d
                     if nval == 0:
                         dl = pihat[a] * beta - 1.0
                     else:
@@ -399,7 +534,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 a = echild[estar]
                 kap = epar[estar]
                 d = mu[a] - muhat[a]
-                beta = 1.0 / pi[a] + d * d
+                beta = pvar[a] + d * d
                 q = p0 / (kap * kap)
                 gc = lvmf[a] + kap * (m0 - muj_prev)
                 logarg = np.log(beta) - np.log(2.0 * q) + 1.0 / (2.0 * q) - gc
@@ -415,7 +550,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                         continue
                     kap = epar[e]
                     d = mu[a] - muhat[a]
-                    beta = 1.0 / pi[a] + d * d
+                    beta = pvar[a] + d * d
                     ls = np.log(sig[a])
                     L = lvmf[a] + kap * (xs - muj_prev)
                     w2 = _sigmoid(L - ls)
@@ -439,7 +574,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                         continue
                     kap = epar[e]
                     d = mu[a] - muhat[a]
-                    beta = 1.0 / pi[a] + d * d
+                    beta = pvar[a] + d * d
                     ls = np.log(sig[a])
                     la1 = _logaddexp(ls, lvmf[a] + kap * (mu1 - muj_prev))
                     la2 = _logaddexp(ls, lvmf[a] + kap * (mu2 - muj_prev))
@@ -463,9 +598,11 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 pp = pp * np.nan
             if pp.real > maxprec:
                 pp = pp * 0.0 + maxprec
+            inv = 1.0 / pp
             if mean_after:
-                newmu = muhat[j] + num / pp
+                newmu = muhat[j] + num * inv
             pi[j] = pp
+            pvar[j] = inv
             mu[j] = newmu
 
         # ---------------------------------------------------------------- store
@@ -504,3 +641,32 @@ def batch_loglik(inet, npar_batch, epar_batch, gpar, obs, resp):
             v = -np.inf
         out[b] = v
     return out
+
+
+@njit(
+    types.UniTuple(float64[::1], 2)(int64, float64[::1], float64[::1], float64[::1],
+                                    float64[::1], float64[::1], float64[::1]),
+    cache=True, nogil=True, error_model="numpy",
+)
+def single_update(upd, mu_hat, pi_hat, kappa, omega, alpha, beta):
+    r"""Posterior of a parent with one volatility child, vectorised over cases.
+
+    Mean-field prediction, time step 1: :math:`v = e^{\kappa\hat\mu + \omega}`,
+    :math:`\hat\pi_a = 1/(\alpha + v)`, :math:`\gamma = v\hat\pi_a`,
+    :math:`\Delta = \hat\pi_a\beta - 1`; then the ``upd`` update (CLASSIC, EHGF or
+    ROBUST) as in the network kernel.  Arrays of equal length; returns
+    ``(mu, pi)`` (classic precisions are returned raw, possibly negative).
+    """
+    n = mu_hat.shape[0]
+    mu = np.empty(n)
+    pi = np.empty(n)
+    for i in range(n):
+        sigc = alpha[i] if alpha[i] > TINY else TINY
+        lv0 = kappa[i] * mu_hat[i] + omega[i]
+        v = np.exp(lv0)
+        ph_c = 1.0 / (alpha[i] + v)
+        pp, x, mean_after = _vol_single(upd, mu_hat[i], pi_hat[i], kappa[i], lv0, sigc,
+                                        beta[i], v * ph_c, ph_c * beta[i] - 1.0, 1)
+        pi[i] = pp
+        mu[i] = mu_hat[i] + x / pp if mean_after else x
+    return mu, pi

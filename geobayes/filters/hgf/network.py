@@ -406,10 +406,20 @@ class Network:
         return f"Network({json.dumps(self.to_dict()['edges'])})"
 
     # ------------------------------------------------------------- running
-    def run_filter(self, observations, update="robust", **kwargs):
-        """Run the HGF over ``observations``; see :func:`geobayes.filters.hgf.run`."""
+    def run_filter(self, observations, update="robust", *, method=None, seed=None,
+                   progress=None, **kwargs):
+        """Run the HGF over ``observations``; see :func:`geobayes.filters.hgf.run`.
+
+        This is the hook ``geobayes.filter(network, observations, ...)`` delegates to.
+        ``method`` may be ``"hgf"`` or an update name (then it sets ``update``);
+        ``seed`` and ``progress`` are accepted and ignored (the HGF is
+        deterministic and runs in milliseconds).
+        """
         from .run import run
 
+        del seed, progress
+        if method is not None and str(method).lower() != "hgf":
+            update = method
         return run(self, observations, update=update, **kwargs)
 
 

@@ -57,8 +57,8 @@ def run_arrays(inet, npar, epar, gpar, obs, resp=None, store=True):
     """Call the kernel; return ``(mean, prec, emean, eprec, surprise, status, totals)``."""
     T, n = obs.shape[0], npar.shape[0]
     rows = T if store else 0
-    out = [np.full((rows, n), np.nan) for _ in range(4)]
-    surp = np.full(rows, np.nan)
+    out = [np.empty((rows, n)) for _ in range(4)]
+    surp = np.empty(rows)
     status = np.zeros(4)
     if resp is None:
         resp = np.empty(0)
