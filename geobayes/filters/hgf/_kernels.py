@@ -271,6 +271,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
     eps = gpar[G_EPS].real
     maxprec = gpar[G_MAXPREC].real
 
+    zero = gpar[G_TIME] * 0.0  # a zero of the kernel's scalar type (float or complex)
     mu = npar[:, MEAN0].copy()
     pi = npar[:, PREC0].copy()
     pvar = 1.0 / pi                # posterior variances 1/pi (saves divisions)
@@ -287,10 +288,10 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
             status[1] = 0
             status[2] = a
             status[3] = om_const[a].real
-            return mu[0] * 0.0, mu[0] * 0.0
+            return zero, zero
 
-    total = mu[0] * 0.0
-    rtotal = mu[0] * 0.0
+    total = zero
+    rtotal = zero
     status[0] = OK
     failed = False
     nT = obs.shape[0]
@@ -300,7 +301,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
         for ii in range(n):
             a = pred_order[ii]
             kd = kind[a]
-            s = mu[0] * 0.0
+            s = zero
             for p in range(vpar_ptr[a], vpar_ptr[a + 1]):
                 e = vpar[p]
                 s += epar[e] * muhat[eparent[e]]
@@ -315,7 +316,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                     sig[a] = sg if sg.real > TINY else sg * 0.0 + TINY
                     pihat[a] = 1.0 / (sg + om_const[a])
                     continue
-                extra = mu[0] * 0.0
+                extra = zero
                 for p in range(wpar_ptr[a], wpar_ptr[a + 1]):
                     e = wpar[p]
                     j = eparent[e]
@@ -356,18 +357,18 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 pihat[a] = 1.0 / (m * (1.0 - m))
 
         # --------------------------------------------------------------- inputs
-        surp = mu[0] * 0.0
+        surp = zero
         for i in range(nin):
             a = inputs[i]
             u = obs[k, i]
             if u != u:
                 informed[a] = 0
-                mu[a] = mu[0] * 0.0 + np.nan
-                pi[a] = mu[0] * 0.0 + np.nan
-                pvar[a] = mu[0] * 0.0 + np.nan
+                mu[a] = zero + np.nan
+                pi[a] = zero + np.nan
+                pvar[a] = zero + np.nan
                 continue
             informed[a] = 1
-            mu[a] = mu[0] * 0.0 + u
+            mu[a] = zero + u
             if kind[a] == INPUT_CONT:
                 pi[a] = npar[a, INPUT_PREC]
                 pvar[a] = 1.0 / pi[a]
@@ -375,8 +376,8 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 surp += 0.5 * (LOG2PI - np.log(pihat[a]) + pihat[a] * d * d)
             else:
                 m = muhat[a]
-                pi[a] = mu[0] * 0.0 + np.inf
-                pvar[a] = mu[0] * 0.0
+                pi[a] = zero + np.inf
+                pvar[a] = zero
                 if u > 0.5:
                     surp -= np.log(m)
                 else:
@@ -397,7 +398,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
         for ii in range(nupd):
             j = upd_order[ii]
             p0 = pihat[j]
-            num = mu[0] * 0.0
+            num = zero
             nval = 0
             for p in range(vch_ptr[j], vch_ptr[j + 1]):
                 e = vch[p]
@@ -461,7 +462,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 mean_after = True
             elif upd_kind == CLASSIC or upd_kind == EHGF:
                 pp = p0
-                acc = mu[0] * 0.0
+                acc = zero
                 for p in range(wch_ptr[j], wch_ptr[j + 1]):
                     e = wch[p]
                     a = echild[e]
@@ -506,7 +507,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 mean_after = False
                 m0 = muhat[j] + num / p0
                 pi1 = p0
-                gsum = mu[0] * 0.0
+                gsum = zero
                 best = -np.inf
                 estar = -1
                 for p in range(wch_ptr[j], wch_ptr[j + 1]):
@@ -542,7 +543,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 xs = m0 + (wl - 1.0 / (2.0 * q)) / kap
                 pi2 = p0
                 pi2b = p0
-                g2 = mu[0] * 0.0
+                g2 = zero
                 for p in range(wch_ptr[j], wch_ptr[j + 1]):
                     e = wch[p]
                     a = echild[e]

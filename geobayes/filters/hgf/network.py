@@ -257,7 +257,11 @@ class Network:
             if coupling == 0.0:
                 raise ValueError("value coupling must be non-zero")
         self.edges.append(_Edge(c, p, coupling, volatility))
-        self._schedule()  # raises on cycles
+        try:
+            self._schedule()  # raises on cycles
+        except ValueError:
+            self.edges.pop()
+            raise
 
     def add_value_parent(self, child, parent, coupling: float = 1.0) -> None:
         """Make ``parent`` a value parent of ``child`` (coupling :math:`\\alpha`)."""

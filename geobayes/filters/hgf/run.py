@@ -49,7 +49,7 @@ def prepare_observations(network: Network, observations, missing=Missing.ERROR) 
             if bad.any():
                 k = int(np.argmax(bad))
                 raise ValueError(f"binary input {nd.name!r} needs values 0 or 1, got "
-                                 f"{col[k]!r} at step {k}")
+                                 f"{float(col[k])!r} at step {k}")
     return np.ascontiguousarray(obs)
 
 
@@ -105,6 +105,7 @@ def run(network: Network, observations, update="robust", *, prediction="mean_fie
     value_update = ValueUpdate.parse(value_update)
     on_failure = OnFailure.parse(on_failure)
     missing = Missing.parse(missing)
+    network.validate()
     obs = prepare_observations(network, observations, missing)
     inet, npar, epar = network.compile(update, prediction, value_update, on_failure, missing)
     gpar = network.global_params(time_step)

@@ -1,0 +1,252 @@
+"""HGF networks end to end: stress series, binary tracking, input errors, API, caching."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from geobayes.filters import hgf
+from geobayes.filters.hgf import _kernels as K
+
+
+def _stress(n_before=200, n_after=100, jump=0.525):
+    return np.r_[np.zeros(n_before), np.full(n_after, jump)]
+
+
+# ---------------------------------------------------------------- stress (spec §7.6)
+@pytest.mark.parametrize("levels", [2, 3])
+def test_stress_classic_fails_robust_tracks(levels):
+    u = _stress()
+    net = hgf.continuous_hgf(levels)
+    with pytest.raises(ValueError, match=r"non-positive posterior precision .* node 'x2' at step 200"):
+        net.run_filter(u, update="classic")
+    nan_tree = net.run_filter(u, update="classic", on_failure="nan")
+    assert nan_tree.attrs["failed_step"] == 200
+    assert np.isnan(nan_tree["filtered"]["mean"].sel(node="x1").values[201:]).all()
+    tree = net.run_filter(u, update="robust")
+    for g in ("filtered", "predicted"):
+        for v in ("mean", "precision"):
+            assert np.all(np.isfinite(tree[g][v].values[:, 1:]))
+    assert np.all(tree["filtered"]["precision"].values[:, 1:] > 0)
+    x1 = tree["filtered"]["mean"].sel(node="x1").values
+    # recovers within a few steps: x1 within 1 % of the new level from step 203 on
+    assert np.all(np.abs(x1[203:] - 0.525) < 0.01 * 0.525)
+    assert np.all(np.isfinite(tree["sample_stats"]["surprise"].values))
+
+
+def test_jump_of_50_predictive_sds():
+    """Spec §7.6 on a series built here: a jump of 50 predictive standard deviations."""
+    rng = np.random.default_rng(3)
+    u = np.cumsum(rng.normal(0, 0.01, 300))
+    net = hgf.continuous_hgf(2)
+    pre = net.run_filter(u[:200], update="robust")
+    sd = 1.0 / np.sqrt(pre["predicted"]["precision"].sel(node="u").values[-1])
+    u[200:] += 50 * sd
+    with pytest.raises(ValueError, match="step 200"):
+        net.run_filter(u, update="classic")
+    tree = net.run_filter(u, update="robust")
+    assert np.all(np.isfinite(tree["filtered"]["precision"].values[:, 1:]))
+    err = np.abs(tree["filtered"]["mean"].sel(node="x1").values - u)
+    assert np.all(err[205:] < 0.5 * sd * 50 / 10)
+
+
+# ---------------------------------------------------------------- binary tracking
+def test_binary_hgf_tracks_switching_probability():
+    rng = np.random.default_rng(0)
+    p = np.repeat(np.tile([0.85, 0.15], 4), 60)  # 8 blocks of 60 trials
+    u = (rng.uniform(size=p.size) < p).astype(float)
+    tree = hgf.binary_hgf(3).run_filter(u, update="robust")
+    belief = tree["predicted"]["mean"].sel(node="x1").values  # sigmoid(mu_hat_2), clipped
+    # late in each block (last 30 trials) the belief is on the right side, and close
+    late = np.tile(np.r_[np.zeros(30, bool), np.ones(30, bool)], 8)
+    assert np.mean(np.abs(belief[late] - p[late])) < 0.2
+    assert np.corrcoef(belief, p)[0, 1] > 0.75
+    side = (belief[late] > 0.5) == (p[late] > 0.5)
+    assert side.mean() > 0.9
+    assert np.all(np.isfinite(tree["filtered"]["precision"].values[:, 1:]))
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_observations():
+    net = hgf.continuous_hgf(2)
+    with pytest.raises(ValueError, match="observation 3 of input 'u' is NaN"):
+        net.run_filter([0.0, 0.1, 0.2, np.nan])
+    with pytest.raises(ValueError, match="infinite"):
+        net.run_filter([0.0, np.inf])
+    with pytest.raises(ValueError, match="shape"):
+        net.run_filter(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="empty"):
+        net.run_filter([])
+    with pytest.raises(TypeError, match="numeric"):
+        net.run_filter(["a", "b"])
+    with pytest.raises(ValueError, match="binary input 'x1' needs values 0 or 1, got 0.5"):
+        hgf.binary_hgf(3).run_filter([0.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="Update: unknown value 'fast'"):
+        net.run_filter([0.0, 1.0], update="fast")
+    with pytest.raises(TypeError, match="Network"):
+        hgf.run(object(), [0.0])
+
+
+def test_bad_network_parameters():
+    with pytest.raises(ValueError, match="precision must be finite and > 0"):
+        hgf.continuous_hgf(2, precision=0.0)
+    with pytest.raises(ValueError, match="input precision must be finite and > 0"):
+        hgf.continuous_hgf(2, input_precision=-1.0)
+    with pytest.raises(ValueError, match="volatility coupling must be finite and > 0"):
+        hgf.continuous_hgf(3, volatility_coupling=[1.0, -0.5])
+    with pytest.raises(ValueError, match="levels must be 2 or 3"):
+        hgf.continuous_hgf(4)
+    with pytest.raises(ValueError, match="time_step"):
+        hgf.continuous_hgf(2).run_filter([0.0], time_step=0.0)
+    net = hgf.Network()
+    net.add_node("a")
+    net.add_node("b")
+    net.add_volatility_parent("a", "b")
+    with pytest.raises(ValueError, match="cycle"):
+        net.add_value_parent("b", "a")
+    assert net.parents("b") == []  # the rejected edge was not kept
+    with pytest.raises(ValueError, match="no input"):
+        net.run_filter([0.0])
+    with pytest.raises(ValueError, match="already a parent"):
+        net.add_volatility_parent("a", "b")
+
+
+def test_missing_values_skip():
+    rng = np.random.default_rng(1)
+    u = np.cumsum(rng.normal(0, 0.01, 100))
+    net = hgf.continuous_hgf(3)
+    full = net.run_filter(u)
+    # skip mode without NaN is identical
+    same = net.run_filter(u, missing="skip")
+    np.testing.assert_array_equal(full["filtered"]["mean"].values, same["filtered"]["mean"].values)
+    um = u.copy()
+    um[40:45] = np.nan
+    tree = net.run_filter(um, missing="skip")
+    m = tree["filtered"]["mean"].values
+    p = tree["filtered"]["precision"].values
+    ph = tree["predicted"]["precision"].values
+    np.testing.assert_array_equal(m[:40], full["filtered"]["mean"].values[:40])
+    for j in (1, 2, 3):  # no update: the posterior is the prediction, precision ages
+        np.testing.assert_array_equal(m[40:45, j], m[39, j])
+        np.testing.assert_array_equal(p[40:45, j], ph[40:45, j])
+        assert np.all(np.diff(p[39:45, j]) < 0)
+    assert np.all(tree["sample_stats"]["surprise"].values[40:45] == 0.0)
+    assert np.all(np.isfinite(m[45:, 1:]))
+
+
+# ---------------------------------------------------------------- general networks
+def test_custom_network_matches_constructor():
+    net = hgf.Network()
+    u = net.add_input("u", precision=1e4)
+    x1 = net.add_node("x1")
+    x2 = net.add_node("x2")
+    net.add_value_parent(u, x1)
+    net.add_volatility_parent(x1, x2)
+    obs = np.sin(np.arange(200) / 10.0)
+    a = net.run_filter(obs)
+    b = hgf.continuous_hgf(2).run_filter(obs)
+    np.testing.assert_array_equal(a["filtered"]["mean"].values, b["filtered"]["mean"].values)
+    assert net.parents("x1", volatility=True) == ["x2"]
+    assert net.children("x1") == ["u"]
+
+
+@pytest.mark.parametrize("update", ["classic", "ehgf", "robust"])
+def test_general_network_runs(update):
+    """Two inputs sharing a value parent, a node with value and volatility parents,
+    a shared volatility parent with two volatility children (experimental general path)."""
+    net = hgf.Network()
+    net.add_input("u1")
+    net.add_input("u2")
+    for name in ("a", "b", "v", "top"):
+        net.add_node(name, tonic_volatility=-4.0)
+    net.add_value_parent("u1", "a")
+    net.add_value_parent("u2", "a", coupling=0.5)
+    net.add_value_parent("u2", "b")
+    net.add_volatility_parent("a", "v")
+    net.add_volatility_parent("b", "v")
+    net.add_volatility_parent("v", "top")
+    rng = np.random.default_rng(2)
+    obs = np.cumsum(rng.normal(0, 0.02, (300, 2)), axis=0)
+    tree = net.run_filter(obs, update=update)
+    assert np.all(np.isfinite(tree["filtered"]["mean"].values))
+    assert np.all(tree["filtered"]["precision"].values[:, 2:] > 0)
+    assert tree["observed_data"]["observations"].shape == (300, 2)
+
+
+def test_value_parent_of_continuous_node_and_drift():
+    """A 3-node value chain with drift: the posterior means follow a linear trend."""
+    net = hgf.Network()
+    net.add_input("u", precision=100.0)
+    net.add_node("x1", tonic_volatility=-2.0)
+    net.add_node("x2", tonic_volatility=-6.0, tonic_drift=0.0)
+    net.add_value_parent("u", "x1")
+    net.add_value_parent("x1", "x2")
+    t = np.arange(300)
+    tree = net.run_filter(0.01 * t, value_update="smoothed")
+    x1 = tree["filtered"]["mean"].sel(node="x1").values
+    assert abs(x1[-1] - 2.99) < 0.1
+    # pyhgf-0.3 prediction variant runs too
+    assert np.isfinite(net.run_filter(0.01 * t, prediction="pyhgf").attrs["total_surprise"])
+
+
+# ---------------------------------------------------------------- output / API
+def test_datatree_layout_and_attrs():
+    import geobayes
+
+    obs = np.sin(np.arange(50) / 5.0)
+    tree = hgf.run(hgf.continuous_hgf(3), obs, update="ehgf")
+    assert set(tree.children) == {"filtered", "predicted", "sample_stats", "observed_data"}
+    assert tree["filtered"]["mean"].dims == ("time", "node")
+    assert list(tree["filtered"]["mean"].node.values) == ["u", "x1", "x2", "x3"]
+    assert tree.attrs["inference_library"] == "geobayes"
+    assert tree.attrs["inference_library_version"] == geobayes.__version__
+    assert tree.attrs["method"] == "hgf" and tree.attrs["update"] == "ehgf"
+    settings = json.loads(tree.attrs["settings"])
+    assert settings["update"] == "ehgf" and len(settings["network"]["nodes"]) == 4
+    s = tree["sample_stats"]["surprise"].values
+    np.testing.assert_allclose(tree.attrs["total_surprise"], s.sum())
+    # proper predictive surprise: Gaussian with variance 1/pi_hat_1 + 1/pi_u
+    ph1 = tree["predicted"]["precision"].sel(node="x1").values
+    mh1 = tree["predicted"]["mean"].sel(node="x1").values
+    var = 1.0 / ph1 + 1e-4
+    np.testing.assert_allclose(s, 0.5 * (np.log(2 * np.pi * var) + (obs - mh1) ** 2 / var),
+                               rtol=1e-12)
+
+
+def test_geobayes_filter_delegates():
+    from geobayes.filters import filter as gb_filter
+
+    obs = np.sin(np.arange(30) / 5.0)
+    net = hgf.continuous_hgf(2)
+    a = gb_filter(net, obs, update="robust")
+    b = net.run_filter(obs)
+    np.testing.assert_array_equal(a["filtered"]["mean"].values, b["filtered"]["mean"].values)
+    c = gb_filter(net, obs, method="classic", seed=1)
+    assert c.attrs["update"] == "classic"
+
+
+def test_one_compiled_kernel_and_warm_cache_in_new_process():
+    """New networks and parameters never recompile; a fresh process loads from cache."""
+    for levels in (2, 3):
+        for om in (-3.0, -5.0):
+            hgf.continuous_hgf(levels, tonic_volatility=om).run_filter(np.zeros(10))
+    hgf.binary_hgf(2).run_filter(np.ones(5))
+    assert len(K.filter_core.signatures) == 2  # float64 and complex128, eager
+    code = textwrap.dedent("""
+        import time, numpy as np
+        t0 = time.perf_counter()
+        from geobayes.filters.hgf import _kernels as K, continuous_hgf
+        continuous_hgf(3).run_filter(np.zeros(10))
+        print(sum(K.filter_core.stats.cache_hits.values()),
+              sum(K.filter_core.stats.cache_misses.values()), time.perf_counter() - t0)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300).stdout.split()
+    hits, misses, seconds = int(out[0]), int(out[1]), float(out[2])
+    print(f"fresh process: {hits} cache hits, {misses} misses, import + first run {seconds:.2f} s")
+    assert hits == 2 and misses == 0
