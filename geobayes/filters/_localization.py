@@ -1,7 +1,8 @@
 """Distance-based localisation: tapers and local observation sets.
 
 The taper functions follow DAPPER's ``dist2coeff``: each is scaled so that the
-coefficient is about ``exp(-1/2)`` at ``dist = radius``.
+coefficient is about ``exp(-1/2)`` at ``dist = radius`` (Gaspari-Cohn: 0.63,
+with the curvature at 0 of the Gaussian ``exp(-dist^2 / (2 radius^2))``).
 
 * Gaspari-Cohn (1999, eq. 4.10), the fifth-order piecewise rational function
   with half-width ``c = 1.82 * radius`` (DAPPER's constant, ``~ sqrt(10/3)``),

@@ -57,6 +57,7 @@ __all__ = [
     "ETKF_VARIANT",
     "LETKF_VARIANT",
     "etkf_transform",
+    "etkf_update",
     "etkf_analysis",
     "enkf_analysis",
     "letkf_analysis",
@@ -164,6 +165,33 @@ def etkf_transform(S, s, N1):
 
 
 @njit(cache=True)
+def etkf_update(S, s, N1, A):
+    """ETKF increment without forming ``T`` when ``m < N``.
+
+    Returns ``(dmu, Aa)`` with ``dmu = w @ A`` (the mean increment) and
+    ``Aa = T @ A`` (the analysis anomalies); cost ``O(N m d + m^3)`` when
+    ``m < N``, ``O(N^2 d + N^3)`` otherwise.
+    """
+    N, m = S.shape
+    if m < N:
+        lam, W = np.linalg.eigh(np.ascontiguousarray(S.T) @ S)
+        SW = S @ W
+        inv = np.empty(m)
+        g = np.empty(m)
+        for i in range(m):
+            li = max(lam[i], 0.0)
+            inv[i] = 1.0 / (li + N1)
+            g[i] = -1.0 / ((li + N1) * (1.0 + math.sqrt(N1 / (li + N1))))
+        w = SW @ (inv * (np.ascontiguousarray(W.T) @ s))
+        B = np.ascontiguousarray(SW.T) @ A  # (m, d)
+        for i in range(m):
+            B[i] *= g[i]
+        return w @ A, A + SW @ B
+    w, T = etkf_transform(S, s, N1)
+    return w @ A, T @ A
+
+
+@njit(cache=True)
 def etkf_analysis(E, Eo, y, Rm12):
     """Global ETKF analysis of one cycle (no inflation/rotation); returns ``E^a``."""
     N = E.shape[0]
@@ -171,8 +199,8 @@ def etkf_analysis(E, Eo, y, Rm12):
     yo, Y = _center(Eo)
     S = Y @ Rm12.T
     s = Rm12 @ (y - yo)
-    w, T = etkf_transform(S, s, N - 1.0)
-    return mu + w @ A + T @ A
+    dmu, Aa = etkf_update(S, s, N - 1.0, A)
+    return (mu + dmu) + Aa
 
 
 @njit(cache=True)
@@ -186,7 +214,7 @@ def enkf_analysis(E, Eo, y, R, Rchol, Z):
     C = Y.T @ Y + (N - 1.0) * R
     innov = y - D - Eo  # (N, m)
     W = np.linalg.solve(C, np.ascontiguousarray(innov.T))  # C^{-1} innov^T, (m, N)
-    return E + (W.T @ Y.T) @ A
+    return E + np.ascontiguousarray(W.T) @ (np.ascontiguousarray(Y.T) @ A)
 
 
 @njit(parallel=True, cache=True)
@@ -218,9 +246,9 @@ def letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc):  # pragma: no cover
             sl[jj] = s[j] * c
             for i in range(N):
                 Sl[i, jj] = S[i, j] * c
-        w, T = etkf_transform(Sl, sl, N1)
-        col = At[l]
-        Eat[l] = mu[l] + (w @ col) + T @ col
+        col = np.ascontiguousarray(At[l:l + 1].T)  # (N, 1)
+        dmu, Acol = etkf_update(Sl, sl, N1, col)
+        Eat[l] = mu[l] + dmu[0] + Acol[:, 0]
     return np.ascontiguousarray(Eat.T)
 
 

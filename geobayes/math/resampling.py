@@ -14,8 +14,9 @@ Every scheme maps normalised weights ``w`` (length ``N``) and uniforms to
 The ``*_from_uniforms`` functions are deterministic given their uniforms
 (what the tests check); the generator versions draw them from a
 ``numpy.random.Generator`` (also inside njit code).  Cumulative sums are taken
-in float64 and the last one is forced to 1, so round-off never produces an
-out-of-range index.  The helpers :func:`normalize_log_weights` and
+in float64 and forced to exactly 1 from the last positive weight on, and the
+points are clamped below 1, so round-off never selects an out-of-range or
+zero-weight particle.  The helpers :func:`normalize_log_weights` and
 :func:`effective_sample_size` work in log space, never exponentiating
 un-normalised log weights.
 
@@ -47,29 +48,44 @@ __all__ = [
 ]
 
 
+#: Largest float64 below 1: points are clamped to it, so ``(u + k) / M`` rounding
+#: up to 1.0 can never select past the last particle with positive weight.
+_BELOW_ONE = 1.0 - 2.0**-53
+
+
+@njit(cache=True)
+def _cumulative(weights):
+    """Normalised cumulative weights, exactly 1 from the last positive weight on."""
+    n = weights.shape[0]
+    total = 0.0
+    for i in range(n):
+        total += weights[i]
+    c = np.empty(n)
+    acc = 0.0
+    last = n - 1
+    for i in range(n):
+        acc += weights[i] / total
+        c[i] = acc
+        if weights[i] > 0.0:
+            last = i
+    for i in range(last, n):
+        c[i] = 1.0
+    return c
+
+
 @njit(cache=True)
 def _inverse_cdf(weights, points):
-    """Indices ``i_k`` = smallest ``i`` with ``c_i > points[k]`` (points sorted)."""
-    n = weights.shape[0]
+    """Indices ``i_k`` = smallest ``i`` with ``c_i > points[k]`` (points sorted, in [0, 1))."""
+    c = _cumulative(weights)
     m = points.shape[0]
     out = np.empty(m, dtype=np.int64)
-    cum = weights[0]
     i = 0
     for k in range(m):
-        while cum <= points[k] and i < n - 1:
+        p = min(points[k], _BELOW_ONE)
+        while c[i] <= p:
             i += 1
-            cum += weights[i]
         out[k] = i
     return out
-
-
-@njit(cache=True)
-def _checked_cumulative(weights):
-    # normalise defensively; force c_N = 1 via the loop guard in _inverse_cdf
-    total = 0.0
-    for i in range(weights.shape[0]):
-        total += weights[i]
-    return weights / total
 
 
 @njit(cache=True)
@@ -89,25 +105,22 @@ def systematic_from_uniform(weights, u, m):
     -------
     ndarray of shape (m,), int64
     """
-    w = _checked_cumulative(weights)
     points = (u + np.arange(m)) / m
-    return _inverse_cdf(w, points)
+    return _inverse_cdf(weights, points)
 
 
 @njit(cache=True)
 def stratified_from_uniforms(weights, uniforms):
     """Stratified resampling with ``uniforms`` (shape ``(M,)``, in ``[0, 1)``)."""
-    w = _checked_cumulative(weights)
     m = uniforms.shape[0]
     points = (uniforms + np.arange(m)) / m
-    return _inverse_cdf(w, points)
+    return _inverse_cdf(weights, points)
 
 
 @njit(cache=True)
 def multinomial_from_uniforms(weights, uniforms):
     """Multinomial resampling with ``uniforms`` (shape ``(M,)``, in ``[0, 1)``)."""
-    w = _checked_cumulative(weights)
-    return _inverse_cdf(w, np.sort(uniforms))
+    return _inverse_cdf(weights, np.sort(uniforms))
 
 
 @njit(cache=True)
