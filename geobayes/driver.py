@@ -129,7 +129,7 @@ def _initial_points(initial_points, chains, model):
 class _Chain:
     """Mutable per-chain state between chunks (arrays the kernel updates in place)."""
 
-    def __init__(self, model, method, rng, start, warmup, draws, save_warmup):
+    def __init__(self, model, method, rng, start, out):
         d = model.dim
         self.rng = rng
         self.x, lp, self.g = _initial_state(model, rng, start)
@@ -143,12 +143,10 @@ class _Chain:
         self.scal = np.array([lp, float(eps)])
         self.da = da_init(float(eps), method.target_accept)
         self.welford = np.zeros(1 + 2 * d)
-        self.pos = np.empty((draws, d))
-        self.stats = np.empty((draws, N_STATS))
-        self.wpos = np.empty((warmup if save_warmup else 0, d))
-        self.wstats = np.empty((warmup if save_warmup else 0, N_STATS))
+        self.pos, self.stats, self.wpos, self.wstats = out  # views into the run's arrays
         self.done = 0  # iterations completed (warmup first)
         self.divergences = 0
+        self.n_grad = 0  # gradient evaluations, warmup included
 
 
 def sample(
@@ -163,6 +161,7 @@ def sample(
     save_warmup: bool = False,
     initial_points=None,
     cores: int | None = None,
+    log_likelihood: bool = True,
     **method_kwargs,
 ):
     """Draw from a model's posterior; returns an ArviZ ``DataTree``.
@@ -187,6 +186,9 @@ def sample(
         Unconstrained starting points (default: uniform(-2, 2), retried until finite).
     cores : int, optional
         Threads to use (default: all available, at most ``chains``).
+    log_likelihood : bool
+        Add the ``log_likelihood`` group when the model has a pointwise log-likelihood
+        (default True, so that ``arviz.loo`` works; it costs one pass over the draws).
     **method_kwargs
         Hyperparameters when ``method`` is a name, e.g. ``step_size=0.1``.
 
@@ -215,8 +217,14 @@ def sample(
     rngs = chain_generators(seed_value if not isinstance(seed, np.random.SeedSequence) else seed,
                             chains)
     starts = _initial_points(initial_points, chains, model)
+    n_wsave = warmup if save_warmup else 0
+    all_pos = np.empty((chains, draws, model.dim))
+    all_stats = np.empty((chains, draws, N_STATS))
+    all_wpos = np.empty((chains, n_wsave, model.dim))
+    all_wstats = np.empty((chains, n_wsave, N_STATS))
     state = [
-        _Chain(model, method, rngs[c], starts[c], warmup, draws, save_warmup)
+        _Chain(model, method, rngs[c], starts[c],
+               (all_pos[c], all_stats[c], all_wpos[c], all_wstats[c]))
         for c in range(chains)
     ]
     flags_warm = warmup_schedule(warmup, method.adapt_step_size, method.adapt_mass_matrix)
@@ -246,11 +254,26 @@ def sample(
             ch.rng, step, model.lpg, model.fdata, model.idata, ch.x, ch.g, ch.scal, ch.da,
             ch.inv_mass, ch.welford, params, flags, out_x, out_s,
         )
+        ch.n_grad += int(out_s[:, 4].sum())
         if i0 + n == warmup and method.adapt_step_size and warmup > 0:
             ch.scal[1] = math.exp(ch.da[1])  # final step size: the dual-averaging average
         ch.done = i0 + n
 
     n_threads = min(chains, cores or os.cpu_count() or 1)
+
+    def run_all(n):
+        if pool is None:
+            for c in range(chains):
+                run(c, n)
+            return
+        futures = [pool.submit(run, c, n) for c in range(chains)]
+        try:
+            wait(futures)
+        finally:  # on Ctrl-C, let the running chunks finish so the state stays consistent
+            wait(futures)
+            for f in futures:
+                f.result()
+
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -260,7 +283,7 @@ def sample(
     t0 = time.perf_counter()
     interrupted = False
     chunk = 8
-    pool = ThreadPoolExecutor(max_workers=n_threads)
+    pool = ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else None
     try:
         while state[0].done < total:
             done = state[0].done
@@ -268,14 +291,10 @@ def sample(
             if done < warmup:  # chunks never straddle the end of warmup
                 n = min(n, warmup - done)
             t_chunk = time.perf_counter()
-            futures = [pool.submit(run, c, n) for c in range(chains)]
             try:
-                wait(futures)
+                run_all(n)
             except KeyboardInterrupt:
                 interrupted = True
-                wait(futures)
-            for f in futures:
-                f.result()
             elapsed = time.perf_counter() - t_chunk
             if bar is not None:
                 bar.update(n * chains)
@@ -288,7 +307,8 @@ def sample(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        pool.shutdown(wait=True)
+        if pool is not None:
+            pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
     sampling_time = time.perf_counter() - t0
@@ -296,30 +316,30 @@ def sample(
     done = min(ch.done for ch in state)
     n_draws = max(0, done - warmup)
     n_warm = min(done, warmup)
-    positions = np.stack([ch.pos[:n_draws] for ch in state])
-    stats = np.stack([ch.stats[:n_draws] for ch in state])
+    positions = all_pos[:, :n_draws]
     keep = [STAT_NAMES.index(s) for s in method.stat_names]
-    stats = stats[..., keep]
-    n_div = int(stats[..., list(method.stat_names).index("diverging")].sum())
+    stats = {name: all_stats[:, :n_draws, k] for name, k in zip(method.stat_names, keep)}
+    n_div = int(stats["diverging"].sum())
     wpos = wstats = None
     if save_warmup:
-        wpos = np.stack([ch.wpos[:n_warm] for ch in state])
-        wstats = np.stack([ch.wstats[:n_warm] for ch in state])[..., keep]
+        wpos = all_wpos[:, :n_warm]
+        wstats = {name: all_wstats[:, :n_warm, k] for name, k in zip(method.stat_names, keep)}
     return build_trace(
         model,
         method,
         positions,
         stats,
-        method.stat_names,
         warmup_positions=wpos,
         warmup_stats=wstats,
         seed=seed_value,
         sampling_time=sampling_time,
         partial=interrupted,
+        log_likelihood=log_likelihood,
         extra_attrs={
             "draws": n_draws,
             "warmup": warmup,
             "chains": chains,
+            "n_gradient_evals": int(sum(ch.n_grad for ch in state)),
             "divergences": n_div,
             "warmup_divergences": int(sum(ch.divergences for ch in state)) - n_div,
         },

@@ -41,10 +41,9 @@ _BOOL_STATS = {"diverging", "is_accepted"}
 _INT_STATS = {"n_steps"}
 
 
-def _stats_dict(stats: np.ndarray, names) -> dict[str, np.ndarray]:
+def _stats_dict(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {}
-    for k, name in enumerate(names):
-        col = stats[..., k]
+    for name, col in stats.items():
         if name in _BOOL_STATS:
             col = col.astype(bool)
         elif name in _INT_STATS:
@@ -79,14 +78,14 @@ def build_trace(
     model,
     method,
     positions: np.ndarray,
-    stats: np.ndarray,
-    stat_names,
+    stats: dict[str, np.ndarray],
     *,
     warmup_positions: np.ndarray | None = None,
-    warmup_stats: np.ndarray | None = None,
+    warmup_stats: dict[str, np.ndarray] | None = None,
     seed=None,
     sampling_time: float = 0.0,
     partial: bool = False,
+    log_likelihood: bool = True,
     extra_attrs: dict | None = None,
 ) -> xr.DataTree:
     """Assemble the trace of an MCMC run.
@@ -97,36 +96,33 @@ def build_trace(
     method : SamplerMethod
     positions : ndarray of shape (chains, draws, dim)
         Unconstrained draws.
-    stats : ndarray of shape (chains, draws, len(stat_names))
-    stat_names : sequence of str
-    warmup_positions, warmup_stats : ndarray, optional
-        Warmup draws, stored as ``warmup_posterior``/``warmup_sample_stats``.
+    stats : dict of str to ndarray of shape (chains, draws)
+        Sample statistics by name.
+    warmup_positions, warmup_stats : optional
+        Warmup draws and statistics, stored as ``warmup_posterior``/``warmup_sample_stats``.
+    log_likelihood : bool
+        Compute the ``log_likelihood`` group when the model has a pointwise log-likelihood.
     """
     data: dict[str, dict] = {}
     if positions.shape[1] > 0:
         data["posterior"] = _constrained(model, positions)
-        data["sample_stats"] = _stats_dict(stats, stat_names)
-        ll = model.loglik(positions.reshape(-1, positions.shape[2]))
+        data["sample_stats"] = _stats_dict(stats)
+        ll = model.loglik(positions.reshape(-1, positions.shape[2])) if log_likelihood else None
         if ll is not None:
             data["log_likelihood"] = {
                 model.loglik_name: ll.reshape(positions.shape[0], positions.shape[1], -1)
             }
     if warmup_positions is not None and warmup_positions.shape[1] > 0:
         data["warmup_posterior"] = _constrained(model, warmup_positions)
-        data["warmup_sample_stats"] = _stats_dict(warmup_stats, stat_names)
+        data["warmup_sample_stats"] = _stats_dict(warmup_stats)
     if model.observed_data:
         data["observed_data"] = {k: np.asarray(v) for k, v in model.observed_data.items()}
-    n_grad = 0
-    for s in (stats, warmup_stats):
-        if s is not None and "n_steps" in stat_names and s.size:
-            n_grad += int(s[..., list(stat_names).index("n_steps")].sum())
     attrs = root_attrs(
         method.name,
         method.settings_json(),
         seed,
         model=model.name,
         sampling_time=float(sampling_time),
-        n_gradient_evals=n_grad,
         partial=int(bool(partial)),
         weighted=0,
     )

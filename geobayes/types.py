@@ -25,7 +25,7 @@ from typing import TypeAlias
 import numpy as np
 from numba import float64, int64, types
 
-__all__ = ["LPG", "LPG_SIG", "GENERATOR", "Float64Array", "Int64Array"]
+__all__ = ["LPG", "LPG_SIG", "POINTWISE", "POINTWISE_SIG", "GENERATOR", "Float64Array", "Int64Array"]
 
 Float64Array: TypeAlias = np.ndarray
 Int64Array: TypeAlias = np.ndarray
@@ -36,3 +36,7 @@ LPG_SIG = types.Tuple((float64, float64[::1]))(float64[::1], float64[::1], int64
 LPG = types.FunctionType(LPG_SIG)
 #: Numba type of a ``numpy.random.Generator`` argument.
 GENERATOR = types.NumPyRandomGeneratorType("NumPyRandomGeneratorType")
+#: Signature of a model's ``pointwise_loglik(theta, fdata, idata) -> float64[::1]``.
+POINTWISE_SIG = float64[::1](float64[::1], float64[::1], int64[::1])
+#: First-class function type of a model's pointwise log-likelihood.
+POINTWISE = types.FunctionType(POINTWISE_SIG)

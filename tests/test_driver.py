@@ -67,7 +67,7 @@ def test_ctrl_c_returns_partial_trace(monkeypatch):
     def interrupting_wait(futures):
         calls["n"] += 1
         real_wait(futures)
-        if calls["n"] == 6:
+        if calls["n"] == 12:  # wait() is called twice per round of chunks
             raise KeyboardInterrupt
 
     monkeypatch.setattr(drv, "wait", interrupting_wait)
@@ -94,6 +94,8 @@ def test_save_warmup_and_groups():
     assert {"lp", "acceptance_rate", "step_size", "n_steps", "diverging", "energy"} <= set(ss.data_vars)
     assert ss["diverging"].dtype == bool
     assert t.attrs["n_gradient_evals"] == int(ss["n_steps"].sum() + t.warmup_sample_stats["n_steps"].sum())
+    t2 = geobayes.sample("eight_schools", save_warmup=False, seed=1, **SMALL)
+    assert t2.attrs["n_gradient_evals"] == t.attrs["n_gradient_evals"]
     # the step size is fixed after warmup
     assert np.all(ss["step_size"].values == ss["step_size"].values[:, :1])
     for key in ("created_at", "inference_library", "inference_library_version", "method",
@@ -186,3 +188,29 @@ def test_one_compiled_chunk_kernel_for_all_models():
             geobayes.sample(name, method=method, draws=5, warmup=5, chains=1, progress=False)
     assert len(run_chunk.signatures) == 1
     assert len(hmc_step.signatures) == 1 and len(mala_step.signatures) == 1
+
+
+def test_ctrl_c_single_thread_keeps_completed_chunks(monkeypatch):
+    """With one thread the chunks run in the main thread; Ctrl-C arrives between chunks."""
+    import geobayes.driver as drv
+
+    real = drv.run_chunk
+    calls = {"n": 0}
+
+    def interrupted_after(*args):
+        out = real(*args)
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(drv, "run_chunk", interrupted_after)
+    monkeypatch.setattr(drv, "_TARGET_CHUNK_SECONDS", 1e-6)
+    t = geobayes.sample("gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4,
+                        cores=1, progress=False)
+    monkeypatch.setattr(drv, "run_chunk", real)
+    full = geobayes.sample("gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4,
+                           cores=1, progress=False)
+    n = t.posterior.sizes["draw"]
+    assert t.attrs["partial"] == 1 and 0 < n < 1000
+    np.testing.assert_array_equal(t.posterior["x"].values, full.posterior["x"].values[:, :n])

@@ -37,7 +37,9 @@ import numpy as np
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
-from geobayes.types import LPG_SIG
+from numba import float64, int64, njit
+
+from geobayes.types import LPG_SIG, POINTWISE, POINTWISE_SIG
 
 __all__ = ["Model"]
 
@@ -105,6 +107,32 @@ def _wrap_theta_only(fn):
         return fn(theta)
 
     return lpg
+
+
+@njit(float64[:, ::1](POINTWISE, float64[:, ::1], float64[::1], int64[::1], int64), cache=True)
+def _batch_pointwise(fn, thetas, fdata, idata, n_obs):
+    out = np.empty((thetas.shape[0], n_obs))
+    for k in range(thetas.shape[0]):
+        out[k, :] = fn(thetas[k], fdata, idata)
+    return out
+
+
+def _as_pointwise(fn):
+    if fn is None:
+        return None
+    if not isinstance(fn, Dispatcher):
+        raise TypeError(
+            "pointwise_loglik must be a Numba-jitted function g(theta, fdata, idata) -> "
+            f"1-D float64 array, got {type(fn).__name__}"
+        )
+    try:
+        fn.compile(POINTWISE_SIG.args)
+    except (NumbaError, TypeError) as exc:
+        raise TypeError(
+            "pointwise_loglik must compile as g(theta, fdata, idata) -> 1-D float64 array: "
+            + str(exc).splitlines()[0][:200]
+        ) from None
+    return fn
 
 
 class Model:
@@ -180,7 +208,7 @@ class Model:
         self._constrain = constrain
         self._initial_point = initial_point
         self.observed_data = dict(observed_data) if observed_data else {}
-        self.pointwise_loglik = pointwise_loglik
+        self.pointwise_loglik = _as_pointwise(pointwise_loglik)
         self.loglik_name = loglik_name
         self.coords = dict(coords) if coords else {}
         self.dims = dict(dims) if dims else {}
@@ -255,12 +283,11 @@ class Model:
         """Pointwise log-likelihood for a batch ``(n, dim)``, or None without one."""
         if self.pointwise_loglik is None:
             return None
-        return np.stack(
-            [
-                np.asarray(self.pointwise_loglik(np.ascontiguousarray(t), self.fdata, self.idata))
-                for t in theta_batch
-            ]
-        )
+        thetas = np.ascontiguousarray(theta_batch, dtype=np.float64)
+        if thetas.shape[0] == 0:
+            return np.zeros((0, 0))
+        n_obs = np.asarray(self.pointwise_loglik(thetas[0], self.fdata, self.idata)).shape[0]
+        return _batch_pointwise(self.pointwise_loglik, thetas, self.fdata, self.idata, n_obs)
 
     def __repr__(self) -> str:
         return f"Model(name={self.name!r}, dim={self.dim}, params={self.params})"
