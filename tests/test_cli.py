@@ -86,3 +86,11 @@ def test_console_entry_point_runs():
                        text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: unknown model") and "Traceback" not in r.stderr
+
+
+def test_bench_lists_suites_and_rejects_unknown(capsys):
+    assert main(["bench"]) == 0
+    out = capsys.readouterr().out
+    assert "overhead" in out and "posteriors" in out
+    assert main(["bench", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown suite(s) nope")
