@@ -27,6 +27,7 @@ from .network import (
     ValueUpdate,
     binary_hgf,
     continuous_hgf,
+    simulate,
 )
 from .run import run
 
@@ -41,6 +42,7 @@ __all__ = [
     "continuous_hgf",
     "binary_hgf",
     "run",
+    "simulate",
     "lambertw0",
     "lambertw0_log",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "Network",
     "continuous_hgf",
     "binary_hgf",
+    "simulate",
 ]
 
 
@@ -502,3 +503,47 @@ def binary_hgf(levels: int = 3, tonic_volatility=-3.0, volatility_coupling=1.0, 
         ka = per("volatility_coupling", volatility_coupling, 1)
         net.add_volatility_parent("x2", "x3", ka[0])
     return net
+
+
+def simulate(network: Network, n_steps: int, seed=None, time_step: float = 1.0):
+    r"""Draw states and observations from the HGF generative model (spec §1).
+
+    :math:`x_a^{(k)} \sim \mathcal N(\lambda_a x_a^{(k-1)} + t(\rho_a + \sum_b \alpha_b
+    x_b^{(k)}),\; t\,e^{\omega_a + \sum_j \kappa_j x_j^{(k)}})`, parents first, starting
+    from the initial means; continuous inputs :math:`u \sim \mathcal N(\sum \alpha x,
+    1/\pi_u)`, binary inputs :math:`u \sim \mathrm{Bernoulli}(s(\sum \alpha x))`.
+
+    Returns
+    -------
+    states : ndarray of shape (n_steps, n_nodes)
+        Hidden states (inputs: the observations, also returned separately).
+    observations : ndarray of shape (n_steps, n_inputs)
+    """
+    network.validate()
+    rng = np.random.default_rng(seed)
+    pred, _ = network._schedule()
+    n = len(network.nodes)
+    x = np.array([nd.mean for nd in network.nodes], float)
+    states = np.empty((n_steps, n))
+    vpar = [[(e.parent, e.coupling) for e in network.edges if e.child == a and not e.volatility]
+            for a in range(n)]
+    wpar = [[(e.parent, e.coupling) for e in network.edges if e.child == a and e.volatility]
+            for a in range(n)]
+    t = time_step
+    for k in range(n_steps):
+        new = x.copy()
+        for a in pred:
+            nd = network.nodes[a]
+            drive = sum(al * new[b] for b, al in vpar[a])
+            if nd.kind == K.CONT:
+                logvar = math.log(t) + nd.tonic_volatility + sum(ka * new[j] for j, ka in wpar[a])
+                mean = nd.autoconnection * x[a] + t * (nd.tonic_drift + drive)
+                new[a] = rng.normal(mean, math.exp(0.5 * logvar))
+            elif nd.kind == K.INPUT_CONT:
+                new[a] = rng.normal(drive, 1.0 / math.sqrt(nd.input_precision))
+            else:
+                new[a] = float(rng.uniform() < 1.0 / (1.0 + math.exp(-drive)))
+        x = new
+        states[k] = x
+    ins = [i for i, nd in enumerate(network.nodes) if nd.kind != K.CONT]
+    return states, np.ascontiguousarray(states[:, ins])
