@@ -63,11 +63,14 @@ def make_hmc_loop(lpg):
 
 
 def make_bare_gradient_loop(lpg):
+    """Loop of bare ``lpg`` calls cycling through the rows of ``xs`` (realistic points: the
+    cost of data-dependent branches, e.g. in log1pexp, depends on where it is evaluated)."""
+
     @njit
-    def grad_loop(x, fdata, idata, n):
+    def grad_loop(xs, fdata, idata, n):
         s = 0.0
-        for _ in range(n):
-            lp, g = lpg(x, fdata, idata)
+        for k in range(n):
+            lp, g = lpg(xs[k % xs.shape[0]], fdata, idata)
             s += lp
         return s
 
