@@ -33,8 +33,9 @@ def _one(cache_dir: str) -> dict:
     import time
 
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _CODE], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CODE], env=env, capture_output=True, text=True, check=True
+    )
     wall = time.perf_counter() - t
     imp, sample, sampling = (float(v) for v in out.stdout.split())
     return {"wall_s": wall, "import_s": imp, "sample_call_s": sample, "sampling_s": sampling}
@@ -53,8 +54,10 @@ def format_table(result: dict) -> str:
     lines = [f"{'cache':<6} {'wall s':>8} {'import s':>9} {'sample() s':>11} {'sampling s':>11}"]
     for k in ("cold", "warm"):
         r = result[k]
-        lines.append(f"{k:<6} {r['wall_s']:>8.2f} {r['import_s']:>9.2f} {r['sample_call_s']:>11.2f} "
-                     f"{r['sampling_s']:>11.3f}")
+        lines.append(
+            f"{k:<6} {r['wall_s']:>8.2f} {r['import_s']:>9.2f} {r['sample_call_s']:>11.2f} "
+            f"{r['sampling_s']:>11.3f}"
+        )
     return "\n".join(lines)
 
 

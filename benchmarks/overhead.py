@@ -55,13 +55,22 @@ def _row(name, model, eps, n_leap, draws, repeats):
     hmc_loop = make_hmc_loop(model.lpg)
     mala = geobayes.MALA(step_size=eps, adapt_step_size=False, adapt_mass_matrix=False)
     # the jittered trajectory length averages n_leap steps: integration time = n_leap * eps
-    hmc = geobayes.HMC(step_size=eps, integration_time=n_leap * eps, adapt_step_size=False,
-                       adapt_mass_matrix=False)
+    hmc = geobayes.HMC(
+        step_size=eps, integration_time=n_leap * eps, adapt_step_size=False, adapt_mass_matrix=False
+    )
     n_hmc = draws // n_leap
 
     def sample(method, n):
-        return geobayes.sample(model, method=method, draws=n, warmup=0, chains=1, seed=1,
-                               progress=False, initial_points=x0)
+        return geobayes.sample(
+            model,
+            method=method,
+            draws=n,
+            warmup=0,
+            chains=1,
+            seed=1,
+            progress=False,
+            initial_points=x0,
+        )
 
     t_mala, t_mala_base, t_mala_loop, _ = _paired(
         lambda: sample(mala, draws),
@@ -96,16 +105,26 @@ def _expensive(repeats):
     model = geobayes.models.logistic_regression(n=10_000, dim=20, seed=0)
     x0 = np.ascontiguousarray(model.beta_true)  # start in the posterior bulk
     grad_loop = make_bare_gradient_loop(model.lpg)
-    hmc = geobayes.HMC(step_size=0.01, integration_time=0.1, adapt_step_size=False,
-                       adapt_mass_matrix=False)
-    tr = geobayes.sample(model, method=hmc, draws=100, warmup=0, chains=1, seed=1,
-                         progress=False, initial_points=x0)
+    hmc = geobayes.HMC(
+        step_size=0.01, integration_time=0.1, adapt_step_size=False, adapt_mass_matrix=False
+    )
+    tr = geobayes.sample(
+        model, method=hmc, draws=100, warmup=0, chains=1, seed=1, progress=False, initial_points=x0
+    )
     # the bare calls visit the same points as the sampler does
     xs = np.ascontiguousarray(tr.posterior["beta"].values[0])
     n_grad_base = 1000
     t_hmc, t_bare, t_loop, tr = _paired(
-        lambda: geobayes.sample(model, method=hmc, draws=100, warmup=0, chains=1, seed=1,
-                                progress=False, initial_points=x0),
+        lambda: geobayes.sample(
+            model,
+            method=hmc,
+            draws=100,
+            warmup=0,
+            chains=1,
+            seed=1,
+            progress=False,
+            initial_points=x0,
+        ),
         lambda: grad_loop(xs, model.fdata, model.idata, n_grad_base),
         repeats,
     )
@@ -135,20 +154,25 @@ def format_table(result: dict) -> str:
     ``e2e`` = the whole ``geobayes.sample`` call including conversion to a DataTree
     (constrained quantities, log-likelihood); ``base`` = the minimal loop.
     """
-    lines = [f"{'model':<16} {'MALA us/step: loop':>18} {'e2e':>7} {'base':>7} "
-             f"{'ratio loop':>10} {'e2e':>6} | {'HMC us/grad: loop':>17} {'e2e':>7} "
-             f"{'base':>7} {'ratio loop':>10} {'e2e':>6}"]
+    lines = [
+        f"{'model':<16} {'MALA us/step: loop':>18} {'e2e':>7} {'base':>7} "
+        f"{'ratio loop':>10} {'e2e':>6} | {'HMC us/grad: loop':>17} {'e2e':>7} "
+        f"{'base':>7} {'ratio loop':>10} {'e2e':>6}"
+    ]
     for r in result["overhead"]:
         lines.append(
             f"{r['model']:<16} {r['mala_loop_us_per_step']:>18.3f} {r['mala_us_per_step']:>7.3f} "
             f"{r['mala_baseline_us_per_step']:>7.3f} {r['mala_loop_ratio']:>10.3f} "
             f"{r['mala_ratio']:>6.3f} | {r['hmc_loop_us_per_grad']:>17.3f} "
             f"{r['hmc_us_per_grad']:>7.3f} {r['hmc_baseline_us_per_grad']:>7.3f} "
-            f"{r['hmc_loop_ratio']:>10.3f} {r['hmc_ratio']:>6.3f}")
+            f"{r['hmc_loop_ratio']:>10.3f} {r['hmc_ratio']:>6.3f}"
+        )
     e = result["expensive"]
-    lines.append(f"{e['model']}: HMC {e['hmc_us_per_grad']:.2f} us/grad end to end, bare "
-                 f"gradient {e['bare_grad_us']:.2f} us; ratio loop {e['loop_ratio']:.3f}, "
-                 f"end to end {e['ratio']:.3f}")
+    lines.append(
+        f"{e['model']}: HMC {e['hmc_us_per_grad']:.2f} us/grad end to end, bare "
+        f"gradient {e['bare_grad_us']:.2f} us; ratio loop {e['loop_ratio']:.3f}, "
+        f"end to end {e['ratio']:.3f}"
+    )
     return "\n".join(lines)
 
 

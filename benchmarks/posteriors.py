@@ -33,8 +33,11 @@ def _eight_schools_ref(model):
         return None
     stats = json.loads(path.read_text())["statistics"]
     cols = ["mu", "tau"] + [f"theta[{j}]" for j in range(1, 9)]
-    return "eight_schools", np.array([stats[c]["mean"] for c in cols]), np.array(
-        [stats[c]["sd"] for c in cols])
+    return (
+        "eight_schools",
+        np.array([stats[c]["mean"] for c in cols]),
+        np.array([stats[c]["sd"] for c in cols]),
+    )
 
 
 #: name -> (model factory, reference function)
@@ -53,8 +56,9 @@ def _flat_draws(trace, key):
     return post[key].values
 
 
-def run(models=None, methods=("hmc", "mala"), seeds=(0, 1, 2), draws=1000, warmup=1000,
-        chains=4) -> list[dict]:
+def run(
+    models=None, methods=("hmc", "mala"), seeds=(0, 1, 2), draws=1000, warmup=1000, chains=4
+) -> list[dict]:
     """Run the grid; returns one row per (model, method, seed)."""
     import arviz as az
 
@@ -69,34 +73,49 @@ def run(models=None, methods=("hmc", "mala"), seeds=(0, 1, 2), draws=1000, warmu
         key, mean, sd = ref
         for method in methods:
             for seed in seeds:
-                tr = geobayes.sample(model, method=method, draws=draws, warmup=warmup,
-                                     chains=chains, seed=seed, progress=False)
+                tr = geobayes.sample(
+                    model,
+                    method=method,
+                    draws=draws,
+                    warmup=warmup,
+                    chains=chains,
+                    seed=seed,
+                    progress=False,
+                )
                 x = _flat_draws(tr, key)
                 ess = np.asarray(az.ess(x, method="bulk"))
                 t = tr.attrs["sampling_time"]
                 n_grad = tr.attrs["n_gradient_evals"]
-                rows.append({
-                    "model": name, "method": method, "seed": seed,
-                    "max_mean_err_sd": float(np.max(np.abs(x.mean((0, 1)) - mean) / sd)),
-                    "max_sd_rel_err": float(np.max(np.abs(x.std((0, 1), ddof=1) / sd - 1))),
-                    "min_ess_bulk": float(ess.min()),
-                    "sampling_s": float(t),
-                    "ess_per_s": float(ess.min() / t),
-                    "ess_per_1000_grad": float(1000 * ess.min() / n_grad),
-                    "divergences": int(tr.attrs["divergences"]),
-                })
+                rows.append(
+                    {
+                        "model": name,
+                        "method": method,
+                        "seed": seed,
+                        "max_mean_err_sd": float(np.max(np.abs(x.mean((0, 1)) - mean) / sd)),
+                        "max_sd_rel_err": float(np.max(np.abs(x.std((0, 1), ddof=1) / sd - 1))),
+                        "min_ess_bulk": float(ess.min()),
+                        "sampling_s": float(t),
+                        "ess_per_s": float(ess.min() / t),
+                        "ess_per_1000_grad": float(1000 * ess.min() / n_grad),
+                        "divergences": int(tr.attrs["divergences"]),
+                    }
+                )
     return rows
 
 
 def format_table(rows) -> str:
-    head = (f"{'model':<24} {'method':<6} {'seed':>4} {'mean err/sd':>11} {'sd rel err':>10} "
-            f"{'min ESS':>8} {'ESS/s':>10} {'ESS/1k grad':>11} {'div':>4}")
+    head = (
+        f"{'model':<24} {'method':<6} {'seed':>4} {'mean err/sd':>11} {'sd rel err':>10} "
+        f"{'min ESS':>8} {'ESS/s':>10} {'ESS/1k grad':>11} {'div':>4}"
+    )
     lines = [head]
     for r in rows:
-        lines.append(f"{r['model']:<24} {r['method']:<6} {r['seed']:>4} "
-                     f"{r['max_mean_err_sd']:>11.3f} {r['max_sd_rel_err']:>10.3f} "
-                     f"{r['min_ess_bulk']:>8.0f} {r['ess_per_s']:>10.0f} "
-                     f"{r['ess_per_1000_grad']:>11.1f} {r['divergences']:>4}")
+        lines.append(
+            f"{r['model']:<24} {r['method']:<6} {r['seed']:>4} "
+            f"{r['max_mean_err_sd']:>11.3f} {r['max_sd_rel_err']:>10.3f} "
+            f"{r['min_ess_bulk']:>8.0f} {r['ess_per_s']:>10.0f} "
+            f"{r['ess_per_1000_grad']:>11.1f} {r['divergences']:>4}"
+        )
     return "\n".join(lines)
 
 
@@ -112,8 +131,10 @@ def plot(rows, path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.8 / len(methods)
     for j, m in enumerate(methods):
-        vals = [np.median([r["ess_per_s"] for r in rows if r["model"] == mo and r["method"] == m])
-                for mo in models]
+        vals = [
+            np.median([r["ess_per_s"] for r in rows if r["model"] == mo and r["method"] == m])
+            for mo in models
+        ]
         ax.bar(np.arange(len(models)) + j * width, vals, width, label=m)
     ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models)
     ax.set_yscale("log")

@@ -50,7 +50,8 @@ def _resolve_model(model) -> Model:
 
         return get(model)
     raise TypeError(
-        f"model must be a geobayes.Model or the name of a built-in model, got {type(model).__name__}"
+        "model must be a geobayes.Model or the name of a built-in model, "
+        f"got {type(model).__name__}"
     )
 
 
@@ -96,8 +97,9 @@ def _find_step_size(model, rng, x, lp, g, inv_mass, eps):
     empty = np.zeros(0)
     for _ in range(60):
         z = rng.standard_normal(model.dim)
-        acc = mala_step(x, lp, g, z, 0.5, 0.5, model.lpg, model.fdata, model.idata, eps,
-                        inv_mass, empty)[3]
+        acc = mala_step(
+            x, lp, g, z, 0.5, 0.5, model.lpg, model.fdata, model.idata, eps, inv_mass, empty
+        )[3]
         new = 1 if acc > 0.8 else -1
         if direction == 0:
             direction = new
@@ -214,8 +216,9 @@ def sample(
     if cores is not None:
         cores = _check_count("cores", cores, 1)
     seed_value = seed_entropy(seed)
-    rngs = chain_generators(seed_value if not isinstance(seed, np.random.SeedSequence) else seed,
-                            chains)
+    rngs = chain_generators(
+        seed_value if not isinstance(seed, np.random.SeedSequence) else seed, chains
+    )
     starts = _initial_points(initial_points, chains, model)
     n_wsave = warmup if save_warmup else 0
     all_pos = np.empty((chains, draws, model.dim))
@@ -223,8 +226,13 @@ def sample(
     all_wpos = np.empty((chains, n_wsave, model.dim))
     all_wstats = np.empty((chains, n_wsave, N_STATS))
     state = [
-        _Chain(model, method, rngs[c], starts[c],
-               (all_pos[c], all_stats[c], all_wpos[c], all_wstats[c]))
+        _Chain(
+            model,
+            method,
+            rngs[c],
+            starts[c],
+            (all_pos[c], all_stats[c], all_wpos[c], all_wstats[c]),
+        )
         for c in range(chains)
     ]
     flags_warm = warmup_schedule(warmup, method.adapt_step_size, method.adapt_mass_matrix)
@@ -251,8 +259,21 @@ def sample(
                 scratch_s[c] = np.empty((n, N_STATS))
             out_x, out_s = scratch[c][:n], scratch_s[c][:n]
         ch.divergences += run_chunk(
-            ch.rng, step, model.lpg, model.fdata, model.idata, ch.x, ch.g, ch.scal, ch.da,
-            ch.inv_mass, ch.welford, params, flags, out_x, out_s,
+            ch.rng,
+            step,
+            model.lpg,
+            model.fdata,
+            model.idata,
+            ch.x,
+            ch.g,
+            ch.scal,
+            ch.da,
+            ch.inv_mass,
+            ch.welford,
+            params,
+            flags,
+            out_x,
+            out_s,
         )
         ch.n_grad += int(out_s[:, 4].sum())
         if i0 + n == warmup and method.adapt_step_size and warmup > 0:
@@ -278,8 +299,13 @@ def sample(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total * chains, desc=f"{method.name} warmup" if warmup else method.name,
-                   unit="it", leave=True, dynamic_ncols=True)
+        bar = tqdm(
+            total=total * chains,
+            desc=f"{method.name} warmup" if warmup else method.name,
+            unit="it",
+            leave=True,
+            dynamic_ncols=True,
+        )
     t0 = time.perf_counter()
     interrupted = False
     chunk = 8
@@ -317,13 +343,13 @@ def sample(
     n_draws = max(0, done - warmup)
     n_warm = min(done, warmup)
     positions = all_pos[:, :n_draws]
-    keep = [STAT_NAMES.index(s) for s in method.stat_names]
-    stats = {name: all_stats[:, :n_draws, k] for name, k in zip(method.stat_names, keep)}
+    keep = {name: STAT_NAMES.index(name) for name in method.stat_names}
+    stats = {name: all_stats[:, :n_draws, k] for name, k in keep.items()}
     n_div = int(stats["diverging"].sum())
     wpos = wstats = None
     if save_warmup:
         wpos = all_wpos[:, :n_warm]
-        wstats = {name: all_wstats[:, :n_warm, k] for name, k in zip(method.stat_names, keep)}
+        wstats = {name: all_wstats[:, :n_warm, k] for name, k in keep.items()}
     return build_trace(
         model,
         method,

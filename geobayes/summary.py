@@ -99,8 +99,10 @@ def resample(trace, n: int, seed=None) -> xr.DataTree:
     import arviz_base
 
     if not is_weighted(trace):
-        raise ValueError("resample needs a weighted trace (attrs['weighted'] true with "
-                         "sample_stats.log_weight); this trace is already equally weighted")
+        raise ValueError(
+            "resample needs a weighted trace (attrs['weighted'] true with "
+            "sample_stats.log_weight); this trace is already equally weighted"
+        )
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     w = _flat_weights(trace)

@@ -206,6 +206,8 @@ def weighted_trace(
 def is_weighted(trace) -> bool:
     """True when ``trace`` follows the weighted-particle convention."""
     w = trace.attrs.get("weighted", False)
-    return bool(w) and "sample_stats" in trace.children and (
-        "log_weight" in trace["sample_stats"].data_vars
+    return (
+        bool(w)
+        and "sample_stats" in trace.children
+        and ("log_weight" in trace["sample_stats"].data_vars)
     )

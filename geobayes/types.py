@@ -20,15 +20,21 @@ compilation either.
 
 from __future__ import annotations
 
-from typing import TypeAlias
-
 import numpy as np
 from numba import float64, int64, types
 
-__all__ = ["LPG", "LPG_SIG", "POINTWISE", "POINTWISE_SIG", "GENERATOR", "Float64Array", "Int64Array"]
+__all__ = [
+    "LPG",
+    "LPG_SIG",
+    "POINTWISE",
+    "POINTWISE_SIG",
+    "GENERATOR",
+    "Float64Array",
+    "Int64Array",
+]
 
-Float64Array: TypeAlias = np.ndarray
-Int64Array: TypeAlias = np.ndarray
+type Float64Array = np.ndarray
+type Int64Array = np.ndarray
 
 #: Signature of a model's ``logdensity_and_grad(theta, fdata, idata)``.
 LPG_SIG = types.Tuple((float64, float64[::1]))(float64[::1], float64[::1], int64[::1])

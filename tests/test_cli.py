@@ -32,9 +32,29 @@ def test_models_and_methods(capsys):
 
 def test_sample_then_summary(tmp_path, capsys):
     out = tmp_path / "g.nc"
-    code = main(["sample", "gaussian", "--model-arg", "dim=3", "--method", "mala", "--draws",
-                 "200", "--warmup", "200", "--chains", "2", "--seed", "1", "--no-progress",
-                 "--param", "target_accept=0.6", "--out", str(out)])
+    code = main(
+        [
+            "sample",
+            "gaussian",
+            "--model-arg",
+            "dim=3",
+            "--method",
+            "mala",
+            "--draws",
+            "200",
+            "--warmup",
+            "200",
+            "--chains",
+            "2",
+            "--seed",
+            "1",
+            "--no-progress",
+            "--param",
+            "target_accept=0.6",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "x[0]" in text and f"wrote {out}" in text
@@ -82,8 +102,12 @@ def test_demo_writes_traces_and_plots(tmp_path, capsys):
 
 
 def test_console_entry_point_runs():
-    r = subprocess.run([sys.executable, "-m", "geobayes", "sample", "nope"], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "geobayes", "sample", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: unknown model") and "Traceback" not in r.stderr
 

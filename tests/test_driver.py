@@ -20,7 +20,9 @@ def test_same_seed_same_draws_different_seed_different():
     b = geobayes.sample("eight_schools", seed=7, **SMALL)
     c = geobayes.sample("eight_schools", seed=8, **SMALL)
     np.testing.assert_array_equal(a.posterior["theta"].values, b.posterior["theta"].values)
-    np.testing.assert_array_equal(a.sample_stats["step_size"].values, b.sample_stats["step_size"].values)
+    np.testing.assert_array_equal(
+        a.sample_stats["step_size"].values, b.sample_stats["step_size"].values
+    )
     assert not np.array_equal(a.posterior["mu"].values, c.posterior["mu"].values)
     # chains are different streams
     mu = a.posterior["mu"].values
@@ -47,13 +49,16 @@ def test_bit_identical_in_fresh_process_with_other_numba_thread_count():
     )
     out = []
     for threads in ("1", "2"):
-        path = os.path.join(os.environ.get("PYTEST_TMP", "/tmp"), f"gb_thr_{os.getpid()}_{threads}.npy")
+        path = os.path.join(
+            os.environ.get("PYTEST_TMP", "/tmp"), f"gb_thr_{os.getpid()}_{threads}.npy"
+        )
         env = dict(os.environ, NUMBA_NUM_THREADS=threads)
         subprocess.run([sys.executable, "-c", code, path], check=True, env=env, timeout=300)
         out.append(np.load(path))
         os.remove(path)
-    here = geobayes.sample("eight_schools", method="hmc", draws=50, warmup=50, chains=2, seed=21,
-                           progress=False)
+    here = geobayes.sample(
+        "eight_schools", method="hmc", draws=50, warmup=50, chains=2, seed=21, progress=False
+    )
     np.testing.assert_array_equal(out[0], out[1])
     np.testing.assert_array_equal(out[0], here.posterior["theta"].values)
 
@@ -72,14 +77,16 @@ def test_ctrl_c_returns_partial_trace(monkeypatch):
 
     monkeypatch.setattr(drv, "wait", interrupting_wait)
     monkeypatch.setattr(drv, "_TARGET_CHUNK_SECONDS", 1e-6)
-    t = geobayes.sample("gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0,
-                        progress=False)
+    t = geobayes.sample(
+        "gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0, progress=False
+    )
     assert t.attrs["partial"] == 1
     n = t.posterior.sizes["draw"]
     assert 0 < n < 1000
     assert np.all(np.isfinite(t.posterior["x"].values))
-    full = geobayes.sample("gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0,
-                           progress=False)
+    full = geobayes.sample(
+        "gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0, progress=False
+    )
     assert full.attrs["partial"] == 0
     # what was kept is exactly the beginning of the uninterrupted run
     np.testing.assert_array_equal(t.posterior["x"].values, full.posterior["x"].values[:, :n])
@@ -87,27 +94,51 @@ def test_ctrl_c_returns_partial_trace(monkeypatch):
 
 def test_save_warmup_and_groups():
     t = geobayes.sample("eight_schools", save_warmup=True, seed=1, **SMALL)
-    assert {"posterior", "sample_stats", "warmup_posterior", "warmup_sample_stats",
-            "observed_data", "log_likelihood"} <= set(t.children)
+    assert {
+        "posterior",
+        "sample_stats",
+        "warmup_posterior",
+        "warmup_sample_stats",
+        "observed_data",
+        "log_likelihood",
+    } <= set(t.children)
     assert t.warmup_posterior.sizes["draw"] == 200
     ss = t.sample_stats
-    assert {"lp", "acceptance_rate", "step_size", "n_steps", "diverging", "energy"} <= set(ss.data_vars)
+    assert {"lp", "acceptance_rate", "step_size", "n_steps", "diverging", "energy"} <= set(
+        ss.data_vars
+    )
     assert ss["diverging"].dtype == bool
-    assert t.attrs["n_gradient_evals"] == int(ss["n_steps"].sum() + t.warmup_sample_stats["n_steps"].sum())
+    assert t.attrs["n_gradient_evals"] == int(
+        ss["n_steps"].sum() + t.warmup_sample_stats["n_steps"].sum()
+    )
     t2 = geobayes.sample("eight_schools", save_warmup=False, seed=1, **SMALL)
     assert t2.attrs["n_gradient_evals"] == t.attrs["n_gradient_evals"]
     # the step size is fixed after warmup
     assert np.all(ss["step_size"].values == ss["step_size"].values[:, :1])
-    for key in ("created_at", "inference_library", "inference_library_version", "method",
-                "settings", "seed", "sampling_time"):
+    for key in (
+        "created_at",
+        "inference_library",
+        "inference_library_version",
+        "method",
+        "settings",
+        "seed",
+        "sampling_time",
+    ):
         assert key in t.attrs
     assert t.attrs["inference_library"] == "geobayes"
     # lp stored is the log density of the stored draw
     m = geobayes.models.get("eight_schools")
-    theta = np.concatenate([t.posterior["mu"].values[0, :3, None],
-                            np.log(t.posterior["tau"].values[0, :3, None]),
-                            t.posterior["theta_trans"].values[0, :3]], axis=1)
-    np.testing.assert_allclose([m.logdensity(th) for th in theta], ss["lp"].values[0, :3], rtol=1e-10)
+    theta = np.concatenate(
+        [
+            t.posterior["mu"].values[0, :3, None],
+            np.log(t.posterior["tau"].values[0, :3, None]),
+            t.posterior["theta_trans"].values[0, :3],
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(
+        [m.logdensity(th) for th in theta], ss["lp"].values[0, :3], rtol=1e-10
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,12 +184,19 @@ def test_bad_model_and_nonfinite_initial_points():
             return 0.0, np.full(theta.shape[0], np.nan)
         return -0.5 * theta @ theta, -theta
 
-    t = geobayes.sample(geobayes.Model(nan_grad_left, {"x": (2,)}), draws=10, warmup=10,
-                        chains=2, progress=False, seed=0)
+    t = geobayes.sample(
+        geobayes.Model(nan_grad_left, {"x": (2,)}),
+        draws=10,
+        warmup=10,
+        chains=2,
+        progress=False,
+        seed=0,
+    )
     assert t.posterior.sizes["draw"] == 10
     with pytest.raises(InitializationError, match="given initial point"):
-        geobayes.sample(geobayes.Model(nan_grad_left, {"x": (2,)}), initial_points=[-1.0, 0.0],
-                        progress=False)
+        geobayes.sample(
+            geobayes.Model(nan_grad_left, {"x": (2,)}), initial_points=[-1.0, 0.0], progress=False
+        )
 
 
 def test_divergences_are_counted_not_propagated():
@@ -170,8 +208,15 @@ def test_divergences_are_counted_not_propagated():
             return -np.inf, np.zeros(theta.shape[0])
         return -0.5 * theta @ theta, -theta
 
-    t = geobayes.sample(geobayes.Model(wall, {"x": (2,)}), method="hmc", draws=500, warmup=300,
-                        chains=2, seed=0, progress=False)
+    t = geobayes.sample(
+        geobayes.Model(wall, {"x": (2,)}),
+        method="hmc",
+        draws=500,
+        warmup=300,
+        chains=2,
+        seed=0,
+        progress=False,
+    )
     x = t.posterior["x"].values
     assert np.all(x[..., 0] <= 1.0) and np.all(np.isfinite(x))
     assert t.sample_stats["diverging"].values.sum() > 0
@@ -206,11 +251,13 @@ def test_ctrl_c_single_thread_keeps_completed_chunks(monkeypatch):
 
     monkeypatch.setattr(drv, "run_chunk", interrupted_after)
     monkeypatch.setattr(drv, "_TARGET_CHUNK_SECONDS", 1e-6)
-    t = geobayes.sample("gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4,
-                        cores=1, progress=False)
+    t = geobayes.sample(
+        "gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4, cores=1, progress=False
+    )
     monkeypatch.setattr(drv, "run_chunk", real)
-    full = geobayes.sample("gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4,
-                           cores=1, progress=False)
+    full = geobayes.sample(
+        "gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4, cores=1, progress=False
+    )
     n = t.posterior.sizes["draw"]
     assert t.attrs["partial"] == 1 and 0 < n < 1000
     np.testing.assert_array_equal(t.posterior["x"].values, full.posterior["x"].values[:, :n])

@@ -15,8 +15,9 @@ from geobayes.trace import WEIGHT_CONVENTION, weighted_trace  # noqa: E402
 
 @pytest.fixture(scope="module")
 def trace():
-    return geobayes.sample("eight_schools", draws=300, warmup=300, chains=4, seed=2,
-                           progress=False, save_warmup=True)
+    return geobayes.sample(
+        "eight_schools", draws=300, warmup=300, chains=4, seed=2, progress=False, save_warmup=True
+    )
 
 
 def test_arviz_functions_run(trace, tmp_path):

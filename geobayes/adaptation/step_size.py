@@ -29,7 +29,8 @@ __all__ = ["DualAveraging", "da_init", "da_update", "da_restart"]
 
 @njit(cache=True)
 def da_restart(da, step_size):
-    """Restart the averages around ``step_size`` (mu = log(10 step_size)), as Stan after each window."""
+    """Restart the averages around ``step_size`` (mu = log(10 step_size)), as Stan does
+    after each metric window."""
     da[0] = math.log(step_size)
     da[1] = 0.0
     da[2] = 0.0

@@ -16,9 +16,11 @@ __all__ = ["register"]
 def _benchmarks():
     root = Path(__file__).resolve().parents[2]
     if not (root / "benchmarks" / "__init__.py").is_file():
-        raise OSError("geobayes bench needs a source checkout: the benchmarks/ folder was not "
-                      "found beside the geobayes package (clone the repository and run "
-                      "'make bench')")
+        raise OSError(
+            "geobayes bench needs a source checkout: the benchmarks/ folder was not "
+            "found beside the geobayes package (clone the repository and run "
+            "'make bench')"
+        )
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     return importlib.import_module("benchmarks")

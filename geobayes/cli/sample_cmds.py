@@ -13,12 +13,18 @@ __all__ = ["register"]
 
 def register(sub) -> None:
     """Add the sampling commands to an argparse subparsers object."""
-    p = sub.add_parser("models", help="list the built-in models",
-                       description="List the built-in models and their default arguments.")
+    p = sub.add_parser(
+        "models",
+        help="list the built-in models",
+        description="List the built-in models and their default arguments.",
+    )
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("methods", help="list the sampling methods",
-                       description="List the sampling methods and their hyperparameters.")
+    p = sub.add_parser(
+        "methods",
+        help="list the sampling methods",
+        description="List the sampling methods and their hyperparameters.",
+    )
     p.set_defaults(func=cmd_methods)
 
     p = sub.add_parser(
@@ -37,20 +43,36 @@ def register(sub) -> None:
     p.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", default=None, help="netCDF file to write the trace to")
-    p.add_argument("--model-arg", action="append", metavar="NAME=VALUE",
-                   help="argument of the model constructor (repeatable), e.g. dim=100")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="method hyperparameter (repeatable), e.g. step_size=0.1")
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="NAME=VALUE",
+        help="argument of the model constructor (repeatable), e.g. dim=100",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="method hyperparameter (repeatable), e.g. step_size=0.1",
+    )
     p.add_argument("--save-warmup", action="store_true", help="keep the warmup draws")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("summary", help="summarize a saved trace",
-                       description="Print the summary of a trace file (weight-aware for "
-                       "weighted-particle traces).")
+    p = sub.add_parser(
+        "summary",
+        help="summarize a saved trace",
+        description="Print the summary of a trace file (weight-aware for "
+        "weighted-particle traces).",
+    )
     p.add_argument("trace", help="netCDF file written by geobayes")
-    p.add_argument("--var", action="append", dest="var_names", metavar="NAME",
-                   help="variable to include (repeatable; default all)")
+    p.add_argument(
+        "--var",
+        action="append",
+        dest="var_names",
+        metavar="NAME",
+        help="variable to include (repeatable; default all)",
+    )
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser(
@@ -115,8 +137,10 @@ def cmd_sample(args) -> int:
         **parse_key_values(args.param, "--param"),
     )
     _print_summary(trace)
-    print(f"sampling time {trace.attrs['sampling_time']:.3f} s, "
-          f"{trace.attrs['divergences']} divergences")
+    print(
+        f"sampling time {trace.attrs['sampling_time']:.3f} s, "
+        f"{trace.attrs['divergences']} divergences"
+    )
     if args.out:
         trace.to_netcdf(args.out)
         print(f"wrote {args.out}")
@@ -150,12 +174,21 @@ def cmd_demo(args) -> int:
     print(f"model: {model.description}; 4 chains x (1000 warmup + 1000 draws)\n")
     for method in ("hmc", "mala"):
         t0 = time.perf_counter()
-        trace = geobayes.sample(model, method=method, chains=4, draws=1000, warmup=1000,
-                                seed=args.seed, progress=not args.no_progress)
+        trace = geobayes.sample(
+            model,
+            method=method,
+            chains=4,
+            draws=1000,
+            warmup=1000,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
         wall = time.perf_counter() - t0
-        print(f"== {method.upper()}: {wall:.2f} s wall (compilation included), "
-              f"{trace.attrs['divergences']} divergences, "
-              f"mean acceptance {float(trace.sample_stats['acceptance_rate'].mean()):.2f}")
+        print(
+            f"== {method.upper()}: {wall:.2f} s wall (compilation included), "
+            f"{trace.attrs['divergences']} divergences, "
+            f"mean acceptance {float(trace.sample_stats['acceptance_rate'].mean()):.2f}"
+        )
         _print_summary(trace, ["mu", "tau", "theta"])
         path = os.path.join(args.out_dir, f"eight_schools_{method}.nc")
         trace.to_netcdf(path)

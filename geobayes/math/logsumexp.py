@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 __all__ = ["logsumexp", "normalize_log_weights"]
@@ -12,7 +11,7 @@ __all__ = ["logsumexp", "normalize_log_weights"]
 
 @njit(cache=True)
 def logsumexp(a):
-    """``log(sum(exp(a)))`` computed with the max shift; ``-inf`` for an empty or all ``-inf`` input."""
+    """``log(sum(exp(a)))`` with the max shift; ``-inf`` for an empty or all ``-inf`` input."""
     m = -math.inf
     for v in a:
         if v > m:
@@ -29,5 +28,3 @@ def logsumexp(a):
 def normalize_log_weights(log_weights):
     """Log-weights shifted so that ``sum(exp(.)) == 1``."""
     return log_weights - logsumexp(log_weights)
-
-

@@ -34,10 +34,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from numba import float64, int64, njit
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
-
-from numba import float64, int64, njit
 
 from geobayes.types import LPG_SIG, POINTWISE, POINTWISE_SIG
 
@@ -86,7 +85,8 @@ def _as_lpg(fn, dim: int) -> Dispatcher:
         )
         if not ok:
             raise TypeError(
-                f"logdensity_and_grad must return (logdensity: float, gradient: 1-D float64 array), "
+                "logdensity_and_grad must return (logdensity: float, gradient: 1-D float64 "
+                "array), "
                 f"but {fn.__name__} returns {ret}"
             )
         if nargs == 3:

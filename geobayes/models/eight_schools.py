@@ -135,7 +135,6 @@ def eight_schools(centered: bool = False, y=None, sigma=None) -> Model:
         pointwise_loglik=_pointwise_centered if centered else _pointwise_noncentered,
         loglik_name="y",
         coords={"school": np.arange(j)},
-        dims={"theta": ["school"], "theta_trans": ["school"], "y": ["school"],
-              "sigma": ["school"]},
+        dims={"theta": ["school"], "theta_trans": ["school"], "y": ["school"], "sigma": ["school"]},
         description=f"eight schools, {'centered' if centered else 'non-centered'}",
     )

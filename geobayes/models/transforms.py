@@ -69,7 +69,10 @@ def interval_inverse(x, a, b):
 
 @njit(cache=True)
 def ordered_constrain(u):
-    """Ordered vector ``x_0 = u_0``, ``x_k = x_{k-1} + exp(u_k)``; log-Jacobian ``sum_{k>=1} u_k``."""
+    """Ordered vector ``x_0 = u_0``, ``x_k = x_{k-1} + exp(u_k)``.
+
+    The log-Jacobian is ``sum_{k>=1} u_k``.
+    """
     n = u.shape[0]
     x = np.empty(n)
     logj = 0.0

@@ -34,7 +34,9 @@ def get_method(method, **kwargs) -> SamplerMethod:
         )
     key = method.lower()
     if key not in METHODS:
-        raise ValueError(f"unknown method {method!r}; available methods: {', '.join(sorted(METHODS))}")
+        raise ValueError(
+            f"unknown method {method!r}; available methods: {', '.join(sorted(METHODS))}"
+        )
     try:
         return METHODS[key][0](**kwargs)
     except TypeError as exc:

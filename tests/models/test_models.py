@@ -51,16 +51,21 @@ def test_other_models_against_numpy_twins():
     f = get("funnel")
     _diff_const(f.logdensity, ref.funnel, rng.normal(size=(3, 10)))
     mix = get("mixture_2d")
-    _diff_const(mix.logdensity,
-                lambda t: ref.mixture(t, [0.7, 0.3], [[-2, -1], [2, 1.5]], [0.5, 0.5]),
-                rng.normal(size=(3, 2)))
+    _diff_const(
+        mix.logdensity,
+        lambda t: ref.mixture(t, [0.7, 0.3], [[-2, -1], [2, 1.5]], [0.5, 0.5]),
+        rng.normal(size=(3, 2)),
+    )
     g = get("correlated_gaussian", dim=5, condition_number=20.0)
     cov = g.true_cov
     assert np.linalg.cond(cov) == pytest.approx(20.0, rel=1e-9)
     from scipy import stats
 
-    _diff_const(g.logdensity, lambda t: stats.multivariate_normal.logpdf(t, np.zeros(5), cov),
-                rng.normal(size=(3, 5)))
+    _diff_const(
+        g.logdensity,
+        lambda t: stats.multivariate_normal.logpdf(t, np.zeros(5), cov),
+        rng.normal(size=(3, 5)),
+    )
 
 
 def test_registry_errors():

@@ -9,15 +9,19 @@ from geobayes.models import transforms as T
 
 @pytest.mark.parametrize("u", [-3.0, -0.2, 0.0, 1.7, 6.0])
 def test_scalar_transforms(u):
-    for fn, inv, args in [(T.lower_bound, T.lower_bound_inverse, (1.5,)),
-                          (T.interval, T.interval_inverse, (-2.0, 3.0))]:
+    for fn, inv, args in [
+        (T.lower_bound, T.lower_bound_inverse, (1.5,)),
+        (T.interval, T.interval_inverse, (-2.0, 3.0)),
+    ]:
         x, logj, dx, dlogj = fn(u, *args)
         assert inv(x, *args) == pytest.approx(u, abs=1e-9)
         h = 1e-6
         num_dx = (fn(u + h, *args)[0] - fn(u - h, *args)[0]) / (2 * h)
         assert dx == pytest.approx(num_dx, rel=1e-6)
         assert logj == pytest.approx(np.log(abs(num_dx)), abs=1e-6)
-        assert dlogj == pytest.approx((fn(u + h, *args)[1] - fn(u - h, *args)[1]) / (2 * h), rel=1e-5, abs=1e-7)
+        assert dlogj == pytest.approx(
+            (fn(u + h, *args)[1] - fn(u - h, *args)[1]) / (2 * h), rel=1e-5, abs=1e-7
+        )
 
 
 def _numerical_jacobian(f, u, h=1e-6):

@@ -39,8 +39,9 @@ def _check_gaussian(trace, model):
 )
 def test_correlated_gaussian(method, draws):
     model = correlated_gaussian(dim=10, condition_number=20.0, seed=1)
-    trace = geobayes.sample(model, method=method, draws=draws, warmup=1000, chains=4,
-                            seed=11, progress=False)
+    trace = geobayes.sample(
+        model, method=method, draws=draws, warmup=1000, chains=4, seed=11, progress=False
+    )
     x = _check_gaussian(trace, model)
     # the MCSE of the variance must be small enough to catch a broken kernel:
     # below 5 % of the smallest true variance
@@ -87,8 +88,9 @@ def test_broken_kernel_fails():
             return broken_step
 
     model = correlated_gaussian(dim=10, condition_number=20.0, seed=1)
-    trace = geobayes.sample(model, method=BrokenMALA(), draws=10000, warmup=1000, chains=4,
-                            seed=11, progress=False)
+    trace = geobayes.sample(
+        model, method=BrokenMALA(), draws=10000, warmup=1000, chains=4, seed=11, progress=False
+    )
     with pytest.raises(AssertionError):
         _check_gaussian(trace, model)
 
@@ -98,8 +100,9 @@ def test_eight_schools_against_posteriordb():
     name = "eight_schools-eight_schools_noncentered"
     with open(POSTERIORDB / name / "reference_summary.json") as f:
         ref = json.load(f)["statistics"]
-    trace = geobayes.sample("eight_schools", method="hmc", draws=5000, warmup=1000, chains=4,
-                            seed=5, progress=False)
+    trace = geobayes.sample(
+        "eight_schools", method="hmc", draws=5000, warmup=1000, chains=4, seed=5, progress=False
+    )
     post = trace.posterior
     cols = {"mu": post["mu"].values, "tau": post["tau"].values}
     for j in range(8):
