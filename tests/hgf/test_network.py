@@ -250,3 +250,53 @@ def test_one_compiled_kernel_and_warm_cache_in_new_process():
     hits, misses, seconds = int(out[0]), int(out[1]), float(out[2])
     print(f"fresh process: {hits} cache hits, {misses} misses, import + first run {seconds:.2f} s")
     assert hits == 2 and misses == 0
+
+
+# ---------------------------------------------------------------- fast path == general path
+@pytest.mark.parametrize("update", ["classic", "ehgf", "robust"])
+@pytest.mark.parametrize("prediction", ["mean_field", "pyhgf"])
+@pytest.mark.parametrize("kind", ["c2", "c3", "b2", "b3"])
+def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
+    """The scalar fast path for standard chains and the general graph kernel agree to
+    rounding on random parameters (drift and autoconnection included), with missing
+    values, on both the float and the complex (gradient) instantiation."""
+    from geobayes.filters.hgf.run import run_arrays
+
+    rng = np.random.default_rng(abs(hash((update, prediction, kind))) % 2**32)
+    levels = int(kind[1])
+    for rep in range(3):
+        nc = levels if kind[0] == "c" else levels - 1
+        kw = dict(tonic_volatility=rng.uniform(-6, -2, nc), mean=rng.normal(0, 0.5, nc),
+                  precision=rng.uniform(0.5, 3, nc), tonic_drift=rng.normal(0, 1e-3, nc),
+                  autoconnection=rng.uniform(0.95, 1.0, nc))
+        if nc > 1:
+            kw["volatility_coupling"] = rng.uniform(0.5, 1.5, nc - 1)
+        if kind[0] == "c":
+            net = hgf.continuous_hgf(levels, input_precision=rng.uniform(1e2, 1e4), **kw)
+            u = np.cumsum(rng.normal(0, 0.03, 400))
+        else:
+            net = hgf.binary_hgf(levels, **kw)
+            u = (rng.uniform(size=400) < 0.6).astype(float)
+        u[rng.choice(400, 20, replace=False)] = np.nan
+        obs = np.ascontiguousarray(u[:, None])
+        g = net.global_params()
+        res = []
+        for fast in (True, False):
+            inet, npar, epar = net.compile(update, prediction, "canonical", "nan", "skip",
+                                           fast_path=fast)
+            assert (inet[K.H_CHAIN] > 0) == fast
+            res.append(run_arrays(inet, npar, epar, g, obs))
+            # complex instantiation (used by the gradient) with a perturbed omega
+            npc = npar.astype(complex)
+            npc[1, K.OMEGA] += 1e-20j
+            out = [np.empty((400, npar.shape[0]), complex) for _ in range(4)]
+            res.append(K.filter_core(inet, npc, epar.astype(complex), g.astype(complex), obs,
+                                     np.empty(0), 1, *out, np.empty(400, complex),
+                                     np.zeros(4)))
+        (a_mean, a_prec, a_em, a_ep, a_s, a_st, a_tot), ca = res[0], res[1]
+        (b_mean, b_prec, b_em, b_ep, b_s, b_st, b_tot), cb = res[2], res[3]
+        for x, y in ((a_mean, b_mean), (a_prec, b_prec), (a_em, b_em), (a_ep, b_ep),
+                     (a_s, b_s)):
+            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True)
+        np.testing.assert_array_equal(a_st, b_st)
+        np.testing.assert_allclose(ca[0].imag, cb[0].imag, rtol=1e-9, atol=1e-30)

@@ -60,7 +60,11 @@ OK, FAIL_PRECISION, FAIL_VOLATILITY = 0, 1, 2
 # inet header
 H_N, H_E, H_NIN, H_UPDATE, H_PRED, H_VALUE, H_FAIL, H_MISSING, H_RESP, H_NUPD = range(10)
 H_RESP_INPUT = 10  # which input (position in input list) the response model reads
-H_OFF = 11  # start of the block-offset table
+# standard chains (input <- c1 <-vol- c2 <-vol- c3): number of continuous nodes (0 = not
+# a chain), then node indices (input, c1, c2, c3) and edge indices (alpha, kappa1, kappa2)
+H_CHAIN = 11
+H_CIDX = 12
+H_OFF = 19  # start of the block-offset table
 # blocks, in order
 (B_KIND, B_ECHILD, B_EPARENT, B_PRED, B_UPD, B_INPUTS,
  B_VPAR_PTR, B_VPAR, B_WPAR_PTR, B_WPAR, B_VCH_PTR, B_VCH, B_WCH_PTR, B_WCH) = range(14)
@@ -108,7 +112,7 @@ def _log1pexp(x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _vol_at(ls, sigc, L):
+def _vol_at(sigc, L):
     r"""Child volatility terms at log-volatility ``L``: ``(w, log(sigma + v), 1/(sigma + v))``.
 
     ``v = e^L``, ``w = v / (sigma + v)``.  Direct arithmetic while ``e^L`` is finite
@@ -119,13 +123,13 @@ def _vol_at(ls, sigc, L):
         s = sigc + v
         inv = 1.0 / s
         return v * inv, np.log(s), inv
-    r = np.exp(ls - L)  # sigma / v, tiny
+    r = np.exp(np.log(sigc) - L)  # sigma / v, tiny
     la = L + np.log1p(r)
     return 1.0 / (1.0 + r), la, np.exp(-la)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _vol_single(upd, mh, ph, kap, lv0, sigc, beta, g, dl, nwp):
+def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
     r"""Posterior of a node with exactly one volatility child and no value child.
 
     Parameters
@@ -172,9 +176,11 @@ def _vol_single(upd, mh, ph, kap, lv0, sigc, beta, g, dl, nwp):
             term = term * 0.0
         return ph + term, newmu, False
     # ------------------------------------------------------------- robust
-    ls = np.log(sigc)
     k2 = 0.5 * kap * kap
-    w1, _la, _inv = _vol_at(ls, sigc, lv0)
+    if v0.real >= 0.0:
+        w1 = v0 / (sigc + v0)
+    else:
+        w1, _la, _inv = _vol_at(sigc, lv0)
     pi1 = ph + k2 * w1 * (1.0 - w1)
     mu1 = mh + 0.5 * kap * w1 * dl / pi1
     # second expansion at x* = mh + (W0(beta h e^(h - lv0)) - h) / kappa, h = kappa^2/(2 ph)
@@ -182,7 +188,7 @@ def _vol_single(upd, mh, ph, kap, lv0, sigc, beta, g, dl, nwp):
     wl = _w0log(np.log(beta * h) + h - lv0)
     shift = wl - h
     xs = mh + shift / kap
-    w2, _la, inv2 = _vol_at(ls, sigc, lv0 + shift)
+    w2, _la, inv2 = _vol_at(sigc, lv0 + shift)
     dl2 = beta * inv2 - 1.0
     pi2 = ph + k2 * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
     if not (pi2.real > 0.0):
@@ -192,14 +198,284 @@ def _vol_single(upd, mh, ph, kap, lv0, sigc, beta, g, dl, nwp):
         pi2 = pi1
         mu2 = mu1
     # variational energies I(mu1), I(mu2) and the mixture weight
-    _w, la1, inv1 = _vol_at(ls, sigc, lv0 + kap * (mu1 - mh))
-    _w, la2, inv2 = _vol_at(ls, sigc, lv0 + kap * (mu2 - mh))
+    _w, la1, inv1 = _vol_at(sigc, lv0 + kap * (mu1 - mh))
+    _w, la2, inv2 = _vol_at(sigc, lv0 + kap * (mu2 - mh))
     en1 = -0.5 * (la1 + beta * inv1 + ph * (mu1 - mh) * (mu1 - mh))
     en2 = -0.5 * (la2 + beta * inv2 + ph * (mu2 - mh) * (mu2 - mh))
     b = _sigmoid(en2 - en1)
     dm = mu1 - mu2
     pp = 1.0 / ((1.0 - b) / pi1 + b / pi2 + b * (1.0 - b) * dm * dm)
     return pp, (1.0 - b) * mu1 + b * mu2, False
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chain_core(inet, npar, epar, gpar, obs, resp, store,
+                out_mean, out_prec, out_emean, out_eprec, out_surp, status):
+    r"""Fast path of :func:`filter_core` for the standard chains.
+
+    ``input <- c1`` (value coupling :math:`\alpha`) ``<- c2 <- c3`` (volatility
+    couplings), with 1-3 continuous nodes and a continuous or binary input: the
+    2/3-level continuous and binary HGFs.  Same equations, same order, same outputs as
+    the general kernel (the tests compare them to rounding), but node states live in
+    scalars (registers) instead of arrays indexed through the graph, which makes the
+    loop several times faster.
+    """
+    nc = inet[H_CHAIN]
+    iu, i1, i2, i3 = inet[H_CIDX], inet[H_CIDX + 1], inet[H_CIDX + 2], inet[H_CIDX + 3]
+    ea, ek1, ek2 = inet[H_CIDX + 4], inet[H_CIDX + 5], inet[H_CIDX + 6]
+    upd_kind = inet[H_UPDATE]
+    pyhgf = inet[H_PRED] == PYHGF
+    fail_nan = inet[H_FAIL] == NAN
+    resp_on = inet[H_RESP] == RESP_BINARY_SOFTMAX
+    kind = inet[inet[H_OFF + B_KIND]:inet[H_OFF + B_KIND + 1]]
+    binary = kind[iu] == INPUT_BIN
+
+    t = gpar[G_TIME]
+    logt = np.log(t)
+    zeta = gpar[G_ZETA]
+    eps = gpar[G_EPS].real
+    maxprec = gpar[G_MAXPREC].real
+    zero = t * 0.0
+    nan = zero + np.nan
+
+    alpha = epar[ea]
+    pu = npar[iu, INPUT_PREC]
+    vu = 1.0 / pu
+    # level 1
+    m1 = npar[i1, MEAN0]
+    p1 = npar[i1, PREC0]
+    v1 = 1.0 / p1
+    om1, rho1, lam1 = npar[i1, OMEGA], npar[i1, RHO], npar[i1, LAMBDA]
+    # level 2 (dummies when absent)
+    m2 = zero
+    p2 = zero + 1.0
+    om2 = zero
+    rho2 = zero
+    lam2 = zero
+    k1 = zero
+    if nc >= 2:
+        m2 = npar[i2, MEAN0]
+        p2 = npar[i2, PREC0]
+        om2, rho2, lam2 = npar[i2, OMEGA], npar[i2, RHO], npar[i2, LAMBDA]
+        k1 = epar[ek1]
+    v2 = 1.0 / p2
+    m3 = zero
+    p3 = zero + 1.0
+    om3 = zero
+    rho3 = zero
+    lam3 = zero
+    k2 = zero
+    if nc >= 3:
+        m3 = npar[i3, MEAN0]
+        p3 = npar[i3, PREC0]
+        om3, rho3, lam3 = npar[i3, OMEGA], npar[i3, RHO], npar[i3, LAMBDA]
+        k2 = epar[ek2]
+    v3 = 1.0 / p3
+    # the top node's volatility is constant
+    if nc == 1:
+        oc = np.exp(logt + om1)
+    elif nc == 2:
+        oc = np.exp(logt + om2)
+    else:
+        oc = np.exp(logt + om3)
+    if not (oc.real > TINY):
+        status[0] = FAIL_VOLATILITY
+        status[1] = 0
+        status[2] = i1 if nc == 1 else (i2 if nc == 2 else i3)
+        status[3] = oc.real
+        return zero, zero
+
+    total = zero
+    rtotal = zero
+    status[0] = OK
+    failed = False
+    mh1 = mh2 = mh3 = zero
+    ph1 = ph2 = ph3 = zero + 1.0
+    muh = zero
+    puh = zero + 1.0
+    for k in range(obs.shape[0]):
+        # ---------------------------------------------------------- predictions
+        fk = -1
+        fv = 0.0
+        fc = OK
+        if nc >= 3:
+            mh3 = lam3 * m3 + t * rho3
+            s3 = v3 if v3.real > TINY else zero + TINY
+            ph3 = 1.0 / (v3 + oc)
+        if nc >= 2:
+            mh2 = lam2 * m2 + t * rho2
+            if nc >= 3:
+                lv2 = logt + om2 + k2 * m3
+                if pyhgf:
+                    o2 = np.exp(lv2 + k2 * k2 / (2.0 * ph3))
+                else:
+                    o2 = np.exp(lv2)
+                if not (o2.real > TINY):
+                    fc, fk, fv = FAIL_VOLATILITY, i2, o2.real
+                    o2 = nan
+            else:
+                lv2 = logt + om2
+                o2 = oc
+            s2 = v2 if v2.real > TINY else zero + TINY
+            ph2 = 1.0 / (v2 + o2)
+        mh1 = lam1 * m1 + t * rho1
+        if nc >= 2:
+            lv1 = logt + om1 + k1 * m2
+            if pyhgf:
+                o1 = np.exp(lv1 + k1 * k1 / (2.0 * ph2))
+            else:
+                o1 = np.exp(lv1)
+            if not (o1.real > TINY) and fc == OK:
+                fc, fk, fv = FAIL_VOLATILITY, i1, o1.real
+                o1 = nan
+        else:
+            o1 = oc
+        s1 = v1 if v1.real > TINY else zero + TINY
+        ph1 = 1.0 / (v1 + o1)
+        if fc != OK:
+            if not failed:
+                failed = True
+                status[0] = fc
+                status[1] = k
+                status[2] = fk
+                status[3] = fv
+            if not fail_nan:
+                return total, rtotal
+        if binary:
+            mb = _sigmoid(alpha * mh1)
+            if mb.real < eps:
+                mb = zero + eps
+            elif mb.real > 1.0 - eps:
+                mb = zero + (1.0 - eps)
+            muh = mb
+            puh = 1.0 / (mb * (1.0 - mb))
+        else:
+            muh = alpha * mh1
+            puh = 1.0 / (vu + alpha * alpha / ph1)
+
+        # --------------------------------------------------------------- input
+        u = obs[k, 0]
+        surp = zero
+        if u != u:
+            # missing: every posterior is its prediction
+            m1, p1, v1 = mh1, ph1, 1.0 / ph1
+            m2, p2, v2 = mh2, ph2, 1.0 / ph2
+            m3, p3, v3 = mh3, ph3, 1.0 / ph3
+            um = nan
+            up = nan
+        else:
+            um = zero + u
+            if binary:
+                up = zero + np.inf
+                if u > 0.5:
+                    surp = -np.log(muh)
+                else:
+                    surp = -np.log(1.0 - muh)
+                pc = muh * (1.0 - muh)
+                num = alpha * (u - muh)
+                if resp_on:
+                    y = resp[k]
+                    if y == y:
+                        zl = zeta * (np.log(muh) - np.log(1.0 - muh))
+                        if y > 0.5:
+                            rtotal += _log1pexp(-zl)
+                        else:
+                            rtotal += _log1pexp(zl)
+            else:
+                up = pu
+                d = u - muh
+                surp = 0.5 * (LOG2PI - np.log(puh) + puh * d * d)
+                pc = pu
+                num = alpha * pu * d
+            # ------------------------------------------------------- level 1
+            pp = ph1 + alpha * alpha * pc
+            if not (pp.real > TINY):
+                if not failed:
+                    failed = True
+                    status[0] = FAIL_PRECISION
+                    status[1] = k
+                    status[2] = i1
+                    status[3] = pp.real
+                if not fail_nan:
+                    return total, rtotal
+                pp = nan
+            if pp.real > maxprec:
+                pp = zero + maxprec
+            inv = 1.0 / pp
+            m1 = mh1 + num * inv
+            p1 = pp
+            v1 = inv
+            # ------------------------------------------------------- level 2
+            if nc >= 2:
+                d = m1 - mh1
+                beta = v1 + d * d
+                # the child's volatility at the parent's prediction is Omega_1 itself in
+                # the mean-field random walk (no drift): skip one exponential
+                v0 = o1 if (mh2 == m2 and not pyhgf) else zero - 1.0
+                pp, x, mean_after = _vol_single(upd_kind, mh2, ph2, k1, lv1 + k1 * (mh2 - m2),
+                                                v0, s1, beta, o1 * ph1, ph1 * beta - 1.0, 1)
+                if not (pp.real > TINY):
+                    if not failed:
+                        failed = True
+                        status[0] = FAIL_PRECISION
+                        status[1] = k
+                        status[2] = i2
+                        status[3] = pp.real
+                    if not fail_nan:
+                        return total, rtotal
+                    pp = nan
+                if pp.real > maxprec:
+                    pp = zero + maxprec
+                inv = 1.0 / pp
+                m2 = mh2 + x * inv if mean_after else x
+                p2 = pp
+                v2 = inv
+                # --------------------------------------------------- level 3
+                if nc >= 3:
+                    d = m2 - mh2
+                    beta = v2 + d * d
+                    v0 = o2 if (mh3 == m3 and not pyhgf) else zero - 1.0
+                    pp, x, mean_after = _vol_single(upd_kind, mh3, ph3, k2,
+                                                    lv2 + k2 * (mh3 - m3), v0, s2, beta, o2 * ph2,
+                                                    ph2 * beta - 1.0, 1)
+                    if not (pp.real > TINY):
+                        if not failed:
+                            failed = True
+                            status[0] = FAIL_PRECISION
+                            status[1] = k
+                            status[2] = i3
+                            status[3] = pp.real
+                        if not fail_nan:
+                            return total, rtotal
+                        pp = nan
+                    if pp.real > maxprec:
+                        pp = zero + maxprec
+                    inv = 1.0 / pp
+                    m3 = mh3 + x * inv if mean_after else x
+                    p3 = pp
+                    v3 = inv
+        total += surp
+        if store != 0:
+            out_mean[k, iu] = um
+            out_prec[k, iu] = up
+            out_emean[k, iu] = muh
+            out_eprec[k, iu] = puh
+            out_mean[k, i1] = m1
+            out_prec[k, i1] = p1
+            out_emean[k, i1] = mh1
+            out_eprec[k, i1] = ph1
+            if nc >= 2:
+                out_mean[k, i2] = m2
+                out_prec[k, i2] = p2
+                out_emean[k, i2] = mh2
+                out_eprec[k, i2] = ph2
+            if nc >= 3:
+                out_mean[k, i3] = m3
+                out_prec[k, i3] = p3
+                out_emean[k, i3] = mh3
+                out_eprec[k, i3] = ph3
+            out_surp[k] = surp
+    return total, rtotal
 
 
 def _core_signature(T):
@@ -240,6 +516,9 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
         variance ``1/pi_hat_parent + 1/pi_u``, or Bernoulli) and of the response
         model's surprise.
     """
+    if inet[H_CHAIN] > 0:
+        return _chain_core(inet, npar, epar, gpar, obs, resp, store,
+                           out_mean, out_prec, out_emean, out_eprec, out_surp, status)
     n = inet[H_N]
     nin = inet[H_NIN]
     upd_kind = inet[H_UPDATE]
@@ -449,7 +728,7 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 beta = pvar[a] + d * d
                 pp, x, mean_after = _vol_single(
                     upd_kind, muhat[j], p0, kap, lvmf[a] + kap * (muhat[j] - muj_prev),
-                    sig[a], beta, omega_tot[a] * pihat[a], pihat[a] * beta - 1.0,
+                    zero - 1.0, sig[a], beta, omega_tot[a] * pihat[a], pihat[a] * beta - 1.0,
                     wpar_ptr[a + 1] - wpar_ptr[a])
                 if mean_after:
                     num = x
@@ -666,7 +945,7 @@ def single_update(upd, mu_hat, pi_hat, kappa, omega, alpha, beta):
         lv0 = kappa[i] * mu_hat[i] + omega[i]
         v = np.exp(lv0)
         ph_c = 1.0 / (alpha[i] + v)
-        pp, x, mean_after = _vol_single(upd, mu_hat[i], pi_hat[i], kappa[i], lv0, sigc,
+        pp, x, mean_after = _vol_single(upd, mu_hat[i], pi_hat[i], kappa[i], lv0, v, sigc,
                                         beta[i], v * ph_c, ph_c * beta[i] - 1.0, 1)
         pi[i] = pp
         mu[i] = mu_hat[i] + x / pp if mean_after else x

@@ -333,11 +333,35 @@ class Network:
             if not any(e.child == i and not e.volatility for e in self.edges):
                 raise ValueError(f"input {self.nodes[i].name!r} has no value parent")
 
+    def chain(self):
+        """``([input, c1, c2, c3], [alpha, kappa1, kappa2])`` (shorter for fewer levels) if
+        the network is a standard chain ``input <- c1 <-vol- c2 <-vol- c3``, else None."""
+        ins = [i for i, nd in enumerate(self.nodes) if nd.kind != K.CONT]
+        if len(ins) != 1 or len(self.nodes) > 4 or len(self.edges) != len(self.nodes) - 1:
+            return None
+        nodes, edges = [ins[0]], []
+        cur = ins[0]
+        for level in range(len(self.nodes) - 1):
+            ps = [k for k, e in enumerate(self.edges) if e.child == cur]
+            if len(ps) != 1 or self.edges[ps[0]].volatility != (level > 0):
+                return None
+            cur = self.edges[ps[0]].parent
+            nodes.append(cur)
+            edges.append(ps[0])
+        if any(e.child == cur for e in self.edges) or len(set(nodes)) != len(nodes):
+            return None
+        return nodes, edges
+
     # ------------------------------------------------------------- compiling
     def compile(self, update=Update.ROBUST, prediction=Prediction.MEAN_FIELD,
                 value_update=ValueUpdate.CANONICAL, on_failure=OnFailure.RAISE,
-                missing=Missing.ERROR, response: int = K.RESP_NONE, response_input: int = 0):
-        """Return ``(inet, npar, epar)``, the arrays the kernels read."""
+                missing=Missing.ERROR, response: int = K.RESP_NONE, response_input: int = 0,
+                fast_path: bool = True):
+        """Return ``(inet, npar, epar)``, the arrays the kernels read.
+
+        With ``fast_path`` (default), standard chains (:meth:`chain`) run in the
+        scalar fast kernel; ``False`` forces the general graph kernel (tests compare them).
+        """
         self.validate()
         n, E = len(self.nodes), len(self.edges)
         pred, upd = self._schedule()
@@ -375,6 +399,12 @@ class Network:
         head[K.H_RESP] = response
         head[K.H_NUPD] = len(upd)
         head[K.H_RESP_INPUT] = response_input
+        chain = self.chain() if fast_path else None
+        if chain is not None:
+            nodes_, edges_ = chain
+            head[K.H_CHAIN] = len(nodes_) - 1
+            head[K.H_CIDX:K.H_CIDX + 4] = (nodes_ + [-1, -1, -1])[:4]
+            head[K.H_CIDX + 4:K.H_CIDX + 7] = (edges_ + [-1, -1])[:3]
         pos = K.HEADER
         for b, arr in enumerate(blocks):
             head[K.H_OFF + b] = pos
