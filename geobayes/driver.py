@@ -91,14 +91,14 @@ def _initial_state(model, rng, given):
     )
 
 
-def _find_step_size(model, rng, x, lp, g, inv_mass, eps):
+def _find_step_size(model, rng, x, lp, g, scale, eps):
     """Stan's heuristic: double or halve until one Langevin/leapfrog step crosses 0.8 acceptance."""
     direction = 0
     empty = np.zeros(0)
     for _ in range(60):
         z = rng.standard_normal(model.dim)
         acc = mala_step(
-            x, lp, g, z, 0.5, 0.5, model.lpg, model.fdata, model.idata, eps, inv_mass, empty
+            x, lp, g, z, 0.5, 0.5, model.lpg, model.fdata, model.idata, eps, scale, empty
         )[3]
         new = 1 if acc > 0.8 else -1
         if direction == 0:
@@ -138,10 +138,11 @@ class _Chain:
         inv_mass = method.inv_mass
         if inv_mass is not None and inv_mass.shape != (d,):
             raise ValueError(f"inv_mass must have shape ({d},), got {inv_mass.shape}")
-        self.inv_mass = np.ones(d) if inv_mass is None else inv_mass.astype(float).copy()
+        # the kernels take the metric as scale = sqrt(inverse mass)
+        self.scale = np.ones(d) if inv_mass is None else np.sqrt(inv_mass.astype(float))
         eps = method.step_size
         if eps is None:
-            eps = _find_step_size(model, rng, self.x, lp, self.g, self.inv_mass, 1.0)
+            eps = _find_step_size(model, rng, self.x, lp, self.g, self.scale, 1.0)
         self.scal = np.array([lp, float(eps)])
         self.da = da_init(float(eps), method.target_accept)
         self.welford = np.zeros(1 + 2 * d)
@@ -268,7 +269,7 @@ def sample(
             ch.g,
             ch.scal,
             ch.da,
-            ch.inv_mass,
+            ch.scale,
             ch.welford,
             params,
             flags,

@@ -2,9 +2,11 @@
 
 A method supplies one *step* function of the fixed type :data:`STEP`::
 
-    step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, inv_mass, params)
+    step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, scale, params)
         -> (x, lp, g, accept_prob, is_accepted, n_grad, energy, diverging)
 
+``scale`` is the diagonal metric as standard deviations: ``scale**2`` is the inverse
+mass matrix (steps then need no square roots or divisions per coordinate).
 ``z`` (standard normals, shape ``(dim,)``) and the two uniforms are drawn by the
 runner, so a step is a pure function of its inputs (easy to test against a NumPy
 twin) and every method consumes the same random stream layout.  ``params`` holds the
@@ -19,6 +21,8 @@ serves every method and every model.  It releases the GIL, so chains run in thre
 """
 
 from __future__ import annotations
+
+import math
 
 from numba import boolean, float64, int64, njit, types
 
@@ -47,7 +51,7 @@ STEP_SIG = types.Tuple(
     float64[::1],  # fdata
     int64[::1],  # idata
     float64,  # step_size
-    float64[::1],  # inv_mass
+    float64[::1],  # scale = sqrt(inverse mass)
     float64[::1],  # params
 )
 #: First-class function type of a method's step.
@@ -75,7 +79,7 @@ _CHUNK_SIG = int64(
     float64[::1],  # g (in/out)
     float64[::1],  # scalars (in/out): [lp, step_size]
     float64[::1],  # dual averaging state (in/out)
-    float64[::1],  # inv_mass (in/out)
+    float64[::1],  # scale = sqrt(inverse mass) (in/out)
     float64[::1],  # welford state (in/out)
     float64[::1],  # method params
     int64[::1],  # per-iteration adaptation flags (length n)
@@ -86,7 +90,7 @@ _CHUNK_SIG = int64(
 
 @njit(_CHUNK_SIG, cache=True, nogil=True)
 def run_chunk(
-    rng, step, lpg, fdata, idata, x, g, scal, da, inv_mass, welford, params, flags, out_x, out_s
+    rng, step, lpg, fdata, idata, x, g, scal, da, scale, welford, params, flags, out_x, out_s
 ):
     """Run ``len(flags)`` steps of one chain; returns the number of divergences.
 
@@ -106,7 +110,7 @@ def run_chunk(
         u2 = rng.random()
         eps_used = eps
         xc, lp, gc, acc, is_acc, n_grad, energy, div = step(
-            xc, lp, gc, z, u1, u2, lpg, fdata, idata, eps, inv_mass, params
+            xc, lp, gc, z, u1, u2, lpg, fdata, idata, eps, scale, params
         )
         f = flags[i]
         if f & ADAPT_STEP:
@@ -114,7 +118,9 @@ def run_chunk(
         if f & ADAPT_ACCUMULATE:
             welford_update(welford, xc)
         if f & ADAPT_WINDOW_END:
-            welford_variance(welford, inv_mass)
+            welford_variance(welford, scale)  # writes the variance = inverse mass ...
+            for k in range(d):
+                scale[k] = math.sqrt(scale[k])  # ... stored as its square root
             da_restart(da, eps)
         out_x[i, :] = xc
         out_s[i, 0] = lp

@@ -34,42 +34,49 @@ __all__ = ["HMC", "hmc_step"]
 _DIVERGENCE = 1000.0  # Stan's max energy error before a transition counts as divergent
 
 
+@njit(cache=True, inline="always")
+def _sum_sq(v):
+    s = 0.0
+    for i in range(v.shape[0]):
+        s += v[i] * v[i]
+    return s
+
+
 @njit(STEP_SIG, cache=True, nogil=True)
-def hmc_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, inv_mass, params):
-    """One HMC transition; ``params = [integration_time, max_leapfrog]``."""
+def hmc_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, scale, params):
+    """One HMC transition with metric ``scale**2``; ``params = [integration_time, max_leapfrog]``.
+
+    Works with the whitened momentum ``v = scale * p`` (so ``v = z`` and the kinetic energy
+    is ``|v|^2 / 2``): the leapfrog updates are ``v += (eps/2) scale g`` and
+    ``x += eps scale v``.
+    """
     d = x.shape[0]
     n_leap = int(round(params[0] / step_size * (0.5 + u_jitter)))
     n_leap = max(1, min(n_leap, int(params[1])))
-    p = np.empty(d)
-    kinetic0 = 0.0
-    for i in range(d):
-        p[i] = z[i] / math.sqrt(inv_mass[i])
-        kinetic0 += inv_mass[i] * p[i] * p[i]
-    h0 = -lp + 0.5 * kinetic0
+    v = z.copy()
+    h0 = -lp + 0.5 * _sum_sq(v)
     xn = x.copy()
     gn = g
     lpn = lp
     half = 0.5 * step_size
     for i in range(d):
-        p[i] += half * gn[i]
+        v[i] += half * scale[i] * gn[i]
     diverging = False
     n_grad = 0
     for step in range(n_leap):
         for i in range(d):
-            xn[i] += step_size * inv_mass[i] * p[i]
+            xn[i] += step_size * scale[i] * v[i]
         lpn, gn = lpg(xn, fdata, idata)
         n_grad += 1
         if not math.isfinite(lpn):
             diverging = True
             break
-        scale = step_size if step < n_leap - 1 else half
+        kick = step_size if step < n_leap - 1 else half
         for i in range(d):
-            p[i] += scale * gn[i]
-    kinetic1 = 0.0
+            v[i] += kick * scale[i] * gn[i]
+    h1 = math.inf
     if not diverging:
-        for i in range(d):
-            kinetic1 += inv_mass[i] * p[i] * p[i]
-        h1 = -lpn + 0.5 * kinetic1
+        h1 = -lpn + 0.5 * _sum_sq(v)
         if not math.isfinite(h1) or h1 - h0 > _DIVERGENCE:
             diverging = True
     if diverging:

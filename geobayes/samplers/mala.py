@@ -37,13 +37,21 @@ __all__ = ["MALA", "mala_step"]
 
 
 @njit(STEP_SIG, cache=True, nogil=True)
-def mala_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, inv_mass, params):
-    """One MALA transition; see the module docstring.  ``params`` is unused."""
+def mala_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, scale, params):
+    """One MALA transition with metric ``scale**2``; ``params`` is unused.
+
+    With ``m = scale**2`` and ``h = step_size**2 / 2`` the proposal is
+    ``y = x + h m g(x) + step_size scale z`` and the log proposal ratio simplifies to
+    ``log q(x|y) - log q(y|x) = -sum((h m / 4) (g + g_y)^2 + (step_size / 2) scale z (g + g_y))``
+    (expand ``|x - y - h m g_y|^2 / (4 h m)`` with ``y - x`` above), which needs no
+    division or square root per coordinate.
+    """
     d = x.shape[0]
     h = 0.5 * step_size * step_size
     y = np.empty(d)
     for i in range(d):
-        y[i] = x[i] + h * inv_mass[i] * g[i] + step_size * math.sqrt(inv_mass[i]) * z[i]
+        s = scale[i]
+        y[i] = x[i] + h * s * s * g[i] + step_size * s * z[i]
     lpy, gy = lpg(y, fdata, idata)
     finite = math.isfinite(lpy)
     for i in range(d):
@@ -51,11 +59,13 @@ def mala_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, inv
             finite = False
     if not finite:
         return x, lp, g, 0.0, False, 1, math.nan, True
-    # log q(x | y) - log q(y | x); log q(y | x) = -|z|^2 / 2 + const
     lq = 0.0
+    half_eps = 0.5 * step_size
+    quarter_h = 0.25 * h
     for i in range(d):
-        r = x[i] - y[i] - h * inv_mass[i] * gy[i]
-        lq += -r * r / (4.0 * h * inv_mass[i]) + 0.5 * z[i] * z[i]
+        s = scale[i]
+        gs = g[i] + gy[i]
+        lq -= quarter_h * s * s * gs * gs + half_eps * s * z[i] * gs
     log_ratio = lpy - lp + lq
     acc = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
     if math.log(u_accept) < log_ratio:

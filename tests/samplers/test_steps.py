@@ -22,7 +22,18 @@ def test_steps_match_numpy_twins(name):
         inv_mass = rng.uniform(0.5, 2.0, model.dim)
         eps = rng.uniform(0.05, 0.5)
         out = mala_step(
-            x, lp, g, z, u, uj, model.lpg, model.fdata, model.idata, eps, inv_mass, np.zeros(0)
+            x,
+            lp,
+            g,
+            z,
+            u,
+            uj,
+            model.lpg,
+            model.fdata,
+            model.idata,
+            eps,
+            np.sqrt(inv_mass),
+            np.zeros(0),
         )
         exp = ref.mala_step(x, lp, g, z, u, f, eps, inv_mass)
         np.testing.assert_allclose(out[0], exp[0], rtol=1e-12)
@@ -38,7 +49,7 @@ def test_steps_match_numpy_twins(name):
             model.fdata,
             model.idata,
             eps,
-            inv_mass,
+            np.sqrt(inv_mass),
             np.array([1.3, 50.0]),
         )
         exp = ref.hmc_step(x, lp, g, z, u, uj, f, eps, inv_mass, 1.3, 50)
