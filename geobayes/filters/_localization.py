@@ -78,22 +78,43 @@ def periodic_distance(a, b, period: float) -> np.ndarray:
 
 
 def local_obs_sets(state_coords, obs_coords, period: float, radius: float,
-                   taper: Taper = Taper.GASPARI_COHN):
-    """Local observation sets of every state component.
+                   taper: Taper = Taper.GASPARI_COHN, batch_size: int = 1):
+    """Local observation sets of blocks of state components.
+
+    Consecutive components ``b * batch_size .. (b+1) * batch_size - 1`` form
+    block ``b`` and share one local analysis (DAPPER's state batches); the
+    distance to an observation is measured from the block's centre (the mean
+    of its coordinates, taken on the circle when periodic).
 
     Returns
     -------
-    indptr : ndarray of shape (d + 1,), int64
+    block_ptr : ndarray of shape (n_blocks + 1,), int64
+        Block ``b`` holds components ``block_ptr[b] .. block_ptr[b+1] - 1``.
+    indptr : ndarray of shape (n_blocks + 1,), int64
     indices : ndarray of shape (nnz,), int64
-        Observation indices of component ``l`` are ``indices[indptr[l]:indptr[l+1]]``.
+        Observation indices of block ``b`` are ``indices[indptr[b]:indptr[b+1]]``.
     sqrt_coeffs : ndarray of shape (nnz,), float64
         Square roots of the taper coefficients (they scale the whitened rows).
     """
-    dist = periodic_distance(state_coords, obs_coords, period)
+    coords = np.asarray(state_coords, float)
+    d = coords.shape[0]
+    bs = int(batch_size)
+    if bs < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    block_ptr = np.append(np.arange(0, d, bs), d).astype(np.int64)
+    centres = np.empty(block_ptr.size - 1)
+    for b in range(centres.size):
+        c = coords[block_ptr[b]:block_ptr[b + 1]]
+        if period > 0:  # circular mean, robust to blocks across the wrap
+            ang = 2 * np.pi * c / period
+            centres[b] = (np.angle(np.mean(np.exp(1j * ang))) % (2 * np.pi)) * period / (2 * np.pi)
+        else:
+            centres[b] = c.mean()
+    dist = periodic_distance(centres, obs_coords, period)
     coeff = taper_coefficients(dist, radius, taper)
     mask = coeff > 0
     indptr = np.zeros(dist.shape[0] + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(mask.sum(axis=1))
     rows, cols = np.nonzero(mask)
-    return (indptr, np.ascontiguousarray(cols.astype(np.int64)),
+    return (block_ptr, indptr, np.ascontiguousarray(cols.astype(np.int64)),
             np.ascontiguousarray(np.sqrt(coeff[rows, cols])))

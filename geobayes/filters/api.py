@@ -24,6 +24,7 @@ import numpy as np
 
 from ..random import as_seed_sequence, seed_entropy
 from . import _trace
+from ._blas import single_threaded_blas
 from ._localization import local_obs_sets
 from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
 from .kalman import kalman_filter
@@ -84,6 +85,7 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     progress=None,
     burn_in=None,
     chunk_size=None,
+    threads=None,
     **method_params,
 ):
     """Filter ``observations`` of a state-space model.
@@ -115,6 +117,12 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
         Cycles excluded from the summary attributes (``rmse_mean`` ...).
     chunk_size : int, optional
         Cycles per call of the jitted kernel (default ``max(10, K // 50)``).
+    threads : int, optional
+        Numba threads for the parallel loops.  Default: all of
+        ``numba.get_num_threads()`` when a cycle costs more than about 1e7
+        flops (e.g. LETKF on Lorenz-96 with 400 variables), else 1 -- on small
+        problems thread synchronisation costs more than it saves, badly so on
+        a loaded machine.  The output does not depend on it.
     **method_params
         Parameters of the method when given by name (e.g. ``inflation=1.02``).
 
@@ -136,7 +144,8 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     """
     if hasattr(ssm, "run_filter") and callable(ssm.run_filter):
         given = dict(method=method, ensemble_size=ensemble_size, seed=seed, truth=truth,
-                     store=store, progress=progress, burn_in=burn_in, chunk_size=chunk_size)
+                     store=store, progress=progress, burn_in=burn_in, chunk_size=chunk_size,
+                     threads=threads)
         kwargs = {k: v for k, v in given.items() if v is not None}
         kwargs.update(method_params)
         return ssm.run_filter(observations, **kwargs)
@@ -168,20 +177,77 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
 
+    n_threads = _choose_threads(front, ssm, threads)
+
     ss = as_seed_sequence(seed)
     init_ss, run_ss = ss.spawn(2)
     t_start = _time.perf_counter()
-    if isinstance(front, KalmanFilter):
-        out = _run_kalman(ssm, y)
-    elif isinstance(front, ParticleFilter):
-        out = _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk)
-    else:
-        out = _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk)
+    with _numba_threads(n_threads), single_threaded_blas():
+        if isinstance(front, KalmanFilter):
+            out = _run_kalman(ssm, y)
+        elif isinstance(front, ParticleFilter):
+            out = _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk)
+        else:
+            out = _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk)
     elapsed = _time.perf_counter() - t_start
 
     n_done = out.pop("n_done")
     return _assemble(front, ssm, y, x_true, out, n_done, K, burn_in, store, seed_entropy(ss),
-                     elapsed)
+                     elapsed, n_threads)
+
+
+#: Flops per cycle above which the parallel loops use every Numba thread.
+PARALLEL_FLOPS = 1e7
+
+
+def _cycle_flops(front, ssm) -> float:
+    """Rough cost of one cycle, to decide whether threads pay."""
+    if isinstance(front, KalmanFilter):
+        return 0.0
+    N, d, m = front.ensemble_size, ssm.dim, ssm.obs_dim
+    cost = 30.0 * N * d * ssm.steps_per_obs
+    if isinstance(front, LETKF):
+        support = 2 * 1.82 * front.localization_radius if front.taper.value == "gc" else (
+            8 * front.localization_radius)
+        n_local = min(m, max(1.0, m * min(1.0, (2 * support + 1) / max(d, 1))))
+        k = min(N, n_local)
+        cost += d / front.batch_size * (10.0 * k**3 + 2.0 * N * k * (n_local + 1))
+    elif isinstance(front, ParticleFilter):
+        cost += N * m * m
+    else:
+        cost += N * N * (m + d)
+    return cost
+
+
+def _choose_threads(front, ssm, threads) -> int:
+    import numba
+
+    available = numba.config.NUMBA_NUM_THREADS
+    if threads is not None:
+        n = int(threads)
+        if not 1 <= n <= available:
+            raise ValueError(f"threads must be in [1, {available}] (NUMBA_NUM_THREADS), got {n}")
+        return n
+    return numba.get_num_threads() if _cycle_flops(front, ssm) >= PARALLEL_FLOPS else 1
+
+
+class _numba_threads:
+    """Context manager setting ``numba.set_num_threads`` and restoring it."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        import numba
+
+        self.prev = numba.get_num_threads()
+        numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import numba
+
+        numba.set_num_threads(self.prev)
+        return False
 
 
 def _applicable(method, params):
@@ -249,18 +315,19 @@ def _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk):
     rotate = bool(getattr(front, "rotate", False))
     U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
     if isinstance(front, LETKF):
-        indptr, indices, sqrtc = local_obs_sets(
+        block_ptr, indptr, indices, sqrtc = local_obs_sets(
             ssm.state_coords, ssm.obs_coords, ssm.domain_length, front.localization_radius,
-            front.taper)
+            front.taper, front.batch_size)
     else:
-        indptr, indices, sqrtc = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        block_ptr, indptr = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        indices, sqrtc = np.zeros(0, np.int64), np.zeros(0)
 
     def run(k0, k1):
         ensemble_chunk(
             rng, E, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
             ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
             y, R, Rchol, Rm12, ssm._process_chol,
-            variant, front.inflation, rotate, U, indptr, indices, sqrtc,
+            variant, front.inflation, rotate, U, block_ptr, indptr, indices, sqrtc,
             out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
         )
 
@@ -317,7 +384,7 @@ def _run_kalman(ssm, y):
     }
 
 
-def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed):
+def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, threads):
     from .. import __version__
 
     st = ("time", "state")
@@ -354,6 +421,7 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed):
         "filtering_time": float(elapsed),
         "ssm": ssm.name,
         "n_cycles": int(n),
+        "threads": int(threads),
         "partial": n < K,
         "weighted": isinstance(front, ParticleFilter) and ensemble is not None,
     }

@@ -218,11 +218,14 @@ def enkf_analysis(E, Eo, y, R, Rchol, Z):
 
 
 @njit(parallel=True, cache=True)
-def letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc):  # pragma: no cover
+def letkf_analysis(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc):  # pragma: no cover
     """LETKF analysis of one cycle (no inflation/rotation); returns ``E^a``.
 
-    ``indptr, indices, sqrtc`` are the local observation sets of
-    :func:`geobayes.filters._localization.local_obs_sets`.
+    State components ``block_ptr[b] .. block_ptr[b+1]-1`` share one local
+    analysis (DAPPER's state batches; blocks of one component by default), with
+    the local observations ``indices[indptr[b]:indptr[b+1]]`` whose whitened
+    rows are scaled by ``sqrtc`` (see
+    :func:`geobayes.filters._localization.local_obs_sets`).
     """
     N, d = E.shape
     N1 = N - 1.0
@@ -230,13 +233,17 @@ def letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc):  # pragma: no cover
     yo, Y = _center(Eo)
     S = Y @ Rm12.T
     s = Rm12 @ (y - yo)
-    At = np.ascontiguousarray(A.T)
-    Eat = np.empty((d, N))
-    for l in prange(d):
-        a = indptr[l]
-        nl = indptr[l + 1] - a
+    Ea = np.empty((N, d))
+    n_blocks = block_ptr.shape[0] - 1
+    for b in prange(n_blocks):
+        l0 = block_ptr[b]
+        nb = block_ptr[b + 1] - l0
+        a = indptr[b]
+        nl = indptr[b + 1] - a
         if nl == 0:
-            Eat[l] = mu[l] + At[l]
+            for i in range(N):
+                for q in range(nb):
+                    Ea[i, l0 + q] = E[i, l0 + q]
             continue
         Sl = np.empty((N, nl))
         sl = np.empty(nl)
@@ -246,10 +253,15 @@ def letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc):  # pragma: no cover
             sl[jj] = s[j] * c
             for i in range(N):
                 Sl[i, jj] = S[i, j] * c
-        col = np.ascontiguousarray(At[l:l + 1].T)  # (N, 1)
-        dmu, Acol = etkf_update(Sl, sl, N1, col)
-        Eat[l] = mu[l] + dmu[0] + Acol[:, 0]
-    return np.ascontiguousarray(Eat.T)
+        cols = np.empty((N, nb))
+        for i in range(N):
+            for q in range(nb):
+                cols[i, q] = A[i, l0 + q]
+        dmu, Acols = etkf_update(Sl, sl, N1, cols)
+        for i in range(N):
+            for q in range(nb):
+                Ea[i, l0 + q] = mu[l0 + q] + dmu[q] + Acols[i, q]
+    return Ea
 
 
 def ones_complement_basis(N: int) -> np.ndarray:
@@ -296,7 +308,7 @@ CHUNK_SIG = types.void(
     STEP, _V, OBSERVE, _V,
     _M2, _M2, _M2, _M2, _M2,
     int64, float64, boolean, _M2,
-    int64[::1], int64[::1], _V,
+    int64[::1], int64[::1], int64[::1], _V,
     _M2, _M2, _M2, _M2, _M3,
 )
 
@@ -307,7 +319,7 @@ def ensemble_chunk(
     step, step_data, observe, observe_data,
     Y, R, Rchol, Rm12, Qchol,
     variant, inflation, rotate, U,
-    indptr, indices, sqrtc,
+    block_ptr, indptr, indices, sqrtc,
     pred_mean, pred_sd, filt_mean, filt_sd, ens_out,
 ):  # pragma: no cover
     """Run cycles ``k0 .. k1-1`` of an EnKF/ETKF/LETKF, updating ``E`` in place.
@@ -331,7 +343,7 @@ def ensemble_chunk(
         elif variant == ETKF_VARIANT:
             Ea = etkf_analysis(E, Eo, y, Rm12)
         else:
-            Ea = letkf_analysis(E, Eo, y, Rm12, indptr, indices, sqrtc)
+            Ea = letkf_analysis(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc)
         if rotate:
             rot = random_rotation(rng, U)
             Ea = post_process(Ea, inflation, rot)

@@ -11,7 +11,7 @@ works.
 Examples
 --------
 >>> LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0)
-LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0, taper=<Taper.GASPARI_COHN: 'gc'>, rotate=False)
+LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0, taper=<Taper.GASPARI_COHN: 'gc'>, rotate=False, batch_size=1)
 >>> get_method("pf", ensemble_size=500).resample_threshold
 0.5
 """  # noqa: E501
@@ -145,6 +145,10 @@ class LETKF(_Method):
         Lorenz-96); the taper is ``exp(-1/2)`` at ``r``.
     taper : Taper
     rotate : bool
+    batch_size : int
+        Consecutive state components sharing one local analysis (DAPPER's
+        state batches; its Lorenz-96 setting uses 2).  1 = one analysis per
+        component.
     """
 
     ensemble_size: int = 20
@@ -152,6 +156,7 @@ class LETKF(_Method):
     localization_radius: float = 4.0
     taper: Taper = Taper.GASPARI_COHN
     rotate: bool = False
+    batch_size: int = 1
     name: ClassVar[str] = "letkf"
 
     def __post_init__(self):
@@ -167,6 +172,9 @@ class LETKF(_Method):
             valid = ", ".join(t.value for t in Taper)
             raise ValueError(f"unknown taper {self.taper!r}; valid: {valid}") from None
         object.__setattr__(self, "rotate", bool(self.rotate))
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or (
+                self.batch_size < 1):
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ def test_letkf_matches_reference(N, d, radius):
     m = obs_idx.size
     R = np.diag(rng.uniform(0.5, 2.0, m))
     y = rng.standard_normal(m)
-    indptr, idx, sq = local_obs_sets(np.arange(d), obs_idx, float(d), radius)
-    got = K.letkf_analysis(E, Eo, y, _whiten(R), indptr, idx, sq)
+    bp, indptr, idx, sq = local_obs_sets(np.arange(d), obs_idx, float(d), radius)
+    got = K.letkf_analysis(E, Eo, y, _whiten(R), bp, indptr, idx, sq)
     dist = periodic_distance(np.arange(d), obs_idx, float(d))
     want = ref.letkf(E, Eo, y, R, dist, lambda dd: ref.gaspari_cohn(dd, radius))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
@@ -63,9 +63,28 @@ def test_letkf_with_infinite_radius_equals_etkf():
     rng = np.random.default_rng(5)
     E, Eo, y, R = random_ensemble(rng, 6, 5, 4)
     R = np.diag(np.diag(R))
-    indptr, idx, sq = local_obs_sets(np.zeros(5), np.zeros(4), 0.0, 1.0, Taper.STEP)
-    got = K.letkf_analysis(E, Eo, y, _whiten(R), indptr, idx, sq)
-    np.testing.assert_allclose(got, K.etkf_analysis(E, Eo, y, _whiten(R)), atol=1e-10)
+    for batch in (1, 2, 5):
+        bp, indptr, idx, sq = local_obs_sets(np.zeros(5), np.zeros(4), 0.0, 1.0, Taper.STEP,
+                                             batch)
+        got = K.letkf_analysis(E, Eo, y, _whiten(R), bp, indptr, idx, sq)
+        np.testing.assert_allclose(got, K.etkf_analysis(E, Eo, y, _whiten(R)), atol=1e-10)
+
+
+def test_letkf_batches_match_reference_with_block_centres():
+    """Batches of 2 (DAPPER's L96 setting): distances from the block centre l + 0.5."""
+    rng = np.random.default_rng(8)
+    N, d = 6, 10
+    E, _, _, _ = random_ensemble(rng, N, d, 1)
+    Eo = np.ascontiguousarray(E.copy())
+    R = np.eye(d)
+    y = rng.standard_normal(d)
+    bp, indptr, idx, sq = local_obs_sets(np.arange(d), np.arange(d), float(d), 2.0, batch_size=2)
+    np.testing.assert_array_equal(bp, [0, 2, 4, 6, 8, 10])
+    got = K.letkf_analysis(E, Eo, y, R, bp, indptr, idx, sq)
+    centres = np.repeat(np.arange(0, d, 2) + 0.5, 2)
+    dist = periodic_distance(centres, np.arange(d), float(d))
+    want = ref.letkf(E, Eo, y, R, dist, lambda dd: ref.gaspari_cohn(dd, 2.0))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
 
 
 def test_gaspari_cohn_matches_reference_and_dapper_scaling():
