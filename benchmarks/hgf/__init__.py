@@ -1,0 +1,1 @@
+"""HGF benchmarks (see run.py)."""

@@ -1,0 +1,62 @@
+"""Time pyhgf 0.3.2 on the same series as geobayes (run in benchmarks/.venvs/pyhgf).
+
+Reads a JSON job from argv[1] (``{"series": path.npy, "cases": [[levels, update], ...],
+"repeats": n}``), prints one JSON line with, per case: the first call (build +
+compile + run), the steady state (same network object, best of ``repeats``), and the
+final posterior means (to check it is the same network as ours).
+"""
+
+import json
+import os
+import sys
+import time
+
+# as for the reference files: pyhgf's recommended legacy CPU runtime, set before jax loads
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=false")
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+from pyhgf.model import Network  # noqa: E402
+
+_UPD = {"classic": "standard", "robust": "unbounded", "ehgf": "eHGF"}
+
+
+def build(levels, update):
+    """The continuous HGF of the reference files (pyhgf's former HGF defaults)."""
+    net = Network(volatility_updates=_UPD[update], mean_field_updates=True)
+    net.add_nodes(precision=1e4)  # input node 0
+    net.add_nodes(value_children=0, mean=0.0, precision=1.0, tonic_volatility=-3.0)
+    net.add_nodes(volatility_children=1, mean=0.0, precision=1.0, tonic_volatility=-3.0)
+    if levels == 3:
+        net.add_nodes(volatility_children=2, mean=0.0, precision=1.0, tonic_volatility=-3.0)
+    return net
+
+
+def main():
+    job = json.loads(open(sys.argv[1]).read())
+    u = np.load(job["series"])
+    out = []
+    for levels, update in job["cases"]:
+        t0 = time.perf_counter()
+        net = build(levels, update)
+        net.input_data(input_data=u)
+        jax.block_until_ready(net.node_trajectories)
+        first = time.perf_counter() - t0
+        best = np.inf
+        for _ in range(job["repeats"]):
+            t0 = time.perf_counter()
+            net.input_data(input_data=u)
+            jax.block_until_ready(net.node_trajectories)
+            best = min(best, time.perf_counter() - t0)
+        means = [float(np.asarray(net.node_trajectories[i]["mean"])[-1])
+                 for i in range(1, levels + 1)]
+        out.append({"levels": levels, "update": update, "first_call_s": first,
+                    "steady_s": best, "n": int(u.size), "final_means": means})
+    print(json.dumps({"pyhgf": __import__("pyhgf").__version__, "jax": jax.__version__,
+                      "results": out}))
+
+
+if __name__ == "__main__":
+    main()
