@@ -185,10 +185,18 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
     mu1 = mh + 0.5 * kap * w1 * dl / pi1
     # second expansion at x* = mh + (W0(beta h e^(h - lv0)) - h) / kappa, h = kappa^2/(2 ph)
     h = k2 / ph
-    wl = _w0log(np.log(beta * h) + h - lv0)
+    bh = beta * h
+    wl = _w0log(np.log(bh) + h - lv0)
     shift = wl - h
     xs = mh + shift / kap
-    w2, _la, inv2 = _vol_at(sigc, lv0 + shift)
+    L2 = lv0 + shift
+    if wl.real > 1e-200 and L2.real < 700.0:
+        # v(x*) = e^(lv0 + W - h) = beta h / W, since W e^W = beta h e^(h - lv0)
+        v2 = bh / wl
+        inv2 = 1.0 / (sigc + v2)
+        w2 = v2 * inv2
+    else:
+        w2, _la, inv2 = _vol_at(sigc, L2)
     dl2 = beta * inv2 - 1.0
     pi2 = ph + k2 * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
     if not (pi2.real > 0.0):
@@ -197,12 +205,22 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
     if not (_isfinite(pi2) and _isfinite(mu2)):
         pi2 = pi1
         mu2 = mu1
-    # variational energies I(mu1), I(mu2) and the mixture weight
-    _w, la1, inv1 = _vol_at(sigc, lv0 + kap * (mu1 - mh))
-    _w, la2, inv2 = _vol_at(sigc, lv0 + kap * (mu2 - mh))
-    en1 = -0.5 * (la1 + beta * inv1 + ph * (mu1 - mh) * (mu1 - mh))
-    en2 = -0.5 * (la2 + beta * inv2 + ph * (mu2 - mh) * (mu2 - mh))
-    b = _sigmoid(en2 - en1)
+    # variational energy difference I(mu2) - I(mu1) and the mixture weight
+    d1 = mu1 - mh
+    d2 = mu2 - mh
+    La = lv0 + kap * d1
+    Lb = lv0 + kap * d2
+    if La.real < 700.0 and Lb.real < 700.0:
+        sa = sigc + np.exp(La)
+        sb = sigc + np.exp(Lb)
+        den = 2.0 * (sa * sb)
+        di = -0.5 * np.log(sb / sa) - beta * (sa - sb) / den - 0.5 * ph * (d2 * d2 - d1 * d1)
+    else:
+        _w, la1, inv1 = _vol_at(sigc, La)
+        _w, la2, inv2 = _vol_at(sigc, Lb)
+        di = (-0.5 * (la2 - la1) - 0.5 * beta * (inv2 - inv1)
+              - 0.5 * ph * (d2 * d2 - d1 * d1))
+    b = _sigmoid(di)
     dm = mu1 - mu2
     pp = 1.0 / ((1.0 - b) / pi1 + b / pi2 + b * (1.0 - b) * dm * dm)
     return pp, (1.0 - b) * mu1 + b * mu2, False
