@@ -213,8 +213,9 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
     if La.real < 700.0 and Lb.real < 700.0:
         sa = sigc + np.exp(La)
         sb = sigc + np.exp(Lb)
-        den = 2.0 * (sa * sb)
-        di = -0.5 * np.log(sb / sa) - beta * (sa - sb) / den - 0.5 * ph * (d2 * d2 - d1 * d1)
+        ia = 1.0 / sa
+        ib = 1.0 / sb
+        di = -0.5 * np.log(sb * ia) - 0.5 * beta * (ib - ia) - 0.5 * ph * (d2 * d2 - d1 * d1)
     else:
         _w, la1, inv1 = _vol_at(sigc, La)
         _w, la2, inv2 = _vol_at(sigc, Lb)
