@@ -192,18 +192,22 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
     L2 = lv0 + shift
     if wl.real > 1e-200 and L2.real < 700.0:
         # v(x*) = e^(lv0 + W - h) = beta h / W, since W e^W = beta h e^(h - lv0)
-        v2 = bh / wl
-        inv2 = 1.0 / (sigc + v2)
-        w2 = v2 * inv2
+        # inv2 = 1/(sigma + v), w2 = v/(sigma + v) with a single division
+        rden = 1.0 / (sigc * wl + bh)
+        inv2 = wl * rden
+        w2 = bh * rden
     else:
         w2, _la, inv2 = _vol_at(sigc, L2)
     dl2 = beta * inv2 - 1.0
     pi2 = ph + k2 * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
     if not (pi2.real > 0.0):
         pi2 = ph + k2 * w2 * (1.0 - w2)
-    mu2 = xs + (0.5 * kap * w2 * dl2 - ph * (xs - mh)) / pi2
+    ipi2 = 1.0 / pi2
+    mu2 = xs + (0.5 * kap * w2 * dl2 - ph * (xs - mh)) * ipi2
+    ipi1 = 1.0 / pi1
     if not (_isfinite(pi2) and _isfinite(mu2)):
         pi2 = pi1
+        ipi2 = ipi1
         mu2 = mu1
     # variational energy difference I(mu2) - I(mu1) and the mixture weight
     d1 = mu1 - mh
@@ -223,7 +227,7 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
               - 0.5 * ph * (d2 * d2 - d1 * d1))
     b = _sigmoid(di)
     dm = mu1 - mu2
-    pp = 1.0 / ((1.0 - b) / pi1 + b / pi2 + b * (1.0 - b) * dm * dm)
+    pp = 1.0 / ((1.0 - b) * ipi1 + b * ipi2 + b * (1.0 - b) * dm * dm)
     return pp, (1.0 - b) * mu1 + b * mu2, False
 
 
