@@ -19,8 +19,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from ._common import check_writable, parse_key_values, use_agg
 
 __all__ = ["register", "simulate_handler", "filter_handler", "main"]

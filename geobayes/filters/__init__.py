@@ -18,7 +18,7 @@ reference RMSEs), and the kernels :mod:`~geobayes.filters.kalman`,
 from . import configs, models
 from ._localization import Taper
 from ._types import OBS_LOGLIK_SIG, OBSERVE_SIG, STEP_SIG
-from .api import filter
+from .api import Cycle, filter, filtering
 from .methods import (
     ETKF,
     LETKF,
@@ -33,6 +33,8 @@ from .ssm import StateSpaceModel
 
 __all__ = [
     "filter",
+    "filtering",
+    "Cycle",
     "models",
     "configs",
     "StateSpaceModel",

@@ -237,7 +237,8 @@ def get_method(method, **params):
     if isinstance(method, str):
         key = method.lower()
         if key not in METHODS:
-            raise ValueError(f"unknown filter method {method!r}; valid: {', '.join(method_names())}")
+            valid = ", ".join(method_names())
+            raise ValueError(f"unknown filter method {method!r}; valid: {valid}")
         cls = METHODS[key]
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(params) - fields

@@ -283,7 +283,7 @@ def lorenz96(
 
 
 def stochastic_volatility(mu=-1.0, phi=0.95, sigma=0.3) -> StateSpaceModel:
-    """Stochastic volatility: ``x_k = mu + phi (x_{k-1} - mu) + sigma eta``, ``y_k ~ N(0, e^{x_k})``.
+    """Stochastic volatility: ``x_k = mu + phi (x_{k-1} - mu) + sigma eta``, ``y_k ~ N(0, e^x_k)``.
 
     The observation noise is not additive, so only the particle filter applies.
     The initial law is the stationary one, ``N(mu, sigma^2 / (1 - phi^2))``.

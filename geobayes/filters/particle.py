@@ -149,7 +149,7 @@ def particle_chunk(
                     C12[i] = math.sqrt(unbias * w[i]) * (E[i] - mu)
                 # C = C12^T C12; jitter xi C^{1/2} with a symmetric square root
                 lam, V = np.linalg.eigh(C12.T @ C12)
-                Csq = np.ascontiguousarray(((V * np.sqrt(np.maximum(lam, 0.0))) @ V.T))
+                Csq = np.ascontiguousarray((V * np.sqrt(np.maximum(lam, 0.0))) @ V.T)
             if scheme == SYSTEMATIC:
                 idx = systematic_from_uniform(w, rng.random(), N)
             elif scheme == STRATIFIED:

@@ -9,7 +9,6 @@ standard deviation, or a missing factor) fails.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from geobayes.filters import models

@@ -275,3 +275,19 @@ def test_one_compiled_kernel_serves_every_model_and_cache_is_warm(l63_data):
     hits, misses, seconds = int(out[-3]), int(out[-2]), float(out[-1])
     assert hits == 1 and misses == 0
     assert seconds < 30  # warm cache: measured about 1.5 s (cold compile about 40 s)
+
+
+def test_filtering_iterator_matches_filter(l63_data):
+    from geobayes.filters import filtering
+
+    ssm, x, y = l63_data
+    full = filter(ssm, y[:15], "enkf", ensemble_size=9, seed=8)
+    cycles = list(filtering(ssm, y[:15], "enkf", ensemble_size=9, seed=8))
+    assert [c.index for c in cycles] == list(range(15))
+    np.testing.assert_array_equal(np.stack([c.mean for c in cycles]), full.filtered["mean"].values)
+    assert cycles[0].ensemble.shape == (9, 3)
+    np.testing.assert_allclose(cycles[-1].ensemble.mean(0), cycles[-1].mean)
+    pf = list(filtering(ssm, y[:5], "pf", ensemble_size=30, seed=1))
+    assert pf[0].log_weights.shape == (30,) and "ess" in pf[0].stats
+    with pytest.raises(TypeError, match="Kalman"):
+        next(filtering(models.linear_gaussian(), np.zeros((3, 1)), "kalman"))
