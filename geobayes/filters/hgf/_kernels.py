@@ -313,14 +313,13 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
     status[0] = OK
     failed = False
     mh1 = mh2 = mh3 = zero
+    o2 = oc  # the (valid) top-node volatility stands in when x2's is not predicted
+    lv1 = zero
     ph1 = ph2 = ph3 = zero + 1.0
     muh = zero
     puh = zero + 1.0
     for k in range(obs.shape[0]):
         # ---------------------------------------------------------- predictions
-        fk = -1
-        fv = 0.0
-        fc = OK
         if nc >= 3:
             mh3 = lam3 * m3 + t * rho3
             s3 = v3 if v3.real > TINY else zero + TINY
@@ -333,9 +332,6 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
                     o2 = np.exp(lv2 + k2 * k2 / (2.0 * ph3))
                 else:
                     o2 = np.exp(lv2)
-                if not (o2.real > TINY):
-                    fc, fk, fv = FAIL_VOLATILITY, i2, o2.real
-                    o2 = nan
             else:
                 lv2 = logt + om2
                 o2 = oc
@@ -348,17 +344,31 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
                 o1 = np.exp(lv1 + k1 * k1 / (2.0 * ph2))
             else:
                 o1 = np.exp(lv1)
-            if not (o1.real > TINY) and fc == OK:
-                fc, fk, fv = FAIL_VOLATILITY, i1, o1.real
-                o1 = nan
         else:
             o1 = oc
         s1 = v1 if v1.real > TINY else zero + TINY
         ph1 = 1.0 / (v1 + o1)
-        if fc != OK:
+        if not (o1.real > TINY and o2.real > TINY):
+            # cold path (kept out of the arithmetic above, which it would slow down 2x):
+            # a predicted volatility underflowed; pyhgf maps it to NaN
+            fk = -1
+            fv = 0.0
+            if not (o2.real > TINY):
+                fk = i2
+                fv = o2.real
+                o2 = nan
+                ph2 = 1.0 / (v2 + o2)
+                if pyhgf:
+                    o1 = np.exp(lv1 + k1 * k1 / (2.0 * ph2))
+            if not (o1.real > TINY):
+                if fk < 0:
+                    fk = i1
+                    fv = o1.real
+                o1 = nan
+            ph1 = 1.0 / (v1 + o1)
             if not failed:
                 failed = True
-                status[0] = fc
+                status[0] = FAIL_VOLATILITY
                 status[1] = k
                 status[2] = fk
                 status[3] = fv
