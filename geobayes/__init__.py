@@ -11,6 +11,7 @@ True
 
 __version__ = "0.1.0"
 
+from geobayes import _cache_guard  # noqa: E402, F401  (before any kernel is loaded)
 from geobayes.driver import sample  # noqa: E402
 from geobayes.models import Model  # noqa: E402
 from geobayes.samplers import HMC, MALA  # noqa: E402
