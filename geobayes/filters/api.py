@@ -28,6 +28,7 @@ from ..random import as_seed_sequence, seed_entropy
 from . import _trace
 from ._blas import single_threaded_blas
 from ._localization import local_obs_sets
+from ._types import OBS_LOGLIK_SIG
 from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
 from .kalman import kalman_filter
 from .methods import (
@@ -40,7 +41,7 @@ from .methods import (
     get_method,
 )
 from .particle import MULTINOMIAL, STRATIFIED, SYSTEMATIC, no_loglik, particle_chunk
-from .ssm import StateSpaceModel, as_float_matrix
+from .ssm import StateSpaceModel, as_float_matrix, as_jitted
 
 __all__ = ["filter", "filtering", "Cycle", "validate_observations"]
 
@@ -373,7 +374,7 @@ def _prepare_particle(front, ssm, y, init_ss, run_ss, store):
         use_custom, loglik, ldata = True, ssm.obs_loglik, ssm.loglik_data
         Rm12, log_norm = np.zeros((0, 0)), 0.0
     else:
-        use_custom, loglik, ldata = False, no_loglik, np.zeros(0)
+        use_custom, loglik, ldata = False, as_jitted(no_loglik, OBS_LOGLIK_SIG, ""), np.zeros(0)
         R = ssm.obs_noise_cov
         Rm12 = _whitening(R)
         log_norm = 0.5 * (ssm.obs_dim * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])

@@ -50,6 +50,7 @@ import numpy as np
 from numba import boolean, float64, int64, njit, prange, types
 
 from ..types import GENERATOR
+from ._lazy import lazy_njit
 from ._types import OBSERVE, STEP
 
 __all__ = [
@@ -313,7 +314,7 @@ CHUNK_SIG = types.void(
 )
 
 
-@njit(CHUNK_SIG, cache=True)
+@lazy_njit(CHUNK_SIG, cache=True)
 def ensemble_chunk(
     rng, E, k0, k1, t0, dt, n_steps,
     step, step_data, observe, observe_data,

@@ -21,7 +21,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import float64, njit, types
+from numba import float64, types
+
+from ._lazy import lazy_njit
 
 __all__ = ["KalmanResult", "kalman_filter"]
 
@@ -49,7 +51,7 @@ _M2 = float64[:, ::1]
 _M3 = float64[:, :, ::1]
 
 
-@njit(
+@lazy_njit(
     types.void(_M2, _M2, _M2, _M2, float64[::1], _M2, _M2, _M2, _M3, _M2, _M3, float64[::1]),
     cache=True,
 )

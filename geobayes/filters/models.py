@@ -34,7 +34,6 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from ._types import OBS_LOGLIK_SIG, OBSERVE_SIG, STEP_SIG
 from .ssm import StateSpaceModel
 
 __all__ = [
@@ -54,10 +53,13 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------- jitted parts
-# pragma: no cover on njit bodies is not needed; they also run with NUMBA_DISABLE_JIT.
+# Declared without a signature so that importing this module compiles nothing;
+# StateSpaceModel compiles each for its type (STEP_SIG, OBSERVE_SIG,
+# OBS_LOGLIK_SIG) when a model uses it, and the disk cache makes that instant
+# after the first time.
 
 
-@njit(STEP_SIG, cache=True)
+@njit(cache=True)
 def lorenz63_step(x, t, dt, data):
     """One RK4 step of Lorenz-63; ``data = (sigma, rho, beta)`` (scalar code, one allocation)."""
     s, r, b = data[0], data[1], data[2]
@@ -94,7 +96,7 @@ def _l96_rhs(x, forcing, out):
         out[i] = (x[ip1] - x[im2]) * x[im1] - x[i] + forcing
 
 
-@njit(STEP_SIG, cache=True)
+@njit(cache=True)
 def lorenz96_step(x, t, dt, data):
     """One RK4 step of Lorenz-96; ``data = (forcing,)``."""
     f = data[0]
@@ -117,7 +119,7 @@ def lorenz96_step(x, t, dt, data):
     return out
 
 
-@njit(STEP_SIG, cache=True)
+@njit(cache=True)
 def linear_step(x, t, dt, data):
     """``F @ x`` with ``data = F.ravel()`` (row-major, ``d x d``)."""
     d = x.shape[0]
@@ -130,25 +132,25 @@ def linear_step(x, t, dt, data):
     return out
 
 
-@njit(STEP_SIG, cache=True)
+@njit(cache=True)
 def identity_step(x, t, dt, data):
     """Static model: the state does not move."""
     return x.copy()
 
 
-@njit(STEP_SIG, cache=True)
+@njit(cache=True)
 def ar1_step(x, t, dt, data):
     """``mu + phi (x - mu)`` with ``data = (mu, phi)``."""
     return data[0] + data[1] * (x - data[0])
 
 
-@njit(OBSERVE_SIG, cache=True)
+@njit(cache=True)
 def identity_obs(x, data):
     """``h(x) = x``."""
     return x.copy()
 
 
-@njit(OBSERVE_SIG, cache=True)
+@njit(cache=True)
 def linear_obs(x, data):
     """``H @ x`` with ``data = H.ravel()`` (row-major, ``m x d``)."""
     d = x.shape[0]
@@ -162,7 +164,7 @@ def linear_obs(x, data):
     return out
 
 
-@njit(OBSERVE_SIG, cache=True)
+@njit(cache=True)
 def partial_obs(x, data):
     """``x[idx]`` with ``data = idx`` (as floats)."""
     out = np.empty(data.shape[0])
@@ -171,7 +173,7 @@ def partial_obs(x, data):
     return out
 
 
-@njit(OBSERVE_SIG, cache=True)
+@njit(cache=True)
 def abs_partial_obs(x, data):
     """``|x[idx]|`` with ``data = idx``."""
     out = np.empty(data.shape[0])
@@ -180,19 +182,19 @@ def abs_partial_obs(x, data):
     return out
 
 
-@njit(OBSERVE_SIG, cache=True)
+@njit(cache=True)
 def cubic_obs(x, data):
     """``x^3 / data[0]`` componentwise."""
     return x**3 / data[0]
 
 
-@njit(OBSERVE_SIG, cache=True)
+@njit(cache=True)
 def square_obs(x, data):
     """``x^2`` componentwise."""
     return x * x
 
 
-@njit(OBS_LOGLIK_SIG, cache=True)
+@njit(cache=True)
 def sv_loglik(y, x, data):
     """``log N(y; 0, exp(x))`` summed over components."""
     acc = 0.0

@@ -35,7 +35,8 @@ from ..math.resampling import (
     systematic_from_uniform,
 )
 from ..types import GENERATOR
-from ._types import OBS_LOGLIK, OBS_LOGLIK_SIG, OBSERVE, STEP
+from ._lazy import lazy_njit
+from ._types import OBS_LOGLIK, OBSERVE, STEP
 from .enkf import add_process_noise, forecast_members
 
 __all__ = ["SYSTEMATIC", "STRATIFIED", "MULTINOMIAL", "particle_chunk", "silverman_bandwidth",
@@ -46,7 +47,7 @@ STRATIFIED = 1
 MULTINOMIAL = 2
 
 
-@njit(OBS_LOGLIK_SIG, cache=True)
+@njit(cache=True)
 def no_loglik(y, x, data):  # pragma: no cover
     """Placeholder passed when the Gaussian likelihood is used."""
     return 0.0
@@ -102,7 +103,7 @@ PF_CHUNK_SIG = types.void(
 )
 
 
-@njit(PF_CHUNK_SIG, cache=True)
+@lazy_njit(PF_CHUNK_SIG, cache=True)
 def particle_chunk(
     rng, E, lw, k0, k1, t0, dt, n_steps,
     step, step_data, observe, observe_data,

@@ -24,12 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import float64, int64, njit
+from numba import float64, int64
 from numba.core.registry import CPUDispatcher
 
+from ._lazy import lazy_njit
 from ._types import OBS_LOGLIK_SIG, OBSERVE, OBSERVE_SIG, STEP, STEP_SIG
 
-__all__ = ["StateSpaceModel", "as_float_vector", "as_float_matrix", "check_spd"]
+__all__ = ["StateSpaceModel", "as_float_vector", "as_float_matrix", "check_spd", "as_jitted"]
 
 
 def as_float_vector(x, name: str, length: int | None = None) -> np.ndarray:
@@ -89,7 +90,7 @@ def check_spd(cov: np.ndarray, name: str, allow_zero: bool = False) -> np.ndarra
         ) from None
 
 
-def _as_jitted(fn, sig, name: str):
+def as_jitted(fn, sig, name: str):
     if not isinstance(fn, CPUDispatcher):
         raise TypeError(
             f"{name} must be a numba.njit function with signature {sig}, got {type(fn).__name__}; "
@@ -194,8 +195,8 @@ class StateSpaceModel:
         s = object.__setattr__
         s(self, "dim", d)
         s(self, "obs_dim", m)
-        s(self, "step", _as_jitted(self.step, STEP_SIG, "step"))
-        s(self, "observe", _as_jitted(self.observe, OBSERVE_SIG, "observe"))
+        s(self, "step", as_jitted(self.step, STEP_SIG, "step"))
+        s(self, "observe", as_jitted(self.observe, OBSERVE_SIG, "observe"))
         if not (self.dt > 0 and np.isfinite(self.dt)):
             raise ValueError(f"dt must be positive, got {self.dt}")
         if int(self.steps_per_obs) < 1:
@@ -220,7 +221,7 @@ class StateSpaceModel:
         for key in ("step_data", "observe_data", "loglik_data"):
             s(self, key, as_float_vector(getattr(self, key), key))
         if self.obs_loglik is not None:
-            s(self, "obs_loglik", _as_jitted(self.obs_loglik, OBS_LOGLIK_SIG, "obs_loglik"))
+            s(self, "obs_loglik", as_jitted(self.obs_loglik, OBS_LOGLIK_SIG, "obs_loglik"))
         sc = np.arange(d, dtype=float) if self.state_coords is None else self.state_coords
         oc = np.arange(m, dtype=float) if self.obs_coords is None else self.obs_coords
         s(self, "state_coords", as_float_vector(sc, "state_coords", d))
@@ -312,7 +313,7 @@ class StateSpaceModel:
                 f"dt={self.dt}, steps_per_obs={self.steps_per_obs})")
 
 
-@njit(
+@lazy_njit(
     float64[:, ::1](float64[::1], int64, int64, float64, float64, STEP, float64[::1],
                     float64[:, ::1]),
     cache=True,
@@ -330,7 +331,7 @@ def _simulate_truth(x0, n_cycles, n_steps, dt, t0, step, step_data, noise):  # p
     return out
 
 
-@njit(float64[:, ::1](float64[:, ::1], OBSERVE, float64[::1], int64), cache=True)
+@lazy_njit(float64[:, ::1](float64[:, ::1], OBSERVE, float64[::1], int64), cache=True)
 def _observe_all(X, observe, observe_data, m):  # pragma: no cover
     out = np.empty((X.shape[0], m))
     for k in range(X.shape[0]):

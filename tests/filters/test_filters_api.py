@@ -258,7 +258,7 @@ def test_one_compiled_kernel_serves_every_model_and_cache_is_warm(l63_data):
     filter(ssm, y, "etkf", ensemble_size=5, seed=0)
     l96 = models.lorenz96(dim=8)
     filter(l96, l96.simulate(5, seed=0)[1], "letkf", ensemble_size=5, seed=0)
-    assert len(ensemble_chunk.signatures) == 1
+    assert len(ensemble_chunk.dispatcher.signatures) == 1
     script = textwrap.dedent("""
         import time
         t0 = time.perf_counter()
@@ -266,7 +266,7 @@ def test_one_compiled_kernel_serves_every_model_and_cache_is_warm(l63_data):
         from geobayes.filters.enkf import ensemble_chunk
         ssm = models.lorenz63()
         filter(ssm, ssm.simulate(5, seed=0)[1], "etkf", ensemble_size=5, seed=0)
-        st = ensemble_chunk.stats
+        st = ensemble_chunk.dispatcher.stats
         print(sum(st.cache_hits.values()), sum(st.cache_misses.values()),
               time.perf_counter() - t0)
     """)
