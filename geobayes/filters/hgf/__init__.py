@@ -16,7 +16,6 @@ then run it over a series::
 :mod:`geobayes.filters.hgf.fit`.  See ``../shared/specs/hgf.md`` for the maths.
 """
 
-from . import _cache_guard  # noqa: F401  (must run before the kernels load)
 from .lambertw import lambertw0, lambertw0_log
 from .network import (
     Missing,
