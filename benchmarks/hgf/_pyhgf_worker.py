@@ -50,12 +50,24 @@ def main():
             net.input_data(input_data=u)
             jax.block_until_ready(net.node_trajectories)
             best = min(best, time.perf_counter() - t0)
-        means = [float(np.asarray(net.node_trajectories[i]["mean"])[-1])
-                 for i in range(1, levels + 1)]
-        out.append({"levels": levels, "update": update, "first_call_s": first,
-                    "steady_s": best, "n": int(u.size), "final_means": means})
-    print(json.dumps({"pyhgf": __import__("pyhgf").__version__, "jax": jax.__version__,
-                      "results": out}))
+        means = [
+            float(np.asarray(net.node_trajectories[i]["mean"])[-1]) for i in range(1, levels + 1)
+        ]
+        out.append(
+            {
+                "levels": levels,
+                "update": update,
+                "first_call_s": first,
+                "steady_s": best,
+                "n": int(u.size),
+                "final_means": means,
+            }
+        )
+    print(
+        json.dumps(
+            {"pyhgf": __import__("pyhgf").__version__, "jax": jax.__version__, "results": out}
+        )
+    )
 
 
 if __name__ == "__main__":

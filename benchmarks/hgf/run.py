@@ -38,11 +38,11 @@ def series(n: int) -> np.ndarray:
     return np.ascontiguousarray(np.tile(np.r_[u, u[::-1]], reps)[:n])
 
 
-def best_of(fn, repeats):
+def best_of(fn, repeats, *args, **kwargs):
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        fn(*args, **kwargs)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -61,28 +61,36 @@ def time_geobayes(u, repeats):
             g = net.global_params()
             n = npar.shape[0]
             run_arrays(inet, npar, epar, g, obs)  # warm
-            full = best_of(lambda: hgf.run(net, u, update=update), max(2, repeats // 2))
-            alloc = best_of(lambda: run_arrays(inet, npar, epar, g, obs), repeats)
+            full = best_of(hgf.run, max(2, repeats // 2), net, u, update=update)
+            alloc = best_of(run_arrays, repeats, inet, npar, epar, g, obs)
             outs = [np.empty((u.size, n)) for _ in range(4)]
             s = np.empty(u.size)
             st = np.zeros(4)
             e2, e1 = np.empty((0, n)), np.empty(0)
-            pre = best_of(lambda: K.filter_core(inet, npar, epar, g, obs, e1, 1, *outs, s, st),
-                          repeats)
-            nost = best_of(lambda: K.filter_core(inet, npar, epar, g, obs, e1, 0, e2, e2, e2, e2,
-                                                 e1, st), repeats)
+            pre = best_of(K.filter_core, repeats, inet, npar, epar, g, obs, e1, 1, *outs, s, st)
+            nost = best_of(
+                K.filter_core, repeats, inet, npar, epar, g, obs, e1, 0, e2, e2, e2, e2, e1, st
+            )
             # the general graph kernel on the same network (no fast path)
             ig, _, _ = net.compile(update, fast_path=False)
-            gen = best_of(lambda: K.filter_core(ig, npar, epar, g, obs, e1, 1, *outs, s, st),
-                          repeats)
-            rows.append({"levels": levels, "update": update, "n": int(u.size),
-                         "run_datatree_ns": 1e9 * full / u.size,
-                         "kernel_alloc_ns": 1e9 * alloc / u.size,
-                         "kernel_prealloc_ns": 1e9 * pre / u.size,
-                         "kernel_nostore_ns": 1e9 * nost / u.size,
-                         "general_kernel_prealloc_ns": 1e9 * gen / u.size})
-            print(f"geobayes {levels}-level {update:8s} " + ", ".join(
-                f"{k} {v:.1f}" for k, v in rows[-1].items() if k.endswith("_ns")), flush=True)
+            gen = best_of(K.filter_core, repeats, ig, npar, epar, g, obs, e1, 1, *outs, s, st)
+            rows.append(
+                {
+                    "levels": levels,
+                    "update": update,
+                    "n": int(u.size),
+                    "run_datatree_ns": 1e9 * full / u.size,
+                    "kernel_alloc_ns": 1e9 * alloc / u.size,
+                    "kernel_prealloc_ns": 1e9 * pre / u.size,
+                    "kernel_nostore_ns": 1e9 * nost / u.size,
+                    "general_kernel_prealloc_ns": 1e9 * gen / u.size,
+                }
+            )
+            print(
+                f"geobayes {levels}-level {update:8s} "
+                + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items() if k.endswith("_ns")),
+                flush=True,
+            )
     return rows
 
 
@@ -100,8 +108,9 @@ def first_call_fresh_process():
     """)
     best = None
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, cwd=ROOT).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        ).stdout.split()
         vals = (float(out[0]), float(out[1]))
         best = vals if best is None or sum(vals) < sum(best) else best
     return {"import_s": best[0], "first_run_s": best[1]}
@@ -114,19 +123,28 @@ def time_pyhgf(u, repeats):
         return None
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "u.npy", u)
-        job = {"series": str(Path(tmp) / "u.npy"), "repeats": repeats,
-               "cases": [[lv, up] for lv in (2, 3) for up in ("classic", "robust", "ehgf")]}
+        job = {
+            "series": str(Path(tmp) / "u.npy"),
+            "repeats": repeats,
+            "cases": [[lv, up] for lv in (2, 3) for up in ("classic", "robust", "ehgf")],
+        }
         (Path(tmp) / "job.json").write_text(json.dumps(job))
-        res = subprocess.run([py, str(HERE / "_pyhgf_worker.py"), str(Path(tmp) / "job.json")],
-                             capture_output=True, text=True, timeout=3600)
+        res = subprocess.run(
+            [py, str(HERE / "_pyhgf_worker.py"), str(Path(tmp) / "job.json")],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     if res.returncode != 0:
         print("pyhgf worker failed:", res.stderr[-2000:], flush=True)
         return None
     out = json.loads(res.stdout.strip().splitlines()[-1])
     for r in out["results"]:
-        print(f"pyhgf {r['levels']}-level {r['update']:8s} steady "
-              f"{1e9 * r['steady_s'] / r['n']:.1f} ns/obs, first call {r['first_call_s']:.2f} s",
-              flush=True)
+        print(
+            f"pyhgf {r['levels']}-level {r['update']:8s} steady "
+            f"{1e9 * r['steady_s'] / r['n']:.1f} ns/obs, first call {r['first_call_s']:.2f} s",
+            flush=True,
+        )
     return out
 
 
@@ -160,15 +178,37 @@ def throughput(n_sets, threads_list):
         for update in ("classic", "robust"):
             for th in threads_list:
                 env = dict(os.environ, NUMBA_NUM_THREADS=str(th))
-                out = subprocess.run([sys.executable, "-c", code, str(levels), update,
-                                      str(n_sets), str(REF / "data_usdchf.csv")],
-                                     capture_output=True, text=True, check=True, env=env,
-                                     cwd=ROOT).stdout
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-c",
+                        code,
+                        str(levels),
+                        update,
+                        str(n_sets),
+                        str(REF / "data_usdchf.csv"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                    cwd=ROOT,
+                ).stdout
                 r = json.loads(out.strip().splitlines()[-1])
-                rows.append({"levels": levels, "update": update, "threads": th,
-                             "obs_x_sets_per_s": r["rate"], "finite_fraction": r["finite"]})
-                print(f"throughput {levels}-level {update} threads={th}: "
-                      f"{r['rate']:.3g} obs x sets / s", flush=True)
+                rows.append(
+                    {
+                        "levels": levels,
+                        "update": update,
+                        "threads": th,
+                        "obs_x_sets_per_s": r["rate"],
+                        "finite_fraction": r["finite"],
+                    }
+                )
+                print(
+                    f"throughput {levels}-level {update} threads={th}: "
+                    f"{r['rate']:.3g} obs x sets / s",
+                    flush=True,
+                )
     return rows
 
 
@@ -179,21 +219,30 @@ def full_fit(chains, draws, warmup):
 
     u = np.loadtxt(REF / "data_usdchf.csv", delimiter=",", skiprows=1)
     rows = []
-    for levels, names in ((2, ["omega_x1", "omega_x2"]),
-                          (3, ["omega_x1", "omega_x2", "omega_x3"])):
+    for levels, names in ((2, ["omega_x1", "omega_x2"]), (3, ["omega_x1", "omega_x2", "omega_x3"])):
         model = hgf_model(hgf.continuous_hgf(levels), u, names, update="robust")
         geobayes.sample(model, "hmc", draws=5, warmup=5, chains=1, seed=0, progress=False)
         t0 = time.perf_counter()
-        tr = geobayes.sample(model, "hmc", draws=draws, warmup=warmup, chains=chains, seed=1,
-                             progress=False)
+        tr = geobayes.sample(
+            model, "hmc", draws=draws, warmup=warmup, chains=chains, seed=1, progress=False
+        )
         dt = time.perf_counter() - t0
         import arviz as az
 
         summ = az.summary(tr)
         ngrad = int(tr["sample_stats"]["n_steps"].sum())
-        rows.append({"levels": levels, "params": names, "chains": chains, "draws": draws,
-                     "warmup": warmup, "seconds": dt, "grad_evals_kept": ngrad,
-                     "summary": summ.to_dict() if hasattr(summ, "to_dict") else str(summ)})
+        rows.append(
+            {
+                "levels": levels,
+                "params": names,
+                "chains": chains,
+                "draws": draws,
+                "warmup": warmup,
+                "seconds": dt,
+                "grad_evals_kept": ngrad,
+                "summary": summ.to_dict() if hasattr(summ, "to_dict") else str(summ),
+            }
+        )
         print(f"fit {levels}-level ({', '.join(names)}): {dt:.1f} s\n{summ}", flush=True)
     return rows
 
@@ -208,12 +257,12 @@ def stress_plot(path):
 
     u = np.r_[np.zeros(200), np.full(100, 0.525)]
     fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
-    for update, color in (("classic", "tab:red"), ("ehgf", "tab:orange"),
-                          ("robust", "tab:blue")):
+    for update, color in (("classic", "tab:red"), ("ehgf", "tab:orange"), ("robust", "tab:blue")):
         tree = hgf.run(hgf.continuous_hgf(3), u, update=update, on_failure="nan")
         t = np.arange(u.size)
-        lab = update + (f" (fails at step {tree.attrs['failed_step']})"
-                        if tree.attrs["failed"] else "")
+        lab = update + (
+            f" (fails at step {tree.attrs['failed_step']})" if tree.attrs["failed"] else ""
+        )
         for ax, node in zip(axes, ("x1", "x2", "x3"), strict=True):
             m = tree["filtered"]["mean"].sel(node=node).values
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -243,10 +292,15 @@ def main(argv=None):
     n = 20_000 if args.quick else 100_000
     repeats = 3 if args.quick else 7
     u = series(n)
-    info = {"machine": platform.machine(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "loadavg_start": os.getloadavg(),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                     capture_output=True, text=True).stdout.strip()}
+    info = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+    }
     res = {"info": info, "geobayes": time_geobayes(u, repeats)}
     res["fresh_process"] = first_call_fresh_process()
     print("fresh process:", res["fresh_process"], flush=True)

@@ -29,29 +29,48 @@ examples:
 def register(subparsers) -> None:
     """Add the ``hgf`` subcommand."""
     p = subparsers.add_parser(
-        "hgf", help="hierarchical Gaussian filter on a CSV column",
+        "hgf",
+        help="hierarchical Gaussian filter on a CSV column",
         description="Run a standard 2- or 3-level HGF (classic, eHGF or robust Lambert-W "
-                    "volatility updates) on one column of a CSV file; print a summary, "
-                    "optionally write the trace (netCDF) and a PNG of the trajectories.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "volatility updates) on one column of a CSV file; print a summary, "
+        "optionally write the trace (netCDF) and a PNG of the trajectories.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("csv", help="CSV file with a header row")
-    p.add_argument("--column", default=None,
-                   help="column name or 0-based index (default: the only/first column)")
+    p.add_argument(
+        "--column",
+        default=None,
+        help="column name or 0-based index (default: the only/first column)",
+    )
     p.add_argument("--levels", type=int, default=2, choices=(2, 3))
     p.add_argument("--binary", action="store_true", help="binary inputs (0/1): binary HGF")
     p.add_argument("--update", default="robust", help="robust (default), classic or ehgf")
-    p.add_argument("--prediction", default="mean_field",
-                   help="mean_field (classic HGF, default) or pyhgf (pyhgf >= 0.3)")
-    p.add_argument("--omega", default=None,
-                   help="tonic volatilities, one or comma-separated per level (default -3); "
-                        "write --omega=-3,-4 for negative values")
+    p.add_argument(
+        "--prediction",
+        default="mean_field",
+        help="mean_field (classic HGF, default) or pyhgf (pyhgf >= 0.3)",
+    )
+    p.add_argument(
+        "--omega",
+        default=None,
+        help="tonic volatilities, one or comma-separated per level (default -3); "
+        "write --omega=-3,-4 for negative values",
+    )
     p.add_argument("--kappa", default=None, help="volatility couplings (default 1)")
-    p.add_argument("--input-precision", type=float, default=1e4,
-                   help="continuous input precision pi_u (default 1e4)")
+    p.add_argument(
+        "--input-precision",
+        type=float,
+        default=1e4,
+        help="continuous input precision pi_u (default 1e4)",
+    )
     p.add_argument("--on-failure", default="raise", help="raise (default) or nan")
     p.add_argument("--missing", default="error", help="error (default) or skip NaN values")
-    p.add_argument("--fit", default=None,
-                   help="comma-separated parameters to fit by HMC, e.g. omega_x1,omega_x2")
+    p.add_argument(
+        "--fit",
+        default=None,
+        help="comma-separated parameters to fit by HMC, e.g. omega_x1,omega_x2",
+    )
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
@@ -78,14 +97,17 @@ def read_column(path, column=None) -> tuple[np.ndarray, str]:
         try:
             idx = int(column)
         except ValueError:
-            raise ValueError(f"column {column!r} not in {path.name} (columns: "
-                             f"{', '.join(header)})") from None
+            raise ValueError(
+                f"column {column!r} not in {path.name} (columns: {', '.join(header)})"
+            ) from None
         if not 0 <= idx < len(header):
-            raise ValueError(f"column index {idx} out of range: {path.name} has "
-                             f"{len(header)} columns")
+            raise ValueError(
+                f"column index {idx} out of range: {path.name} has {len(header)} columns"
+            )
     try:
-        data = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=(idx,),
-                             dtype=np.float64, invalid_raise=True)
+        data = np.genfromtxt(
+            path, delimiter=",", skip_header=1, usecols=(idx,), dtype=np.float64, invalid_raise=True
+        )
     except ValueError as exc:
         raise ValueError(f"{path.name}: {str(exc).splitlines()[0]}") from None
     data = np.atleast_1d(data)
@@ -123,11 +145,15 @@ def _summary(tree, label) -> str:
     mean = tree["filtered"]["mean"]
     prec = tree["filtered"]["precision"]
     T = mean.sizes["time"]
-    lines = [f"HGF on {label}: {T} observations, update {tree.attrs['update']}, "
-             f"total surprise {tree.attrs['total_surprise']:.6g}"]
+    lines = [
+        f"HGF on {label}: {T} observations, update {tree.attrs['update']}, "
+        f"total surprise {tree.attrs['total_surprise']:.6g}"
+    ]
     if tree.attrs.get("failed"):
-        lines.append(f"  failed at step {tree.attrs['failed_step']} (node "
-                     f"{tree.attrs['failed_node']}): NaN from there on")
+        lines.append(
+            f"  failed at step {tree.attrs['failed_step']} (node "
+            f"{tree.attrs['failed_node']}): NaN from there on"
+        )
     lines.append(f"  {'node':<6} {'final mean':>12} {'final sd':>12}")
     for node in mean.node.values:
         if node in tree["observed_data"]["observations"].input.values:
@@ -148,8 +174,9 @@ def plot_trajectories(tree, path, title="") -> None:
 
     inputs = list(tree["observed_data"]["observations"].input.values)
     nodes = [n for n in tree["filtered"]["mean"].node.values if n not in inputs]
-    fig, axes = plt.subplots(len(nodes), 1, figsize=(9, 2.3 * len(nodes)), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(nodes), 1, figsize=(9, 2.3 * len(nodes)), sharex=True, squeeze=False
+    )
     t = tree["filtered"]["mean"].time.values
     for ax, node in zip(axes[::-1, 0], nodes, strict=True):
         m = tree["filtered"]["mean"].sel(node=node).values
@@ -161,10 +188,12 @@ def plot_trajectories(tree, path, title="") -> None:
     low = axes[-1, 0]
     obs = tree["observed_data"]["observations"].values[:, 0]
     low.plot(t, obs, ".", ms=2, color="k", label=inputs[0])
-    if tree["predicted"]["mean"].sel(node=inputs[0]).size and np.all(np.isin(obs[~np.isnan(obs)],
-                                                                             (0.0, 1.0))):
-        low.plot(t, tree["predicted"]["mean"].sel(node=inputs[0]).values, lw=1,
-                 label="predicted P(u=1)")
+    if tree["predicted"]["mean"].sel(node=inputs[0]).size and np.all(
+        np.isin(obs[~np.isnan(obs)], (0.0, 1.0))
+    ):
+        low.plot(
+            t, tree["predicted"]["mean"].sel(node=inputs[0]).values, lw=1, label="predicted P(u=1)"
+        )
     low.legend(loc="upper left", fontsize=7)
     low.set_xlabel("time")
     axes[0, 0].set_title(title or f"HGF ({tree.attrs['update']} update)")
@@ -185,11 +214,20 @@ def handler(args) -> int:
 
         names = [s.strip() for s in args.fit.split(",") if s.strip()]
         model = hgf_model(net, u, names, update=args.update, prediction=args.prediction)
-        trace = geobayes.sample(model, "hmc", draws=args.draws, warmup=args.warmup,
-                                chains=args.chains, seed=args.seed, progress=False)
+        trace = geobayes.sample(
+            model,
+            "hmc",
+            draws=args.draws,
+            warmup=args.warmup,
+            chains=args.chains,
+            seed=args.seed,
+            progress=False,
+        )
         post = trace["posterior"]
-        print(f"HGF fit on {label}: {u.size} observations, update {args.update}, "
-              f"{args.chains} chains x {args.draws} draws")
+        print(
+            f"HGF fit on {label}: {u.size} observations, update {args.update}, "
+            f"{args.chains} chains x {args.draws} draws"
+        )
         for nm in names:
             x = post[nm].values
             print(f"  {nm:<14} mean {x.mean():10.5g}  sd {x.std():10.5g}")
@@ -203,8 +241,14 @@ def handler(args) -> int:
             plot_trajectories(tree, args.plot, f"HGF at posterior means ({args.update})")
             print(f"plot written to {args.plot}")
         return 0
-    tree = hgf.run(net, u, update=args.update, prediction=args.prediction,
-                   on_failure=args.on_failure, missing=args.missing)
+    tree = hgf.run(
+        net,
+        u,
+        update=args.update,
+        prediction=args.prediction,
+        on_failure=args.on_failure,
+        missing=args.missing,
+    )
     print(_summary(tree, label))
     if args.out:
         tree.to_netcdf(args.out)
@@ -226,10 +270,22 @@ def _run_at(net, u, values, args):
         val = v  # posterior means are on the natural scale already
         if fp.target == T_NODE:
             nd = net.nodes[fp.index]
-            attr = {K.OMEGA: "tonic_volatility", K.RHO: "tonic_drift", K.LAMBDA: "autoconnection",
-                    K.MEAN0: "mean", K.PREC0: "precision", K.INPUT_PREC: "input_precision"}
+            attr = {
+                K.OMEGA: "tonic_volatility",
+                K.RHO: "tonic_drift",
+                K.LAMBDA: "autoconnection",
+                K.MEAN0: "mean",
+                K.PREC0: "precision",
+                K.INPUT_PREC: "input_precision",
+            }
             setattr(nd, attr[fp.column], val)
         elif fp.target == T_EDGE:
             net.edges[fp.index].coupling = val
-    return hgf.run(net, u, update=args.update, prediction=args.prediction,
-                   on_failure="nan", missing=args.missing)
+    return hgf.run(
+        net,
+        u,
+        update=args.update,
+        prediction=args.prediction,
+        on_failure="nan",
+        missing=args.missing,
+    )

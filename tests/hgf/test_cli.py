@@ -34,8 +34,21 @@ def csv(tmp_path):
 def test_run_writes_trace_and_plot(csv, tmp_path, capsys):
     path, x, _ = csv
     out, png = tmp_path / "t.nc", tmp_path / "t.png"
-    args = _parse([str(path), "--column", "price", "--levels", "3", "--update", "robust",
-                   "--out", str(out), "--plot", str(png)])
+    args = _parse(
+        [
+            str(path),
+            "--column",
+            "price",
+            "--levels",
+            "3",
+            "--update",
+            "robust",
+            "--out",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
     assert args.func(args) == 0
     text = capsys.readouterr().out
     assert "150 observations, update robust" in text and "x3" in text
@@ -48,16 +61,42 @@ def test_run_writes_trace_and_plot(csv, tmp_path, capsys):
 
 def test_binary_column_by_index(csv, capsys):
     path, _, _ = csv
-    args = _parse([str(path), "--column", "1", "--binary", "--levels", "3", "--update",
-                   "classic", "--omega=-2,-4"])
+    args = _parse(
+        [
+            str(path),
+            "--column",
+            "1",
+            "--binary",
+            "--levels",
+            "3",
+            "--update",
+            "classic",
+            "--omega=-2,-4",
+        ]
+    )
     assert args.func(args) == 0
     assert "update classic" in capsys.readouterr().out
 
 
 def test_fit(csv, tmp_path, capsys):
     path, _, _ = csv
-    args = _parse([str(path), "--column", "price", "--fit", "omega_x1", "--draws", "50",
-                   "--warmup", "50", "--chains", "1", "--plot", str(tmp_path / "f.png")])
+    args = _parse(
+        [
+            str(path),
+            "--column",
+            "price",
+            "--fit",
+            "omega_x1",
+            "--draws",
+            "50",
+            "--warmup",
+            "50",
+            "--chains",
+            "1",
+            "--plot",
+            str(tmp_path / "f.png"),
+        ]
+    )
     assert args.func(args) == 0
     assert "omega_x1" in capsys.readouterr().out
 

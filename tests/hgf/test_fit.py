@@ -36,20 +36,36 @@ def test_value_and_gradient_continuous(update):
     error ~eps |f| / h ~ 1e-8 relative here; the complex-step gradient is exact to
     rounding, so they agree to 1e-6 relative."""
     u = _usdchf()
-    names = ["omega_x1", "omega_x2", "omega_x3", "kappa_x1", "kappa_x2", "pi_u_u", "rho_x1",
-             "mu0_x2", "pi0_x2"]
+    names = [
+        "omega_x1",
+        "omega_x2",
+        "omega_x3",
+        "kappa_x1",
+        "kappa_x2",
+        "pi_u_u",
+        "rho_x1",
+        "mu0_x2",
+        "pi0_x2",
+    ]
     model = hgf_model(hgf.continuous_hgf(3), u, names, update=update)
-    theta = np.array([-3.5, -2.5, -4.0, np.log(0.8), np.log(1.2), np.log(5e3), 1e-4, 0.1,
-                      np.log(2.0)])
+    theta = np.array(
+        [-3.5, -2.5, -4.0, np.log(0.8), np.log(1.2), np.log(5e3), 1e-4, 0.1, np.log(2.0)]
+    )
     lp, g = model.logdensity_and_grad(theta)
     # value: minus the total observation surprise of run() plus the priors
-    net = hgf.continuous_hgf(3, tonic_volatility=[-3.5, -2.5, -4.0],
-                             volatility_coupling=[0.8, 1.2], input_precision=5e3,
-                             tonic_drift=[1e-4, 0.0, 0.0], mean=[0.0, 0.1, 0.0],
-                             precision=[1.0, 2.0, 1.0])
+    net = hgf.continuous_hgf(
+        3,
+        tonic_volatility=[-3.5, -2.5, -4.0],
+        volatility_coupling=[0.8, 1.2],
+        input_precision=5e3,
+        tonic_drift=[1e-4, 0.0, 0.0],
+        mean=[0.0, 0.1, 0.0],
+        precision=[1.0, 2.0, 1.0],
+    )
     tree = hgf.run(net, u, update=update)
-    prior = norm.logpdf(theta, [-3, -3, -3, 0, 0, np.log(1e4), 0, 0, 0],
-                        [2, 2, 2, 0.5, 0.5, 1, 1, 1, 1]).sum()
+    prior = norm.logpdf(
+        theta, [-3, -3, -3, 0, 0, np.log(1e4), 0, 0, 0], [2, 2, 2, 0.5, 0.5, 1, 1, 1, 1]
+    ).sum()
     np.testing.assert_allclose(lp, -tree.attrs["total_surprise"] + prior, rtol=1e-12)
     fd = _fd_grad(model, theta, h=np.where(np.array(names) == "rho_x1", 1e-7, 1e-5))
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6 * np.abs(g).max())
@@ -64,13 +80,19 @@ def test_gradient_binary_with_responses():
     y = (rng.uniform(size=200) < 0.6).astype(float)
     y[::17] = np.nan  # missing responses are skipped
     for lik in ("responses", "both", "observations"):
-        model = hgf_model(hgf.binary_hgf(3), u, ["zeta", "omega_x2", "omega_x3", "kappa_x2"],
-                          responses=y, likelihood=lik)
+        model = hgf_model(
+            hgf.binary_hgf(3),
+            u,
+            ["zeta", "omega_x2", "omega_x3", "kappa_x2"],
+            responses=y,
+            likelihood=lik,
+        )
         theta = np.array([np.log(2.5), -2.0, -5.0, np.log(1.3)])
         lp, g = model.logdensity_and_grad(theta)
         assert np.isfinite(lp)
-        np.testing.assert_allclose(g, _fd_grad(model, theta), rtol=1e-6,
-                                   atol=1e-6 * np.abs(g).max())
+        np.testing.assert_allclose(
+            g, _fd_grad(model, theta), rtol=1e-6, atol=1e-6 * np.abs(g).max()
+        )
     # the response likelihood does not depend on zeta's gradient when only observations count
     assert g[0] == pytest.approx(-(theta[0] - 0.0) / 1.0)
 
@@ -81,7 +103,8 @@ def test_failed_classic_run_has_minus_infinity():
     lp, g = model.logdensity_and_grad(np.array([-3.0]))
     assert lp == -np.inf and np.all(g == 0)
     lp_r, _ = hgf_model(hgf.continuous_hgf(2), u, ["omega_x1"]).logdensity_and_grad(
-        np.array([-3.0]))
+        np.array([-3.0])
+    )
     assert np.isfinite(lp_r)
 
 
@@ -104,8 +127,7 @@ def test_bad_fit_arguments():
 
 def test_constrain_and_defaults():
     model = hgf_model(hgf.continuous_hgf(3), np.zeros(20))
-    assert list(model.params) == ["omega_x1", "omega_x2", "omega_x3", "kappa_x1_x2",
-                                  "kappa_x2_x3"]
+    assert list(model.params) == ["omega_x1", "omega_x2", "omega_x3", "kappa_x1_x2", "kappa_x2_x3"]
     out = model.constrain(np.array([[-3.0, -2.0, -1.0, np.log(2.0), 0.0]]))
     np.testing.assert_allclose(out["kappa_x1_x2"], [2.0])
     np.testing.assert_allclose(out["omega_x3"], [-1.0])
@@ -120,8 +142,7 @@ def test_recovers_tonic_volatilities_from_simulated_data():
     omega_x1 sharply identified (sd < 0.5), chains agree (R-hat < 1.05)."""
     truth = hgf.continuous_hgf(2, tonic_volatility=[-5.0, -6.0], precision=[1.0, 100.0])
     _, u = hgf.simulate(truth, 600, seed=1)
-    model = hgf_model(hgf.continuous_hgf(2, precision=[1.0, 100.0]), u,
-                      ["omega_x1", "omega_x2"])
+    model = hgf_model(hgf.continuous_hgf(2, precision=[1.0, 100.0]), u, ["omega_x1", "omega_x2"])
     tr = geobayes.sample(model, "hmc", draws=300, warmup=300, chains=2, seed=1, progress=False)
     post = tr["posterior"]
     for name, true in (("omega_x1", -5.0), ("omega_x2", -6.0)):

@@ -27,9 +27,23 @@ def test_special_values():
 
 def test_against_scipy_over_whole_range():
     # every regime: series (< 1e-8), Halley (<= e), log form (> e); boundaries included
-    z = np.concatenate([[1e-300, 1e-10, 1e-8 * (1 - 1e-15), 1e-8, 0.5, math.e * (1 - 1e-16),
-                         math.e, math.e * (1 + 1e-15), 3.0, 1e300],
-                        np.logspace(-300, 300, 6001)])
+    z = np.concatenate(
+        [
+            [
+                1e-300,
+                1e-10,
+                1e-8 * (1 - 1e-15),
+                1e-8,
+                0.5,
+                math.e * (1 - 1e-16),
+                math.e,
+                math.e * (1 + 1e-15),
+                3.0,
+                1e300,
+            ],
+            np.logspace(-300, 300, 6001),
+        ]
+    )
     ours = np.array([lambertw0(x) for x in z])
     ref = lambertw(z, 0).real
     assert _rel(ours, ref).max() < 1e-12

@@ -23,7 +23,9 @@ def _stress(n_before=200, n_after=100, jump=0.525):
 def test_stress_classic_fails_robust_tracks(levels):
     u = _stress()
     net = hgf.continuous_hgf(levels)
-    with pytest.raises(ValueError, match=r"non-positive posterior precision .* node 'x2' at step 200"):
+    with pytest.raises(
+        ValueError, match=r"non-positive posterior precision .* node 'x2' at step 200"
+    ):
         net.run_filter(u, update="classic")
     nan_tree = net.run_filter(u, update="classic", on_failure="nan")
     assert nan_tree.attrs["failed_step"] == 200
@@ -214,8 +216,9 @@ def test_datatree_layout_and_attrs():
     ph1 = tree["predicted"]["precision"].sel(node="x1").values
     mh1 = tree["predicted"]["mean"].sel(node="x1").values
     var = 1.0 / ph1 + 1e-4
-    np.testing.assert_allclose(s, 0.5 * (np.log(2 * np.pi * var) + (obs - mh1) ** 2 / var),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        s, 0.5 * (np.log(2 * np.pi * var) + (obs - mh1) ** 2 / var), rtol=1e-12
+    )
 
 
 def test_geobayes_filter_delegates():
@@ -245,8 +248,9 @@ def test_one_compiled_kernel_and_warm_cache_in_new_process():
         print(sum(K.filter_core.stats.cache_hits.values()),
               sum(K.filter_core.stats.cache_misses.values()), time.perf_counter() - t0)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=300).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
     hits, misses, seconds = int(out[0]), int(out[1]), float(out[2])
     print(f"fresh process: {hits} cache hits, {misses} misses, import + first run {seconds:.2f} s")
     assert hits == 2 and misses == 0
@@ -264,11 +268,15 @@ def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
 
     rng = np.random.default_rng(abs(hash((update, prediction, kind))) % 2**32)
     levels = int(kind[1])
-    for rep in range(3):
+    for _ in range(3):
         nc = levels if kind[0] == "c" else levels - 1
-        kw = dict(tonic_volatility=rng.uniform(-6, -2, nc), mean=rng.normal(0, 0.5, nc),
-                  precision=rng.uniform(0.5, 3, nc), tonic_drift=rng.normal(0, 1e-3, nc),
-                  autoconnection=rng.uniform(0.95, 1.0, nc))
+        kw = dict(
+            tonic_volatility=rng.uniform(-6, -2, nc),
+            mean=rng.normal(0, 0.5, nc),
+            precision=rng.uniform(0.5, 3, nc),
+            tonic_drift=rng.normal(0, 1e-3, nc),
+            autoconnection=rng.uniform(0.95, 1.0, nc),
+        )
         if nc > 1:
             kw["volatility_coupling"] = rng.uniform(0.5, 1.5, nc - 1)
         if kind[0] == "c":
@@ -282,21 +290,32 @@ def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
         g = net.global_params()
         res = []
         for fast in (True, False):
-            inet, npar, epar = net.compile(update, prediction, "canonical", "nan", "skip",
-                                           fast_path=fast)
+            inet, npar, epar = net.compile(
+                update, prediction, "canonical", "nan", "skip", fast_path=fast
+            )
             assert (inet[K.H_CHAIN] > 0) == fast
             res.append(run_arrays(inet, npar, epar, g, obs))
             # complex instantiation (used by the gradient) with a perturbed omega
             npc = npar.astype(complex)
             npc[1, K.OMEGA] += 1e-20j
             out = [np.empty((400, npar.shape[0]), complex) for _ in range(4)]
-            res.append(K.filter_core(inet, npc, epar.astype(complex), g.astype(complex), obs,
-                                     np.empty(0), 1, *out, np.empty(400, complex),
-                                     np.zeros(4)))
-        (a_mean, a_prec, a_em, a_ep, a_s, a_st, a_tot), ca = res[0], res[1]
-        (b_mean, b_prec, b_em, b_ep, b_s, b_st, b_tot), cb = res[2], res[3]
-        for x, y in ((a_mean, b_mean), (a_prec, b_prec), (a_em, b_em), (a_ep, b_ep),
-                     (a_s, b_s)):
+            res.append(
+                K.filter_core(
+                    inet,
+                    npc,
+                    epar.astype(complex),
+                    g.astype(complex),
+                    obs,
+                    np.empty(0),
+                    1,
+                    *out,
+                    np.empty(400, complex),
+                    np.zeros(4),
+                )
+            )
+        (a_mean, a_prec, a_em, a_ep, a_s, a_st, _), ca = res[0], res[1]
+        (b_mean, b_prec, b_em, b_ep, b_s, b_st, _), cb = res[2], res[3]
+        for x, y in ((a_mean, b_mean), (a_prec, b_prec), (a_em, b_em), (a_ep, b_ep), (a_s, b_s)):
             np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True)
         np.testing.assert_array_equal(a_st, b_st)
         np.testing.assert_allclose(ca[0].imag, cb[0].imag, rtol=1e-9, atol=1e-30)

@@ -34,12 +34,16 @@ def _network_for(stem: str, meta: dict):
     levels = int(lv[0])
     p = meta["parameters"]
     opts = meta["network_options"]
-    common = dict(tonic_volatility=p["tonic_volatility"],
-                  volatility_coupling=p["volatility_coupling_kappa"], mean=p["initial_mean"],
-                  precision=p["initial_precision"], tonic_drift=p["tonic_drift"],
-                  autoconnection=p["autoconnection_strength"],
-                  binary_clipping=opts["precision_clipping_value"],
-                  max_precision=opts["max_posterior_precision"])
+    common = dict(
+        tonic_volatility=p["tonic_volatility"],
+        volatility_coupling=p["volatility_coupling_kappa"],
+        mean=p["initial_mean"],
+        precision=p["initial_precision"],
+        tonic_drift=p["tonic_drift"],
+        autoconnection=p["autoconnection_strength"],
+        binary_clipping=opts["precision_clipping_value"],
+        max_precision=opts["max_posterior_precision"],
+    )
     if kind == "binary":
         return hgf.binary_hgf(levels, **common)
     return hgf.continuous_hgf(levels, input_precision=p["input_precision"], **common)
@@ -57,8 +61,9 @@ def test_matches_pyhgf(stem):
     update = meta["network_options"]["volatility_updates"]  # standard / eHGF / unbounded
     prediction = "mean_field" if meta["network_options"]["mean_field_updates"] else "pyhgf"
     net = _network_for(stem, meta)
-    tree = hgf.run(net, ref[:, cols.index("u")], update=update, prediction=prediction,
-                   on_failure="nan")
+    tree = hgf.run(
+        net, ref[:, cols.index("u")], update=update, prediction=prediction, on_failure="nan"
+    )
     compared = 0
     worst = 0.0
     for i, col in enumerate(cols):
@@ -73,8 +78,9 @@ def test_matches_pyhgf(stem):
             ours = tree[group][var].sel(node=node).values
             if field == "expected_variance":  # pyhgf's binary convention
                 ours = 1.0 / ours
-        np.testing.assert_allclose(ours, ref[:, i], rtol=1e-8, atol=1e-10, equal_nan=True,
-                                   err_msg=f"{stem}: column {col}")
+        np.testing.assert_allclose(
+            ours, ref[:, i], rtol=1e-8, atol=1e-10, equal_nan=True, err_msg=f"{stem}: column {col}"
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.abs(ours - ref[:, i]) / np.maximum(np.abs(ref[:, i]), 1e-300)
         worst = max(worst, float(np.nanmax(rel)))

@@ -61,8 +61,14 @@ big = st.floats(-6, 12)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mh=st.floats(-50, 50), lph=st.floats(-6, 6), ka=st.floats(0.01, 8.0),
-       om=st.floats(-30, 15), lal=st.floats(-12, 6), lra=st.floats(-12, 16))
+@given(
+    mh=st.floats(-50, 50),
+    lph=st.floats(-6, 6),
+    ka=st.floats(0.01, 8.0),
+    om=st.floats(-30, 15),
+    lal=st.floats(-12, 6),
+    lra=st.floats(-12, 16),
+)
 def test_robust_positive_property(mh, lph, ka, om, lal, lra):
     """Beyond the grid: wider ranges of every input, precision finite and positive."""
     a = lambda x: np.array([x], float)  # noqa: E731
@@ -81,8 +87,17 @@ def test_small_errors_robust_agrees_with_classic():
     """
     rng = np.random.default_rng(0)
     ph_ = 10.0 ** np.arange(-3, 3.5, 0.5)
-    c = np.array(list(itertools.product(np.linspace(-10, 10, 5), ph_, [0.1, 0.5, 1, 2, 4],
-                                        np.arange(-10, 5.5, 1.5), 10.0 ** np.arange(-6, 3.5))))
+    c = np.array(
+        list(
+            itertools.product(
+                np.linspace(-10, 10, 5),
+                ph_,
+                [0.1, 0.5, 1, 2, 4],
+                np.arange(-10, 5.5, 1.5),
+                10.0 ** np.arange(-6, 3.5),
+            )
+        )
+    )
     mh, ph, ka, om, al = (np.ascontiguousarray(x) for x in c.T)
     v = np.exp(ka * mh + om)
     D = rng.uniform(-0.1, 0.1, mh.size)
@@ -152,10 +167,13 @@ def _kl_study(ph_, ka_, om_, al_, ra_):
 def _report(tag, kls):
     kc, kr = kls["classic"], kls["robust"]
     valid = np.isfinite(kc)
-    print(f"{tag}: coverage classic {100 * valid.mean():.1f} %, robust "
-          f"{100 * np.isfinite(kr).mean():.1f} %; mean KL where classic valid: classic "
-          f"{kc[valid].mean():.4g}, robust {kr[valid].mean():.4g}; medians {np.median(kc[valid]):.4g}"
-          f" / {np.median(kr[valid]):.4g}; robust mean KL over all {np.nanmean(kr):.4g}")
+    print(
+        f"{tag}: coverage classic {100 * valid.mean():.1f} %, robust "
+        f"{100 * np.isfinite(kr).mean():.1f} %; mean KL where classic valid: classic "
+        f"{kc[valid].mean():.4g}, robust {kr[valid].mean():.4g}; medians "
+        f"{np.median(kc[valid]):.4g}"
+        f" / {np.median(kr[valid]):.4g}; robust mean KL over all {np.nanmean(kr):.4g}"
+    )
     return kc, kr, valid
 
 
@@ -166,9 +184,13 @@ def test_kl_against_exact_posterior_spec_grid():
     failure boundary), robust 3.6; medians 0.093 vs 0.0011.  The robust mean is dominated
     by pi_hat = 1e-3 cases whose exact posterior is a broad half-Gaussian no single
     expansion captures (the paper's 0.023 / 1.34 come from its own simulation grid)."""
-    kls = _kl_study(10.0 ** np.arange(-3, 4), [0.1, 0.5, 1.0, 2.0, 4.0],
-                    [-10.0, -7.0, -4.0, -1.0, 2.0, 5.0], 10.0 ** np.arange(-6, 4, 1.5),
-                    10.0 ** np.arange(-6, 13, 3.0))
+    kls = _kl_study(
+        10.0 ** np.arange(-3, 4),
+        [0.1, 0.5, 1.0, 2.0, 4.0],
+        [-10.0, -7.0, -4.0, -1.0, 2.0, 5.0],
+        10.0 ** np.arange(-6, 4, 1.5),
+        10.0 ** np.arange(-6, 13, 3.0),
+    )
     kc, kr, valid = _report("spec grid", kls)
     assert np.all(np.isfinite(kr))
     assert 0.6 < valid.mean() < 0.95
@@ -179,8 +201,13 @@ def test_kl_against_exact_posterior_spec_grid():
 def test_kl_against_exact_posterior_typical_range():
     """A realistic range (prior precisions 0.1-100, kappa 0.5-2, surprises up to 1e4):
     the robust update is accurate (mean KL < 0.1) and better than classic."""
-    kls = _kl_study(10.0 ** np.arange(-1, 2.5, 0.5), [0.5, 1.0, 2.0], [-6.0, -3.0, 0.0],
-                    10.0 ** np.arange(-4, 1, 1.0), 10.0 ** np.arange(-2, 4.5, 0.5))
+    kls = _kl_study(
+        10.0 ** np.arange(-1, 2.5, 0.5),
+        [0.5, 1.0, 2.0],
+        [-6.0, -3.0, 0.0],
+        10.0 ** np.arange(-4, 1, 1.0),
+        10.0 ** np.arange(-2, 4.5, 0.5),
+    )
     kc, kr, valid = _report("typical range", kls)
     assert np.all(np.isfinite(kr))
     assert kr[valid].mean() < kc[valid].mean()

@@ -66,8 +66,22 @@ H_CHAIN = 11
 H_CIDX = 12
 H_OFF = 19  # start of the block-offset table
 # blocks, in order
-(B_KIND, B_ECHILD, B_EPARENT, B_PRED, B_UPD, B_INPUTS,
- B_VPAR_PTR, B_VPAR, B_WPAR_PTR, B_WPAR, B_VCH_PTR, B_VCH, B_WCH_PTR, B_WCH) = range(14)
+(
+    B_KIND,
+    B_ECHILD,
+    B_EPARENT,
+    B_PRED,
+    B_UPD,
+    B_INPUTS,
+    B_VPAR_PTR,
+    B_VPAR,
+    B_WPAR_PTR,
+    B_WPAR,
+    B_VCH_PTR,
+    B_VCH,
+    B_WCH_PTR,
+    B_WCH,
+) = range(14)
 NBLOCK = 14
 HEADER = H_OFF + NBLOCK + 1
 
@@ -223,8 +237,7 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
     else:
         _w, la1, inv1 = _vol_at(sigc, La)
         _w, la2, inv2 = _vol_at(sigc, Lb)
-        di = (-0.5 * (la2 - la1) - 0.5 * beta * (inv2 - inv1)
-              - 0.5 * ph * (d2 * d2 - d1 * d1))
+        di = -0.5 * (la2 - la1) - 0.5 * beta * (inv2 - inv1) - 0.5 * ph * (d2 * d2 - d1 * d1)
     b = _sigmoid(di)
     dm = mu1 - mu2
     pp = 1.0 / ((1.0 - b) * ipi1 + b * ipi2 + b * (1.0 - b) * dm * dm)
@@ -232,8 +245,21 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _chain_core(inet, npar, epar, gpar, obs, resp, store,
-                out_mean, out_prec, out_emean, out_eprec, out_surp, status):
+def _chain_core(
+    inet,
+    npar,
+    epar,
+    gpar,
+    obs,
+    resp,
+    store,
+    out_mean,
+    out_prec,
+    out_emean,
+    out_eprec,
+    out_surp,
+    status,
+):
     r"""Fast path of :func:`filter_core` for the standard chains.
 
     ``input <- c1`` (value coupling :math:`\alpha`) ``<- c2 <- c3`` (volatility
@@ -250,7 +276,7 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
     pyhgf = inet[H_PRED] == PYHGF
     fail_nan = inet[H_FAIL] == NAN
     resp_on = inet[H_RESP] == RESP_BINARY_SOFTMAX
-    kind = inet[inet[H_OFF + B_KIND]:inet[H_OFF + B_KIND + 1]]
+    kind = inet[inet[H_OFF + B_KIND] : inet[H_OFF + B_KIND + 1]]
     binary = kind[iu] == INPUT_BIN
 
     t = gpar[G_TIME]
@@ -322,7 +348,6 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
         # ---------------------------------------------------------- predictions
         if nc >= 3:
             mh3 = lam3 * m3 + t * rho3
-            s3 = v3 if v3.real > TINY else zero + TINY
             ph3 = 1.0 / (v3 + oc)
         if nc >= 2:
             mh2 = lam2 * m2 + t * rho2
@@ -445,8 +470,19 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
                 # the child's volatility at the parent's prediction is Omega_1 itself in
                 # the mean-field random walk (no drift): skip one exponential
                 v0 = o1 if (mh2 == m2 and not pyhgf) else zero - 1.0
-                pp, x, mean_after = _vol_single(upd_kind, mh2, ph2, k1, lv1 + k1 * (mh2 - m2),
-                                                v0, s1, beta, o1 * ph1, ph1 * beta - 1.0, 1)
+                pp, x, mean_after = _vol_single(
+                    upd_kind,
+                    mh2,
+                    ph2,
+                    k1,
+                    lv1 + k1 * (mh2 - m2),
+                    v0,
+                    s1,
+                    beta,
+                    o1 * ph1,
+                    ph1 * beta - 1.0,
+                    1,
+                )
                 if not (pp.real > TINY):
                     if not failed:
                         failed = True
@@ -468,9 +504,19 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
                     d = m2 - mh2
                     beta = v2 + d * d
                     v0 = o2 if (mh3 == m3 and not pyhgf) else zero - 1.0
-                    pp, x, mean_after = _vol_single(upd_kind, mh3, ph3, k2,
-                                                    lv2 + k2 * (mh3 - m3), v0, s2, beta, o2 * ph2,
-                                                    ph2 * beta - 1.0, 1)
+                    pp, x, mean_after = _vol_single(
+                        upd_kind,
+                        mh3,
+                        ph3,
+                        k2,
+                        lv2 + k2 * (mh3 - m3),
+                        v0,
+                        s2,
+                        beta,
+                        o2 * ph2,
+                        ph2 * beta - 1.0,
+                        1,
+                    )
                     if not (pp.real > TINY):
                         if not failed:
                             failed = True
@@ -513,14 +559,43 @@ def _chain_core(inet, npar, epar, gpar, obs, resp, store,
 
 def _core_signature(T):
     return types.Tuple((T, T))(
-        int64[::1], T[:, ::1], T[::1], T[::1], float64[:, ::1], float64[::1], int64,
-        T[:, ::1], T[:, ::1], T[:, ::1], T[:, ::1], T[::1], float64[::1],
+        int64[::1],
+        T[:, ::1],
+        T[::1],
+        T[::1],
+        float64[:, ::1],
+        float64[::1],
+        int64,
+        T[:, ::1],
+        T[:, ::1],
+        T[:, ::1],
+        T[:, ::1],
+        T[::1],
+        float64[::1],
     )
 
 
-@njit([_core_signature(float64), _core_signature(complex128)], cache=True, nogil=True, error_model="numpy")
-def filter_core(inet, npar, epar, gpar, obs, resp, store,
-                out_mean, out_prec, out_emean, out_eprec, out_surp, status):
+@njit(
+    [_core_signature(float64), _core_signature(complex128)],
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+)
+def filter_core(
+    inet,
+    npar,
+    epar,
+    gpar,
+    obs,
+    resp,
+    store,
+    out_mean,
+    out_prec,
+    out_emean,
+    out_eprec,
+    out_surp,
+    status,
+):
     r"""Run an HGF network over ``obs`` (time x inputs); return total surprises.
 
     Parameters
@@ -550,8 +625,21 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
         model's surprise.
     """
     if inet[H_CHAIN] > 0:
-        return _chain_core(inet, npar, epar, gpar, obs, resp, store,
-                           out_mean, out_prec, out_emean, out_eprec, out_surp, status)
+        return _chain_core(
+            inet,
+            npar,
+            epar,
+            gpar,
+            obs,
+            resp,
+            store,
+            out_mean,
+            out_prec,
+            out_emean,
+            out_eprec,
+            out_surp,
+            status,
+        )
     n = inet[H_N]
     nin = inet[H_NIN]
     upd_kind = inet[H_UPDATE]
@@ -561,21 +649,21 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
     resp_kind = inet[H_RESP]
     nupd = inet[H_NUPD]
     resp_input = inet[H_RESP_INPUT]
-    off = inet[H_OFF:H_OFF + NBLOCK + 1]
-    kind = inet[off[B_KIND]:off[B_KIND + 1]]
-    echild = inet[off[B_ECHILD]:off[B_ECHILD + 1]]
-    eparent = inet[off[B_EPARENT]:off[B_EPARENT + 1]]
-    pred_order = inet[off[B_PRED]:off[B_PRED + 1]]
-    upd_order = inet[off[B_UPD]:off[B_UPD + 1]]
-    inputs = inet[off[B_INPUTS]:off[B_INPUTS + 1]]
-    vpar_ptr = inet[off[B_VPAR_PTR]:off[B_VPAR_PTR + 1]]
-    vpar = inet[off[B_VPAR]:off[B_VPAR + 1]]
-    wpar_ptr = inet[off[B_WPAR_PTR]:off[B_WPAR_PTR + 1]]
-    wpar = inet[off[B_WPAR]:off[B_WPAR + 1]]
-    vch_ptr = inet[off[B_VCH_PTR]:off[B_VCH_PTR + 1]]
-    vch = inet[off[B_VCH]:off[B_VCH + 1]]
-    wch_ptr = inet[off[B_WCH_PTR]:off[B_WCH_PTR + 1]]
-    wch = inet[off[B_WCH]:off[B_WCH + 1]]
+    off = inet[H_OFF : H_OFF + NBLOCK + 1]
+    kind = inet[off[B_KIND] : off[B_KIND + 1]]
+    echild = inet[off[B_ECHILD] : off[B_ECHILD + 1]]
+    eparent = inet[off[B_EPARENT] : off[B_EPARENT + 1]]
+    pred_order = inet[off[B_PRED] : off[B_PRED + 1]]
+    upd_order = inet[off[B_UPD] : off[B_UPD + 1]]
+    inputs = inet[off[B_INPUTS] : off[B_INPUTS + 1]]
+    vpar_ptr = inet[off[B_VPAR_PTR] : off[B_VPAR_PTR + 1]]
+    vpar = inet[off[B_VPAR] : off[B_VPAR + 1]]
+    wpar_ptr = inet[off[B_WPAR_PTR] : off[B_WPAR_PTR + 1]]
+    wpar = inet[off[B_WPAR] : off[B_WPAR + 1]]
+    vch_ptr = inet[off[B_VCH_PTR] : off[B_VCH_PTR + 1]]
+    vch = inet[off[B_VCH] : off[B_VCH + 1]]
+    wch_ptr = inet[off[B_WCH_PTR] : off[B_WCH_PTR + 1]]
+    wch = inet[off[B_WCH] : off[B_WCH + 1]]
 
     t = gpar[G_TIME]
     logt = np.log(t)
@@ -586,12 +674,12 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
     zero = gpar[G_TIME] * 0.0  # a zero of the kernel's scalar type (float or complex)
     mu = npar[:, MEAN0].copy()
     pi = npar[:, PREC0].copy()
-    pvar = 1.0 / pi                # posterior variances 1/pi (saves divisions)
+    pvar = 1.0 / pi  # posterior variances 1/pi (saves divisions)
     muhat = npar[:, MEAN0].copy()
     pihat = npar[:, PREC0].copy()
-    lvmf = np.zeros_like(mu)       # log t + omega + sum kappa mu_parent (mean-field part)
+    lvmf = np.zeros_like(mu)  # log t + omega + sum kappa mu_parent (mean-field part)
     omega_tot = np.zeros_like(mu)  # total predicted volatility Omega (incl. pyhgf term)
-    sig = np.ones_like(mu)         # previous posterior variance, floored at 1e-128
+    sig = np.ones_like(mu)  # previous posterior variance, floored at 1e-128
     informed = np.zeros(n, dtype=np.int64)
     om_const = np.exp(logt + npar[:, OMEGA])
     for a in range(n):
@@ -760,9 +848,18 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
                 d = mu[a] - muhat[a]
                 beta = pvar[a] + d * d
                 pp, x, mean_after = _vol_single(
-                    upd_kind, muhat[j], p0, kap, lvmf[a] + kap * (muhat[j] - muj_prev),
-                    zero - 1.0, sig[a], beta, omega_tot[a] * pihat[a], pihat[a] * beta - 1.0,
-                    wpar_ptr[a + 1] - wpar_ptr[a])
+                    upd_kind,
+                    muhat[j],
+                    p0,
+                    kap,
+                    lvmf[a] + kap * (muhat[j] - muj_prev),
+                    zero - 1.0,
+                    sig[a],
+                    beta,
+                    omega_tot[a] * pihat[a],
+                    pihat[a] * beta - 1.0,
+                    wpar_ptr[a + 1] - wpar_ptr[a],
+                )
                 if mean_after:
                     num = x
                     newmu = muhat[j]
@@ -930,9 +1027,12 @@ def filter_core(inet, npar, epar, gpar, obs, resp, store,
 
 
 @njit(
-    float64[::1](int64[::1], float64[:, :, ::1], float64[:, ::1], float64[::1],
-                 float64[:, ::1], float64[::1]),
-    cache=True, parallel=True, error_model="numpy",
+    float64[::1](
+        int64[::1], float64[:, :, ::1], float64[:, ::1], float64[::1], float64[:, ::1], float64[::1]
+    ),
+    cache=True,
+    parallel=True,
+    error_model="numpy",
 )
 def batch_loglik(inet, npar_batch, epar_batch, gpar, obs, resp):
     """Minus the total surprise (inputs + responses) for many parameter sets, in parallel.
@@ -947,8 +1047,21 @@ def batch_loglik(inet, npar_batch, epar_batch, gpar, obs, resp):
         empty2 = np.empty((0, n))
         empty1 = np.empty(0)
         status = np.zeros(4)
-        s_in, s_resp = filter_core(inet, npar_batch[b], epar_batch[b], gpar, obs, resp, 0,
-                                   empty2, empty2, empty2, empty2, empty1, status)
+        s_in, s_resp = filter_core(
+            inet,
+            npar_batch[b],
+            epar_batch[b],
+            gpar,
+            obs,
+            resp,
+            0,
+            empty2,
+            empty2,
+            empty2,
+            empty2,
+            empty1,
+            status,
+        )
         v = -(s_in + s_resp)
         if status[0] != OK or not np.isfinite(v):
             v = -np.inf
@@ -957,9 +1070,12 @@ def batch_loglik(inet, npar_batch, epar_batch, gpar, obs, resp):
 
 
 @njit(
-    types.UniTuple(float64[::1], 2)(int64, float64[::1], float64[::1], float64[::1],
-                                    float64[::1], float64[::1], float64[::1]),
-    cache=True, nogil=True, error_model="numpy",
+    types.UniTuple(float64[::1], 2)(
+        int64, float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], float64[::1]
+    ),
+    cache=True,
+    nogil=True,
+    error_model="numpy",
 )
 def single_update(upd, mu_hat, pi_hat, kappa, omega, alpha, beta):
     r"""Posterior of a parent with one volatility child, vectorised over cases.
@@ -978,8 +1094,19 @@ def single_update(upd, mu_hat, pi_hat, kappa, omega, alpha, beta):
         lv0 = kappa[i] * mu_hat[i] + omega[i]
         v = np.exp(lv0)
         ph_c = 1.0 / (alpha[i] + v)
-        pp, x, mean_after = _vol_single(upd, mu_hat[i], pi_hat[i], kappa[i], lv0, v, sigc,
-                                        beta[i], v * ph_c, ph_c * beta[i] - 1.0, 1)
+        pp, x, mean_after = _vol_single(
+            upd,
+            mu_hat[i],
+            pi_hat[i],
+            kappa[i],
+            lv0,
+            v,
+            sigc,
+            beta[i],
+            v * ph_c,
+            ph_c * beta[i] - 1.0,
+            1,
+        )
         pi[i] = pp
         mu[i] = mu_hat[i] + x / pp if mean_after else x
     return mu, pi

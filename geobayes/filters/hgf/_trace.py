@@ -58,13 +58,15 @@ def pyhgf_surprises(network, mean, expected_mean, expected_precision):
     """pyhgf's per-node surprise, input surprise and total surprise (NaN skipped)."""
     first_input = None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        node = 0.5 * (K.LOG2PI - np.log(expected_precision)
-                      + expected_precision * (mean - expected_mean) ** 2)
+        node = 0.5 * (
+            K.LOG2PI - np.log(expected_precision) + expected_precision * (mean - expected_mean) ** 2
+        )
         for a, nd in enumerate(network.nodes):
             if nd.kind == K.INPUT_CONT:
                 pu = nd.input_precision
-                node[:, a] = 0.5 * (K.LOG2PI - np.log(pu)
-                                    + pu * (mean[:, a] - expected_mean[:, a]) ** 2)
+                node[:, a] = 0.5 * (
+                    K.LOG2PI - np.log(pu) + pu * (mean[:, a] - expected_mean[:, a]) ** 2
+                )
             elif nd.kind == K.INPUT_BIN:
                 m, u = expected_mean[:, a], mean[:, a]
                 node[:, a] = np.where(u > 0.5, -np.log(m), -np.log(1.0 - m))
@@ -85,22 +87,28 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
     names = list(net.node_names)
     coords = {"time": np.arange(T), "node": names}
     dims = ("time", "node")
-    node_s, s_in, s_tot = pyhgf_surprises(net, res.mean, res.expected_mean,
-                                          res.expected_precision)
+    node_s, s_in, s_tot = pyhgf_surprises(net, res.mean, res.expected_mean, res.expected_precision)
     code = int(res.status[0])
-    filtered = xr.Dataset({"mean": (dims, res.mean), "precision": (dims, res.precision)},
-                          coords=coords)
-    predicted = xr.Dataset({"mean": (dims, res.expected_mean),
-                            "precision": (dims, res.expected_precision)}, coords=coords)
+    filtered = xr.Dataset(
+        {"mean": (dims, res.mean), "precision": (dims, res.precision)}, coords=coords
+    )
+    predicted = xr.Dataset(
+        {"mean": (dims, res.expected_mean), "precision": (dims, res.expected_precision)},
+        coords=coords,
+    )
     stats = xr.Dataset(
-        {"surprise": (("time",), res.surprise),
-         "node_surprise": (dims, node_s),
-         "surprise_input": (("time",), s_in),
-         "surprise_total": (("time",), s_tot)},
-        coords=coords)
+        {
+            "surprise": (("time",), res.surprise),
+            "node_surprise": (dims, node_s),
+            "surprise_input": (("time",), s_in),
+            "surprise_total": (("time",), s_tot),
+        },
+        coords=coords,
+    )
     observed = xr.Dataset(
         {"observations": (("time", "input"), res.observations)},
-        coords={"time": np.arange(T), "input": list(net.input_names)})
+        coords={"time": np.arange(T), "input": list(net.input_names)},
+    )
     attrs = {
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
         "inference_library": "geobayes",
@@ -118,5 +126,11 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
         attrs["failed_node"] = names[int(res.status[2])]
         attrs["failed_value"] = float(res.status[3])
     return xr.DataTree.from_dict(
-        {"/": xr.Dataset(attrs=attrs), "filtered": filtered, "predicted": predicted,
-         "sample_stats": stats, "observed_data": observed})
+        {
+            "/": xr.Dataset(attrs=attrs),
+            "filtered": filtered,
+            "predicted": predicted,
+            "sample_stats": stats,
+            "observed_data": observed,
+        }
+    )

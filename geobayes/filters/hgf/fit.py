@@ -57,8 +57,14 @@ from . import _kernels as K
 from .network import Network, Prediction, Update, ValueUpdate
 from .run import prepare_observations
 
-__all__ = ["FreeParameter", "hgf_model", "hgf_logdensity_and_grad", "hgf_pointwise_loglik",
-           "pack", "default_parameters"]
+__all__ = [
+    "FreeParameter",
+    "hgf_model",
+    "hgf_logdensity_and_grad",
+    "hgf_pointwise_loglik",
+    "pack",
+    "default_parameters",
+]
 
 # parameter targets
 T_NODE, T_EDGE, T_GLOBAL = 0, 1, 2
@@ -120,13 +126,15 @@ def _resolve(network: Network, name: str, prior=None) -> FreeParameter:
         if rest in nodes:
             ps = network.parents(rest, volatility=volatility)
             if len(ps) != 1:
-                raise ValueError(f"{name!r}: node {rest!r} has {len(ps)} "
-                                 f"{'volatility' if volatility else 'value'} parents; name the "
-                                 "parent as <kind>_<child>_<parent>")
+                raise ValueError(
+                    f"{name!r}: node {rest!r} has {len(ps)} "
+                    f"{'volatility' if volatility else 'value'} parents; name the "
+                    "parent as <kind>_<child>_<parent>"
+                )
             return network.edge_index(rest, ps[0])
         for c in nodes:
-            if rest.startswith(c + "_") and rest[len(c) + 1:] in nodes:
-                k = network.edge_index(c, rest[len(c) + 1:])
+            if rest.startswith(c + "_") and rest[len(c) + 1 :] in nodes:
+                k = network.edge_index(c, rest[len(c) + 1 :])
                 if network.edges[k].volatility != volatility:
                     break
                 return k
@@ -142,8 +150,8 @@ def _resolve(network: Network, name: str, prior=None) -> FreeParameter:
         fp = (T_EDGE, e, 0, TR_ID, network.edges[e].coupling, 0.5)
     else:
         for prefix, (col, tr, sd) in sorted(_NODE_KINDS.items(), key=lambda kv: -len(kv[0])):
-            if name.startswith(prefix + "_") and name[len(prefix) + 1:] in nodes:
-                i = nodes.index(name[len(prefix) + 1:])
+            if name.startswith(prefix + "_") and name[len(prefix) + 1 :] in nodes:
+                i = nodes.index(name[len(prefix) + 1 :])
                 nd = network.nodes[i]
                 if (col == K.INPUT_PREC) != (nd.kind == K.INPUT_CONT):
                     raise ValueError(f"{name!r}: parameter does not apply to node {nd.name!r}")
@@ -154,14 +162,16 @@ def _resolve(network: Network, name: str, prior=None) -> FreeParameter:
             raise ValueError(
                 f"unknown HGF parameter {name!r}; use omega_<node>, rho_<node>, lambda_<node>, "
                 "mu0_<node>, pi0_<node>, pi_u_<input>, kappa_<child>[_<parent>], "
-                f"alpha_<child>[_<parent>] or zeta (nodes: {', '.join(nodes)})")
+                f"alpha_<child>[_<parent>] or zeta (nodes: {', '.join(nodes)})"
+            )
     target, index, column, tr, m, sd = fp
     if prior is not None:
         try:
             m, sd = (float(v) for v in prior)
         except (TypeError, ValueError):
-            raise TypeError(f"prior of {name!r} must be (mean, sd) on the unconstrained "
-                            f"scale, got {prior!r}") from None
+            raise TypeError(
+                f"prior of {name!r} must be (mean, sd) on the unconstrained scale, got {prior!r}"
+            ) from None
         if not (math.isfinite(m) and math.isfinite(sd) and sd > 0):
             raise ValueError(f"prior of {name!r} needs a finite mean and sd > 0, got {prior!r}")
     return FreeParameter(name, target, index, column, tr, m, sd)
@@ -176,9 +186,19 @@ def default_parameters(network: Network) -> list[str]:
     return names
 
 
-def pack(network: Network, observations, free: list[FreeParameter], *, update="robust",
-         prediction="mean_field", value_update="canonical", responses=None,
-         likelihood="observations", time_step=1.0, response_input: int = 0):
+def pack(
+    network: Network,
+    observations,
+    free: list[FreeParameter],
+    *,
+    update="robust",
+    prediction="mean_field",
+    value_update="canonical",
+    responses=None,
+    likelihood="observations",
+    time_step=1.0,
+    response_input: int = 0,
+):
     """Flatten network, data, parameter map and priors into ``(fdata, idata)``."""
     update = Update.parse(update)
     obs = prepare_observations(network, observations)
@@ -199,47 +219,71 @@ def pack(network: Network, observations, free: list[FreeParameter], *, update="r
             raise ValueError("the binary softmax response model needs a binary input")
     if lik != LIK_OBS and responses is None:
         raise ValueError(f"likelihood={likelihood!r} needs responses")
-    inet, npar, epar = network.compile(update, Prediction.parse(prediction),
-                                       ValueUpdate.parse(value_update), "raise", "error",
-                                       K.RESP_BINARY_SOFTMAX if responses is not None
-                                       else K.RESP_NONE, response_input)
+    inet, npar, epar = network.compile(
+        update,
+        Prediction.parse(prediction),
+        ValueUpdate.parse(value_update),
+        "raise",
+        "error",
+        K.RESP_BINARY_SOFTMAX if responses is not None else K.RESP_NONE,
+        response_input,
+    )
     gpar = network.global_params(time_step)
     d = len(free)
-    head = np.array([npar.shape[0], epar.shape[0], T, obs.shape[1], resp.shape[0], d, lik,
-                     inet.shape[0]], np.int64)
-    pmap = np.array([[f.target, f.index, f.column, f.transform] for f in free],
-                    np.int64).reshape(d, 4)
+    head = np.array(
+        [npar.shape[0], epar.shape[0], T, obs.shape[1], resp.shape[0], d, lik, inet.shape[0]],
+        np.int64,
+    )
+    pmap = np.array([[f.target, f.index, f.column, f.transform] for f in free], np.int64).reshape(
+        d, 4
+    )
     idata = np.ascontiguousarray(np.concatenate([head, inet, pmap.T.ravel()]))
-    fdata = np.ascontiguousarray(np.concatenate([
-        gpar, npar.ravel(), epar, obs.ravel(), resp,
-        [f.prior_mean for f in free], [f.prior_sd for f in free]]).astype(np.float64))
+    fdata = np.ascontiguousarray(
+        np.concatenate(
+            [
+                gpar,
+                npar.ravel(),
+                epar,
+                obs.ravel(),
+                resp,
+                [f.prior_mean for f in free],
+                [f.prior_sd for f in free],
+            ]
+        ).astype(np.float64)
+    )
     return fdata, idata
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _unpack(fdata, idata):
-    n, E, T, nin, nresp, d = (idata[I_N], idata[I_E], idata[I_T], idata[I_NIN], idata[I_NRESP],
-                              idata[I_D])
+    n, E, T, nin, nresp, d = (
+        idata[I_N],
+        idata[I_E],
+        idata[I_T],
+        idata[I_NIN],
+        idata[I_NRESP],
+        idata[I_D],
+    )
     ninet = idata[I_NINET]
-    inet = idata[I_HEAD:I_HEAD + ninet]
+    inet = idata[I_HEAD : I_HEAD + ninet]
     o = I_HEAD + ninet
-    ptarget = idata[o:o + d]
-    pindex = idata[o + d:o + 2 * d]
-    pcol = idata[o + 2 * d:o + 3 * d]
-    ptrans = idata[o + 3 * d:o + 4 * d]
+    ptarget = idata[o : o + d]
+    pindex = idata[o + d : o + 2 * d]
+    pcol = idata[o + 2 * d : o + 3 * d]
+    ptrans = idata[o + 3 * d : o + 4 * d]
     f = 0
-    gpar = fdata[f:f + K.NG]
+    gpar = fdata[f : f + K.NG]
     f += K.NG
-    npar = fdata[f:f + n * K.NP].reshape((n, K.NP))
+    npar = fdata[f : f + n * K.NP].reshape((n, K.NP))
     f += n * K.NP
-    epar = fdata[f:f + E]
+    epar = fdata[f : f + E]
     f += E
-    obs = fdata[f:f + T * nin].reshape((T, nin))
+    obs = fdata[f : f + T * nin].reshape((T, nin))
     f += T * nin
-    resp = fdata[f:f + nresp]
+    resp = fdata[f : f + nresp]
     f += nresp
-    pm = fdata[f:f + d]
-    ps = fdata[f + d:f + 2 * d]
+    pm = fdata[f : f + d]
+    ps = fdata[f + d : f + 2 * d]
     return inet, gpar, npar, epar, obs, resp, ptarget, pindex, pcol, ptrans, pm, ps
 
 
@@ -253,8 +297,7 @@ def _apply(theta_i, trans):
 @njit(cache=True, nogil=True, error_model="numpy")
 def hgf_logdensity_and_grad(theta, fdata, idata):
     """Log posterior of HGF parameters and its gradient (complex step); type ``LPG``."""
-    inet, gpar, npar, epar, obs, resp, ptarget, pindex, pcol, ptrans, pm, ps = _unpack(
-        fdata, idata)
+    inet, gpar, npar, epar, obs, resp, ptarget, pindex, pcol, ptrans, pm, ps = _unpack(fdata, idata)
     d = theta.shape[0]
     lik = idata[I_LIK]
     n = npar.shape[0]
@@ -294,8 +337,9 @@ def hgf_logdensity_and_grad(theta, fdata, idata):
             else:
                 old = gpc[pindex[i]]
                 gpc[pindex[i]] = v
-        s_in, s_resp = K.filter_core(inet, npc, epc, gpc, obs, resp, 0, empty2, empty2, empty2,
-                                     empty2, empty1, status)
+        s_in, s_resp = K.filter_core(
+            inet, npc, epc, gpc, obs, resp, 0, empty2, empty2, empty2, empty2, empty1, status
+        )
         if status[0] != K.OK:
             return -np.inf, np.zeros(d)
         if lik == LIK_OBS:
@@ -321,8 +365,7 @@ def hgf_logdensity_and_grad(theta, fdata, idata):
 @njit(cache=True, nogil=True, error_model="numpy")
 def hgf_pointwise_loglik(theta, fdata, idata):
     """Per-step log-likelihood (minus the observation surprise) for ``arviz.loo``."""
-    inet, gpar, npar, epar, obs, resp, ptarget, pindex, pcol, ptrans, pm, ps = _unpack(
-        fdata, idata)
+    inet, gpar, npar, epar, obs, resp, ptarget, pindex, pcol, ptrans, pm, ps = _unpack(fdata, idata)
     npr = npar.copy()
     epr = epar.copy()
     gpr = gpar.copy()
@@ -338,16 +381,26 @@ def hgf_pointwise_loglik(theta, fdata, idata):
     out = [np.empty((T, n)) for _ in range(4)]
     surp = np.empty(T)
     status = np.zeros(4)
-    K.filter_core(inet, npr, epr, gpr, obs, resp, 1, out[0], out[1], out[2], out[3], surp,
-                  status)
+    K.filter_core(inet, npr, epr, gpr, obs, resp, 1, out[0], out[1], out[2], out[3], surp, status)
     if status[0] != K.OK:
         return np.full(T, -np.inf)
     return -surp
 
 
-def hgf_model(network: Network, observations, parameters=None, *, priors=None,
-              update="robust", prediction="mean_field", value_update="canonical",
-              responses=None, likelihood=None, time_step=1.0, name="hgf"):
+def hgf_model(
+    network: Network,
+    observations,
+    parameters=None,
+    *,
+    priors=None,
+    update="robust",
+    prediction="mean_field",
+    value_update="canonical",
+    responses=None,
+    likelihood=None,
+    time_step=1.0,
+    name="hgf",
+):
     """An HGF with unknown parameters as a :class:`geobayes.Model`.
 
     Parameters
@@ -394,9 +447,17 @@ def hgf_model(network: Network, observations, parameters=None, *, priors=None,
     free = [_resolve(network, nm, priors.get(nm)) for nm in names]
     if likelihood is None:
         likelihood = "responses" if responses is not None else "observations"
-    fdata, idata = pack(network, observations, free, update=update, prediction=prediction,
-                        value_update=value_update, responses=responses, likelihood=likelihood,
-                        time_step=time_step)
+    fdata, idata = pack(
+        network,
+        observations,
+        free,
+        update=update,
+        prediction=prediction,
+        value_update=value_update,
+        responses=responses,
+        likelihood=likelihood,
+        time_step=time_step,
+    )
     trans = np.array([f.transform for f in free])
     pmean = np.array([f.prior_mean for f in free])
     psd = np.array([f.prior_sd for f in free])
@@ -413,13 +474,19 @@ def hgf_model(network: Network, observations, parameters=None, *, priors=None,
     observed = {"observations": obs}
     if responses is not None:
         observed["responses"] = np.asarray(responses, dtype=np.float64)
-    model = Model(hgf_logdensity_and_grad, params={f.name: () for f in free}, name=name,
-                  data=(fdata, idata), constrain=constrain, initial_point=initial_point,
-                  observed_data=observed,
-                  pointwise_loglik=hgf_pointwise_loglik if likelihood == "observations" else None,
-                  description=f"HGF ({Update.parse(update).name.lower()} update), "
-                              f"free: {', '.join(names)}")
+    model = Model(
+        hgf_logdensity_and_grad,
+        params={f.name: () for f in free},
+        name=name,
+        data=(fdata, idata),
+        constrain=constrain,
+        initial_point=initial_point,
+        observed_data=observed,
+        pointwise_loglik=hgf_pointwise_loglik if likelihood == "observations" else None,
+        description=f"HGF ({Update.parse(update).name.lower()} update), free: {', '.join(names)}",
+    )
     model.hgf_parameters = free
-    model.hgf_settings = json.dumps({"update": Update.parse(update).name.lower(),
-                                     "likelihood": likelihood, "parameters": names})
+    model.hgf_settings = json.dumps(
+        {"update": Update.parse(update).name.lower(), "likelihood": likelihood, "parameters": names}
+    )
     return model

@@ -139,8 +139,12 @@ def lambertw0_log(L):
         t = x - i
         t2 = t * t
         t3 = t2 * t
-        w = ((2.0 * t3 - 3.0 * t2 + 1.0) * _TAB_W[i] + (t3 - 2.0 * t2 + t) * _TAB_D[i]
-             + (3.0 * t2 - 2.0 * t3) * _TAB_W[i + 1] + (t3 - t2) * _TAB_D[i + 1])
+        w = (
+            (2.0 * t3 - 3.0 * t2 + 1.0) * _TAB_W[i]
+            + (t3 - 2.0 * t2 + t) * _TAB_D[i]
+            + (3.0 * t2 - 2.0 * t3) * _TAB_W[i + 1]
+            + (t3 - t2) * _TAB_D[i + 1]
+        )
         r = 1.0 / (1.0 + w)  # independent of the log: overlaps with it
         a = (L - math.log(w) - w) * r
         c = a * r

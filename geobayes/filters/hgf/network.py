@@ -118,8 +118,7 @@ class Missing(_StrEnum):
     SKIP = K.MISSING_SKIP
 
 
-_KIND_NAMES = {K.CONT: "continuous", K.INPUT_CONT: "continuous-input",
-               K.INPUT_BIN: "binary-input"}
+_KIND_NAMES = {K.CONT: "continuous", K.INPUT_CONT: "continuous-input", K.INPUT_BIN: "binary-input"}
 
 
 @dataclass
@@ -223,22 +222,34 @@ class Network:
         Returns the node index.  A continuous input has fixed precision ``precision``.
         """
         if kind == "continuous":
-            return self._add(Node(name, K.INPUT_CONT,
-                                  input_precision=_positive("input precision", precision)))
+            return self._add(
+                Node(name, K.INPUT_CONT, input_precision=_positive("input precision", precision))
+            )
         if kind == "binary":
             return self._add(Node(name, K.INPUT_BIN))
         raise ValueError(f"input kind must be 'continuous' or 'binary', got {kind!r}")
 
-    def add_node(self, name: str, mean: float = 0.0, precision: float = 1.0,
-                 tonic_volatility: float = -3.0, tonic_drift: float = 0.0,
-                 autoconnection: float = 1.0) -> int:
+    def add_node(
+        self,
+        name: str,
+        mean: float = 0.0,
+        precision: float = 1.0,
+        tonic_volatility: float = -3.0,
+        tonic_drift: float = 0.0,
+        autoconnection: float = 1.0,
+    ) -> int:
         """Add a continuous state node; returns its index."""
-        return self._add(Node(
-            name, K.CONT, mean=_finite("mean", mean),
-            precision=_positive("precision", precision),
-            tonic_volatility=_finite("tonic_volatility", tonic_volatility),
-            tonic_drift=_finite("tonic_drift", tonic_drift),
-            autoconnection=_finite("autoconnection", autoconnection)))
+        return self._add(
+            Node(
+                name,
+                K.CONT,
+                mean=_finite("mean", mean),
+                precision=_positive("precision", precision),
+                tonic_volatility=_finite("tonic_volatility", tonic_volatility),
+                tonic_drift=_finite("tonic_drift", tonic_drift),
+                autoconnection=_finite("autoconnection", autoconnection),
+            )
+        )
 
     def _add_edge(self, child, parent, coupling, volatility):
         c, p = self._index(child), self._index(parent)
@@ -249,8 +260,9 @@ class Network:
         if c == p:
             raise ValueError("a node cannot be its own parent")
         if any(e.child == c and e.parent == p for e in self.edges):
-            raise ValueError(f"{self.nodes[p].name!r} is already a parent of "
-                             f"{self.nodes[c].name!r}")
+            raise ValueError(
+                f"{self.nodes[p].name!r} is already a parent of {self.nodes[c].name!r}"
+            )
         if volatility:
             coupling = _positive("volatility coupling", coupling)
         else:
@@ -283,13 +295,19 @@ class Network:
 
     def parents(self, node, volatility: bool = False) -> list:
         i = self._index(node)
-        return [self.nodes[e.parent].name for e in self.edges
-                if e.child == i and e.volatility == volatility]
+        return [
+            self.nodes[e.parent].name
+            for e in self.edges
+            if e.child == i and e.volatility == volatility
+        ]
 
     def children(self, node, volatility: bool = False) -> list:
         i = self._index(node)
-        return [self.nodes[e.child].name for e in self.edges
-                if e.parent == i and e.volatility == volatility]
+        return [
+            self.nodes[e.child].name
+            for e in self.edges
+            if e.parent == i and e.volatility == volatility
+        ]
 
     def edge_index(self, child, parent) -> int:
         c, p = self._index(child), self._index(parent)
@@ -353,10 +371,17 @@ class Network:
         return nodes, edges
 
     # ------------------------------------------------------------- compiling
-    def compile(self, update=Update.ROBUST, prediction=Prediction.MEAN_FIELD,
-                value_update=ValueUpdate.CANONICAL, on_failure=OnFailure.RAISE,
-                missing=Missing.ERROR, response: int = K.RESP_NONE, response_input: int = 0,
-                fast_path: bool = True):
+    def compile(
+        self,
+        update=Update.ROBUST,
+        prediction=Prediction.MEAN_FIELD,
+        value_update=ValueUpdate.CANONICAL,
+        on_failure=OnFailure.RAISE,
+        missing=Missing.ERROR,
+        response: int = K.RESP_NONE,
+        response_input: int = 0,
+        fast_path: bool = True,
+    ):
         """Return ``(inet, npar, epar)``, the arrays the kernels read.
 
         With ``fast_path`` (default), standard chains (:meth:`chain`) run in the
@@ -385,8 +410,17 @@ class Network:
             np.array([nd.kind for nd in self.nodes], np.int64),
             np.array([e.child for e in self.edges], np.int64),
             np.array([e.parent for e in self.edges], np.int64),
-            np.array(pred, np.int64), np.array(upd, np.int64), np.array(inputs, np.int64),
-            vpar_ptr, vpar, wpar_ptr, wpar, vch_ptr, vch, wch_ptr, wch,
+            np.array(pred, np.int64),
+            np.array(upd, np.int64),
+            np.array(inputs, np.int64),
+            vpar_ptr,
+            vpar,
+            wpar_ptr,
+            wpar,
+            vch_ptr,
+            vch,
+            wch_ptr,
+            wch,
         ]
         assert len(blocks) == K.NBLOCK
         head = np.zeros(K.HEADER, np.int64)
@@ -403,8 +437,8 @@ class Network:
         if chain is not None:
             nodes_, edges_ = chain
             head[K.H_CHAIN] = len(nodes_) - 1
-            head[K.H_CIDX:K.H_CIDX + 4] = (nodes_ + [-1, -1, -1])[:4]
-            head[K.H_CIDX + 4:K.H_CIDX + 7] = (edges_ + [-1, -1])[:3]
+            head[K.H_CIDX : K.H_CIDX + 4] = (nodes_ + [-1, -1, -1])[:4]
+            head[K.H_CIDX + 4 : K.H_CIDX + 7] = (edges_ + [-1, -1])[:3]
         pos = K.HEADER
         for b, arr in enumerate(blocks):
             head[K.H_OFF + b] = pos
@@ -426,13 +460,28 @@ class Network:
     def to_dict(self) -> dict:
         """A JSON-able description (stored in the trace's settings)."""
         return {
-            "nodes": [{"name": nd.name, "kind": _KIND_NAMES[nd.kind], "mean": nd.mean,
-                       "precision": nd.precision, "tonic_volatility": nd.tonic_volatility,
-                       "tonic_drift": nd.tonic_drift, "autoconnection": nd.autoconnection,
-                       "input_precision": nd.input_precision} for nd in self.nodes],
-            "edges": [{"child": self.nodes[e.child].name, "parent": self.nodes[e.parent].name,
-                       "coupling": e.coupling,
-                       "type": "volatility" if e.volatility else "value"} for e in self.edges],
+            "nodes": [
+                {
+                    "name": nd.name,
+                    "kind": _KIND_NAMES[nd.kind],
+                    "mean": nd.mean,
+                    "precision": nd.precision,
+                    "tonic_volatility": nd.tonic_volatility,
+                    "tonic_drift": nd.tonic_drift,
+                    "autoconnection": nd.autoconnection,
+                    "input_precision": nd.input_precision,
+                }
+                for nd in self.nodes
+            ],
+            "edges": [
+                {
+                    "child": self.nodes[e.child].name,
+                    "parent": self.nodes[e.parent].name,
+                    "coupling": e.coupling,
+                    "type": "volatility" if e.volatility else "value",
+                }
+                for e in self.edges
+            ],
             "binary_clipping": self.binary_clipping,
             "max_precision": self.max_precision,
         }
@@ -441,8 +490,9 @@ class Network:
         return f"Network({json.dumps(self.to_dict()['edges'])})"
 
     # ------------------------------------------------------------- running
-    def run_filter(self, observations, update="robust", *, method=None, seed=None,
-                   progress=None, **kwargs):
+    def run_filter(
+        self, observations, update="robust", *, method=None, seed=None, progress=None, **kwargs
+    ):
         """Run the HGF over ``observations``; see :func:`geobayes.filters.hgf.run`.
 
         This is the hook ``geobayes.filter(network, observations, ...)`` delegates to.
@@ -458,9 +508,17 @@ class Network:
         return run(self, observations, update=update, **kwargs)
 
 
-def continuous_hgf(levels: int = 2, input_precision: float = 1e4, tonic_volatility=-3.0,
-                   volatility_coupling=1.0, mean=0.0, precision=1.0, tonic_drift=0.0,
-                   autoconnection=1.0, **network_kwargs) -> Network:
+def continuous_hgf(
+    levels: int = 2,
+    input_precision: float = 1e4,
+    tonic_volatility=-3.0,
+    volatility_coupling=1.0,
+    mean=0.0,
+    precision=1.0,
+    tonic_drift=0.0,
+    autoconnection=1.0,
+    **network_kwargs,
+) -> Network:
     """The standard continuous 2- or 3-level HGF with pyhgf's former ``HGF`` defaults.
 
     Input ``u`` (precision ``input_precision``) <- ``x1`` (value parent, alpha = 1)
@@ -491,17 +549,30 @@ def continuous_hgf(levels: int = 2, input_precision: float = 1e4, tonic_volatili
     net = Network(**network_kwargs)
     net.add_input("u", "continuous", input_precision)
     for i in range(levels):
-        net.add_node(f"x{i + 1}", mean=mu[i], precision=pr[i], tonic_volatility=om[i],
-                     tonic_drift=rh[i], autoconnection=la[i])
+        net.add_node(
+            f"x{i + 1}",
+            mean=mu[i],
+            precision=pr[i],
+            tonic_volatility=om[i],
+            tonic_drift=rh[i],
+            autoconnection=la[i],
+        )
     net.add_value_parent("u", "x1", 1.0)
     for i in range(1, levels):
         net.add_volatility_parent(f"x{i}", f"x{i + 1}", ka[i - 1])
     return net
 
 
-def binary_hgf(levels: int = 3, tonic_volatility=-3.0, volatility_coupling=1.0, mean=0.0,
-               precision=1.0, tonic_drift=0.0, autoconnection=1.0,
-               **network_kwargs) -> Network:
+def binary_hgf(
+    levels: int = 3,
+    tonic_volatility=-3.0,
+    volatility_coupling=1.0,
+    mean=0.0,
+    precision=1.0,
+    tonic_drift=0.0,
+    autoconnection=1.0,
+    **network_kwargs,
+) -> Network:
     """The standard binary 2- or 3-level HGF with pyhgf's former ``HGF`` defaults.
 
     Binary input ``x1`` <- ``x2`` (value parent, alpha = 1) [<- ``x3`` (volatility
@@ -526,8 +597,14 @@ def binary_hgf(levels: int = 3, tonic_volatility=-3.0, volatility_coupling=1.0, 
     net = Network(**network_kwargs)
     net.add_input("x1", "binary")
     for i in range(nc):
-        net.add_node(f"x{i + 2}", mean=mu[i], precision=pr[i], tonic_volatility=om[i],
-                     tonic_drift=rh[i], autoconnection=la[i])
+        net.add_node(
+            f"x{i + 2}",
+            mean=mu[i],
+            precision=pr[i],
+            tonic_volatility=om[i],
+            tonic_drift=rh[i],
+            autoconnection=la[i],
+        )
     net.add_value_parent("x1", "x2", 1.0)
     if levels == 3:
         ka = per("volatility_coupling", volatility_coupling, 1)
@@ -555,10 +632,14 @@ def simulate(network: Network, n_steps: int, seed=None, time_step: float = 1.0):
     n = len(network.nodes)
     x = np.array([nd.mean for nd in network.nodes], float)
     states = np.empty((n_steps, n))
-    vpar = [[(e.parent, e.coupling) for e in network.edges if e.child == a and not e.volatility]
-            for a in range(n)]
-    wpar = [[(e.parent, e.coupling) for e in network.edges if e.child == a and e.volatility]
-            for a in range(n)]
+    vpar = [
+        [(e.parent, e.coupling) for e in network.edges if e.child == a and not e.volatility]
+        for a in range(n)
+    ]
+    wpar = [
+        [(e.parent, e.coupling) for e in network.edges if e.child == a and e.volatility]
+        for a in range(n)
+    ]
     t = time_step
     for k in range(n_steps):
         new = x.copy()

@@ -23,14 +23,15 @@ def prepare_observations(network: Network, observations, missing=Missing.ERROR) 
     try:
         obs = np.asarray(observations, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"observations must be numeric, got {type(observations).__name__}"
-                        ) from exc
+        raise TypeError(f"observations must be numeric, got {type(observations).__name__}") from exc
     n_in = len(network.input_names)
     if obs.ndim == 1 and n_in == 1:
         obs = obs[:, None]
     if obs.ndim != 2 or obs.shape[1] != n_in:
-        raise ValueError(f"observations must have shape (n_time, {n_in}) for inputs "
-                         f"{network.input_names}, got {np.shape(observations)}")
+        raise ValueError(
+            f"observations must have shape (n_time, {n_in}) for inputs "
+            f"{network.input_names}, got {np.shape(observations)}"
+        )
     if obs.shape[0] == 0:
         raise ValueError("observations are empty")
     if np.isinf(obs).any():
@@ -39,8 +40,10 @@ def prepare_observations(network: Network, observations, missing=Missing.ERROR) 
     nan = np.isnan(obs)
     if nan.any() and missing == Missing.ERROR:
         k, i = np.argwhere(nan)[0]
-        raise ValueError(f"observation {k} of input {network.input_names[i]!r} is NaN; "
-                         "pass missing='skip' to treat NaN as a missing observation")
+        raise ValueError(
+            f"observation {k} of input {network.input_names[i]!r} is NaN; "
+            "pass missing='skip' to treat NaN as a missing observation"
+        )
     ins = [nd for nd in network.nodes if nd.kind != K.CONT]
     for i, nd in enumerate(ins):
         if nd.kind == K.INPUT_BIN:
@@ -48,8 +51,10 @@ def prepare_observations(network: Network, observations, missing=Missing.ERROR) 
             bad = ~np.isnan(col) & (col != 0.0) & (col != 1.0)
             if bad.any():
                 k = int(np.argmax(bad))
-                raise ValueError(f"binary input {nd.name!r} needs values 0 or 1, got "
-                                 f"{float(col[k])!r} at step {k}")
+                raise ValueError(
+                    f"binary input {nd.name!r} needs values 0 or 1, got "
+                    f"{float(col[k])!r} at step {k}"
+                )
     return np.ascontiguousarray(obs)
 
 
@@ -62,14 +67,35 @@ def run_arrays(inet, npar, epar, gpar, obs, resp=None, store=True):
     status = np.zeros(4)
     if resp is None:
         resp = np.empty(0)
-    totals = K.filter_core(inet, npar, epar, gpar, obs, resp, 1 if store else 0,
-                           out[0], out[1], out[2], out[3], surp, status)
+    totals = K.filter_core(
+        inet,
+        npar,
+        epar,
+        gpar,
+        obs,
+        resp,
+        1 if store else 0,
+        out[0],
+        out[1],
+        out[2],
+        out[3],
+        surp,
+        status,
+    )
     return (*out, surp, status, totals)
 
 
-def run(network: Network, observations, update="robust", *, prediction="mean_field",
-        value_update="canonical", on_failure="raise", missing="error",
-        time_step: float = 1.0):
+def run(
+    network: Network,
+    observations,
+    update="robust",
+    *,
+    prediction="mean_field",
+    value_update="canonical",
+    on_failure="raise",
+    missing="error",
+    time_step: float = 1.0,
+):
     """Run an HGF network over a series and return an ``xarray.DataTree``.
 
     Parameters
@@ -119,15 +145,29 @@ def run(network: Network, observations, update="robust", *, prediction="mean_fie
             raise ValueError(
                 f"{update.name.lower()} update: non-positive posterior precision {value:.6g} "
                 f"of node {name!r} at step {step}; use update='robust', or "
-                "on_failure='nan' to continue with NaN as pyhgf does")
-        raise ValueError(f"predicted volatility of node {name!r} underflowed ({value:.3g}) at "
-                         f"step {step}; its volatility parent's mean ran away")
+                "on_failure='nan' to continue with NaN as pyhgf does"
+            )
+        raise ValueError(
+            f"predicted volatility of node {name!r} underflowed ({value:.3g}) at "
+            f"step {step}; its volatility parent's mean ran away"
+        )
     res = HGFResult(
-        network=network, observations=obs, mean=mean, precision=prec, expected_mean=emean,
-        expected_precision=eprec, surprise=surp, status=status,
-        settings={"update": update.name.lower(), "prediction": prediction.name.lower(),
-                  "value_update": value_update.name.lower(),
-                  "on_failure": on_failure.name.lower(), "missing": missing.name.lower(),
-                  "time_step": float(time_step)},
-        elapsed=elapsed)
+        network=network,
+        observations=obs,
+        mean=mean,
+        precision=prec,
+        expected_mean=emean,
+        expected_precision=eprec,
+        surprise=surp,
+        status=status,
+        settings={
+            "update": update.name.lower(),
+            "prediction": prediction.name.lower(),
+            "value_update": value_update.name.lower(),
+            "on_failure": on_failure.name.lower(),
+            "missing": missing.name.lower(),
+            "time_step": float(time_step),
+        },
+        elapsed=elapsed,
+    )
     return to_datatree(res)
