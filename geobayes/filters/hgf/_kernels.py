@@ -233,12 +233,18 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
         sb = sigc + np.exp(Lb)
         ia = 1.0 / sa
         ib = 1.0 / sb
-        di = -0.5 * np.log(sb * ia) - 0.5 * beta * (ib - ia) - 0.5 * ph * (d2 * d2 - d1 * d1)
+        # I2 - I1 = -log(sb/sa)/2 - X, so e^(I1 - I2) = sqrt(sb/sa) e^X: a square root
+        # replaces a logarithm on the critical path
+        X = 0.5 * beta * (ib - ia) + 0.5 * ph * (d2 * d2 - d1 * d1)
+        if X.real < 700.0 and X.real > -700.0:
+            b = 1.0 / (1.0 + np.sqrt(sb * ia) * np.exp(X))
+        else:
+            b = _sigmoid(-0.5 * np.log(sb * ia) - X)
     else:
         _w, la1, inv1 = _vol_at(sigc, La)
         _w, la2, inv2 = _vol_at(sigc, Lb)
         di = -0.5 * (la2 - la1) - 0.5 * beta * (inv2 - inv1) - 0.5 * ph * (d2 * d2 - d1 * d1)
-    b = _sigmoid(di)
+        b = _sigmoid(di)
     dm = mu1 - mu2
     pp = 1.0 / ((1.0 - b) * ipi1 + b * ipi2 + b * (1.0 - b) * dm * dm)
     return pp, (1.0 - b) * mu1 + b * mu2, False
