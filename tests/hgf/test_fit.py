@@ -167,3 +167,15 @@ def test_recovers_response_temperature():
     z = tr["posterior"]["zeta"].values
     assert abs(z.mean() - zeta) < 3 * z.std()
     assert z.std() < 0.6
+
+
+def test_gradient_noisy_binary_input():
+    rng = np.random.default_rng(1)
+    y = (rng.uniform(size=150) < 0.7) + rng.normal(0, 0.5, 150)
+    model = hgf_model(
+        hgf.binary_hgf(3, input_precision=4.0), y, ["pi_u_x1", "omega_x2", "omega_x3"]
+    )
+    theta = np.array([np.log(3.0), -2.5, -4.0])
+    lp, g = model.logdensity_and_grad(theta)
+    assert np.isfinite(lp)
+    np.testing.assert_allclose(g, _fd_grad(model, theta), rtol=1e-6, atol=1e-6 * np.abs(g).max())

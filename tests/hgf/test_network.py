@@ -333,8 +333,7 @@ def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
     kappa=st.floats(0.2, 3.0),
     log_pi_u=st.floats(0.0, 8.0),
 )
-def test_robust_network_stays_finite_on_extreme_series(levels, seed, jump, omega, kappa,
-                                                       log_pi_u):
+def test_robust_network_stays_finite_on_extreme_series(levels, seed, jump, omega, kappa, log_pi_u):
     """Random walks with outliers and level shifts of any size up to 1e3: every
     posterior precision of the robust HGF stays finite and positive (and the series'
     surprise finite), whereas classic is allowed to fail."""
@@ -342,10 +341,62 @@ def test_robust_network_stays_finite_on_extreme_series(levels, seed, jump, omega
     u = np.cumsum(rng.normal(0, 0.01, 150))
     u[rng.integers(10, 150, 3)] += jump * rng.choice([-1, 1], 3)
     u[100:] += jump
-    net = hgf.continuous_hgf(levels, tonic_volatility=omega, volatility_coupling=kappa,
-                             input_precision=10.0**log_pi_u)
+    net = hgf.continuous_hgf(
+        levels, tonic_volatility=omega, volatility_coupling=kappa, input_precision=10.0**log_pi_u
+    )
     tree = net.run_filter(u, update="robust")
     prec = tree["filtered"]["precision"].values[:, 1:]
     assert np.all(np.isfinite(prec)) and np.all(prec > 0)
     assert np.all(np.isfinite(tree["filtered"]["mean"].values))
     assert np.isfinite(tree.attrs["total_surprise"])
+
+
+# ---------------------------------------------------------------- noisy binary input
+def test_noisy_binary_input_limits_and_surprise():
+    """Spec §3 (Mathys 2014, eq. 39).  With a huge input precision the noisy input is
+    the exact binary one (same trajectories; the surprise differs by the density
+    constant log sqrt(pi_u / 2 pi)); the surprise is minus the log mixture density."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(4)
+    u = (rng.uniform(size=200) < 0.7).astype(float)
+    exact = hgf.binary_hgf(3).run_filter(u)
+    noisy = hgf.binary_hgf(3, input_precision=1e12).run_filter(u)
+    assert noisy.attrs["settings"].count("noisy-binary-input") == 1
+    for g in ("filtered", "predicted"):
+        np.testing.assert_allclose(
+            noisy[g]["mean"].sel(node=["x2", "x3"]).values,
+            exact[g]["mean"].sel(node=["x2", "x3"]).values,
+            rtol=1e-10,
+        )
+    np.testing.assert_allclose(
+        noisy["sample_stats"]["surprise"].values + 0.5 * np.log(1e12 / (2 * np.pi)),
+        exact["sample_stats"]["surprise"].values,
+        rtol=1e-9,
+    )
+    # moderate noise: surprise = -log(m N(u; 1, 1/pi_u) + (1 - m) N(u; 0, 1/pi_u))
+    y = u + rng.normal(0, 0.5, u.size)
+    tree = hgf.binary_hgf(3, input_precision=4.0, input_values=(0.0, 1.0)).run_filter(y)
+    m = tree["predicted"]["mean"].sel(node="x1").values
+    dens = m * norm.pdf(y, 1.0, 0.5) + (1 - m) * norm.pdf(y, 0.0, 0.5)
+    np.testing.assert_allclose(tree["sample_stats"]["surprise"].values, -np.log(dens), rtol=1e-10)
+    np.testing.assert_allclose(
+        tree["sample_stats"]["surprise_input"].values, -np.log(dens), rtol=1e-10
+    )
+    # the posterior of x1 is Bayes' rule
+    post = tree["filtered"]["mean"].sel(node="x1").values
+    np.testing.assert_allclose(post, m * norm.pdf(y, 1.0, 0.5) / dens, rtol=1e-10)
+    with pytest.raises(ValueError, match="two distinct numbers"):
+        hgf.binary_hgf(3, input_precision=4.0, input_values=(1.0, 1.0))
+
+
+def test_noisy_binary_tracks_switching_probability():
+    rng = np.random.default_rng(0)
+    p = np.repeat(np.tile([0.85, 0.15], 4), 60)
+    x = (rng.uniform(size=p.size) < p).astype(float)
+    y = x + rng.normal(0, 0.4, p.size)  # sensory noise sd 0.4
+    tree = hgf.binary_hgf(3, input_precision=1 / 0.4**2).run_filter(y, update="robust")
+    belief = tree["predicted"]["mean"].sel(node="x1").values
+    assert np.corrcoef(belief, p)[0, 1] > 0.7
+    late = np.tile(np.r_[np.zeros(30, bool), np.ones(30, bool)], 8)
+    assert ((belief[late] > 0.5) == (p[late] > 0.5)).mean() > 0.85

@@ -35,13 +35,13 @@ from numba import complex128, float64, int64, njit, prange, types
 from .lambertw import lambertw0_log
 
 # node parameter columns
-MEAN0, PREC0, OMEGA, RHO, LAMBDA, INPUT_PREC = 0, 1, 2, 3, 4, 5
-NP = 6
+MEAN0, PREC0, OMEGA, RHO, LAMBDA, INPUT_PREC, ETA0, ETA1 = 0, 1, 2, 3, 4, 5, 6, 7
+NP = 8
 # global parameters
 G_TIME, G_ZETA, G_EPS, G_MAXPREC = 0, 1, 2, 3
 NG = 4
 # node kinds
-CONT, INPUT_CONT, INPUT_BIN = 0, 1, 2
+CONT, INPUT_CONT, INPUT_BIN, INPUT_BIN_NOISY = 0, 1, 2, 3
 # update variants
 CLASSIC, EHGF, ROBUST = 0, 1, 2
 # prediction variants
@@ -780,7 +780,7 @@ def filter_core(
                 pvar[a] = 1.0 / pi[a]
                 d = u - muhat[a]
                 surp += 0.5 * (LOG2PI - np.log(pihat[a]) + pihat[a] * d * d)
-            else:
+            elif kind[a] == INPUT_BIN:
                 m = muhat[a]
                 pi[a] = zero + np.inf
                 pvar[a] = zero
@@ -788,6 +788,20 @@ def filter_core(
                     surp -= np.log(m)
                 else:
                     surp -= np.log(1.0 - m)
+            else:
+                # noisy binary input (Mathys 2014, eq. 39): u ~ N(eta_x, 1/pi_u), x ~ B(m);
+                # posterior P(x = 1 | u) = sigmoid(logit m + log N(u; eta1) - log N(u; eta0))
+                m = muhat[a]
+                pu = npar[a, INPUT_PREC]
+                d1 = u - npar[a, ETA1]
+                d0 = u - npar[a, ETA0]
+                l1 = np.log(m) - 0.5 * pu * d1 * d1
+                l0 = np.log(1.0 - m) - 0.5 * pu * d0 * d0
+                post = _sigmoid(l1 - l0)
+                mu[a] = post
+                pi[a] = 1.0 / (post * (1.0 - post))
+                pvar[a] = post * (1.0 - post)
+                surp -= _logaddexp(l1, l0) + 0.5 * (np.log(pu) - LOG2PI)
             if resp_kind == RESP_BINARY_SOFTMAX and i == resp_input:
                 y = resp[k]
                 if y == y:
@@ -818,7 +832,7 @@ def filter_core(
                 if kc == INPUT_CONT:
                     pc = pi[c]
                     d = (mu[c] - muhat[c]) / nvp
-                elif kc == INPUT_BIN:
+                elif kc == INPUT_BIN or kc == INPUT_BIN_NOISY:
                     pc = muhat[c] * (1.0 - muhat[c])
                     d = (mu[c] - muhat[c]) / pc / nvp
                 else:

@@ -54,9 +54,14 @@ class HGFResult:
     elapsed: float
 
 
-def pyhgf_surprises(network, mean, expected_mean, expected_precision):
-    """pyhgf's per-node surprise, input surprise and total surprise (NaN skipped)."""
+def pyhgf_surprises(network, mean, expected_mean, expected_precision, observations=None):
+    """pyhgf's per-node surprise, input surprise and total surprise (NaN skipped).
+
+    A noisy binary input (no pyhgf counterpart) gets the negative log of its mixture
+    density, from ``observations`` (time x inputs).
+    """
     first_input = None
+    n_in = 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         node = 0.5 * (
             K.LOG2PI - np.log(expected_precision) + expected_precision * (mean - expected_mean) ** 2
@@ -67,12 +72,20 @@ def pyhgf_surprises(network, mean, expected_mean, expected_precision):
                 node[:, a] = 0.5 * (
                     K.LOG2PI - np.log(pu) + pu * (mean[:, a] - expected_mean[:, a]) ** 2
                 )
+            elif nd.kind == K.INPUT_BIN_NOISY and observations is not None:
+                m, u, pu = expected_mean[:, a], observations[:, n_in], nd.input_precision
+                eta0, eta1 = nd.input_values
+                l1 = np.log(m) - 0.5 * pu * (u - eta1) ** 2
+                l0 = np.log(1.0 - m) - 0.5 * pu * (u - eta0) ** 2
+                node[:, a] = -np.logaddexp(l1, l0) - 0.5 * (np.log(pu) - K.LOG2PI)
             elif nd.kind == K.INPUT_BIN:
                 m, u = expected_mean[:, a], mean[:, a]
                 node[:, a] = np.where(u > 0.5, -np.log(m), -np.log(1.0 - m))
                 node[np.isnan(u), a] = np.nan
-            if nd.kind != K.CONT and first_input is None:
-                first_input = a
+            if nd.kind != K.CONT:
+                n_in += 1
+                if first_input is None:
+                    first_input = a
     total = np.nansum(node, axis=1)
     total[np.isnan(node).all(axis=1)] = np.nan  # pandas' skipna sum, NaN when all are NaN
     return node, node[:, first_input], total
@@ -87,7 +100,9 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
     names = list(net.node_names)
     coords = {"time": np.arange(T), "node": names}
     dims = ("time", "node")
-    node_s, s_in, s_tot = pyhgf_surprises(net, res.mean, res.expected_mean, res.expected_precision)
+    node_s, s_in, s_tot = pyhgf_surprises(
+        net, res.mean, res.expected_mean, res.expected_precision, res.observations
+    )
     code = int(res.status[0])
     filtered = xr.Dataset(
         {"mean": (dims, res.mean), "precision": (dims, res.precision)}, coords=coords

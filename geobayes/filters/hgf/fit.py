@@ -153,7 +153,7 @@ def _resolve(network: Network, name: str, prior=None) -> FreeParameter:
             if name.startswith(prefix + "_") and name[len(prefix) + 1 :] in nodes:
                 i = nodes.index(name[len(prefix) + 1 :])
                 nd = network.nodes[i]
-                if (col == K.INPUT_PREC) != (nd.kind == K.INPUT_CONT):
+                if (col == K.INPUT_PREC) != (nd.kind in (K.INPUT_CONT, K.INPUT_BIN_NOISY)):
                     raise ValueError(f"{name!r}: parameter does not apply to node {nd.name!r}")
                 val = float(nd.row()[col])
                 fp = (T_NODE, i, col, tr, math.log(val) if tr == TR_LOG else val, sd)
@@ -215,7 +215,7 @@ def pack(
         if not ok.all():
             raise ValueError("responses must be 0, 1 or NaN (no response)")
         ins = [nd for nd in network.nodes if nd.kind != K.CONT]
-        if ins[response_input].kind != K.INPUT_BIN:
+        if ins[response_input].kind not in (K.INPUT_BIN, K.INPUT_BIN_NOISY):
             raise ValueError("the binary softmax response model needs a binary input")
     if lik != LIK_OBS and responses is None:
         raise ValueError(f"likelihood={likelihood!r} needs responses")

@@ -118,7 +118,12 @@ class Missing(_StrEnum):
     SKIP = K.MISSING_SKIP
 
 
-_KIND_NAMES = {K.CONT: "continuous", K.INPUT_CONT: "continuous-input", K.INPUT_BIN: "binary-input"}
+_KIND_NAMES = {
+    K.CONT: "continuous",
+    K.INPUT_CONT: "continuous-input",
+    K.INPUT_BIN: "binary-input",
+    K.INPUT_BIN_NOISY: "noisy-binary-input",
+}
 
 
 @dataclass
@@ -136,7 +141,9 @@ class Node:
     tonic_volatility, tonic_drift, autoconnection : float
         :math:`\\omega`, :math:`\\rho`, :math:`\\lambda` (continuous states).
     input_precision : float
-        :math:`\\pi_u` of a continuous input.
+        :math:`\\pi_u` of a continuous or noisy binary input.
+    input_values : tuple of float
+        :math:`(\\eta_0, \\eta_1)`, the sensory values of a noisy binary input.
     """
 
     name: str
@@ -147,6 +154,7 @@ class Node:
     tonic_drift: float = 0.0
     autoconnection: float = 1.0
     input_precision: float = 1e4
+    input_values: tuple = (0.0, 1.0)
 
     def row(self) -> np.ndarray:
         r = np.zeros(K.NP)
@@ -156,6 +164,8 @@ class Node:
         r[K.RHO] = self.tonic_drift
         r[K.LAMBDA] = self.autoconnection
         r[K.INPUT_PREC] = self.input_precision
+        r[K.ETA0] = self.input_values[0]
+        r[K.ETA1] = self.input_values[1]
         return r
 
 
@@ -216,17 +226,38 @@ class Network:
         self.nodes.append(node)
         return len(self.nodes) - 1
 
-    def add_input(self, name: str, kind: str = "continuous", precision: float = 1e4) -> int:
-        """Add an observed input node; ``kind`` is ``"continuous"`` or ``"binary"``.
+    def add_input(
+        self, name: str, kind: str = "continuous", precision: float | None = None, values=(0.0, 1.0)
+    ) -> int:
+        """Add an observed input node; returns its index.
 
-        Returns the node index.  A continuous input has fixed precision ``precision``.
+        ``kind="continuous"``: Gaussian observation of its value parent with fixed
+        precision ``precision`` (default 1e4).  ``kind="binary"``: an exactly observed
+        binary state (observations 0/1); with a ``precision`` it is a *noisy* binary
+        input (Mathys et al. 2014, eq. 39): the hidden state x in {0, 1} is seen as a
+        real ``u ~ N(values[x], 1/precision)``.
         """
         if kind == "continuous":
+            pu = 1e4 if precision is None else precision
             return self._add(
-                Node(name, K.INPUT_CONT, input_precision=_positive("input precision", precision))
+                Node(name, K.INPUT_CONT, input_precision=_positive("input precision", pu))
             )
         if kind == "binary":
-            return self._add(Node(name, K.INPUT_BIN))
+            if precision is None:
+                return self._add(Node(name, K.INPUT_BIN))
+            eta = tuple(_finite("input value", v) for v in values)
+            if len(eta) != 2 or eta[0] == eta[1]:
+                raise ValueError(
+                    f"values must be two distinct numbers (eta0, eta1), got {values!r}"
+                )
+            return self._add(
+                Node(
+                    name,
+                    K.INPUT_BIN_NOISY,
+                    input_precision=_positive("input precision", precision),
+                    input_values=eta,
+                )
+            )
         raise ValueError(f"input kind must be 'continuous' or 'binary', got {kind!r}")
 
     def add_node(
@@ -357,6 +388,8 @@ class Network:
         ins = [i for i, nd in enumerate(self.nodes) if nd.kind != K.CONT]
         if len(ins) != 1 or len(self.nodes) > 4 or len(self.edges) != len(self.nodes) - 1:
             return None
+        if self.nodes[ins[0]].kind == K.INPUT_BIN_NOISY:
+            return None  # the general kernel handles noisy binary inputs
         nodes, edges = [ins[0]], []
         cur = ins[0]
         for level in range(len(self.nodes) - 1):
@@ -470,6 +503,7 @@ class Network:
                     "tonic_drift": nd.tonic_drift,
                     "autoconnection": nd.autoconnection,
                     "input_precision": nd.input_precision,
+                    "input_values": list(nd.input_values),
                 }
                 for nd in self.nodes
             ],
@@ -571,13 +605,16 @@ def binary_hgf(
     precision=1.0,
     tonic_drift=0.0,
     autoconnection=1.0,
+    input_precision=None,
+    input_values=(0.0, 1.0),
     **network_kwargs,
 ) -> Network:
     """The standard binary 2- or 3-level HGF with pyhgf's former ``HGF`` defaults.
 
     Binary input ``x1`` <- ``x2`` (value parent, alpha = 1) [<- ``x3`` (volatility
     parent of x2, kappa)].  Per-level arguments refer to the continuous levels
-    x2 (and x3).
+    x2 (and x3).  With ``input_precision`` the input is a noisy binary input with
+    sensory values ``input_values`` (see :meth:`Network.add_input`).
     """
     if levels not in (2, 3):
         raise ValueError(f"levels must be 2 or 3, got {levels!r}")
@@ -595,7 +632,7 @@ def binary_hgf(
     rh = per("tonic_drift", tonic_drift, nc)
     la = per("autoconnection", autoconnection, nc)
     net = Network(**network_kwargs)
-    net.add_input("x1", "binary")
+    net.add_input("x1", "binary", precision=input_precision, values=input_values)
     for i in range(nc):
         net.add_node(
             f"x{i + 2}",
@@ -654,6 +691,10 @@ def simulate(network: Network, n_steps: int, seed=None, time_step: float = 1.0):
                 new[a] = rng.normal(drive, 1.0 / math.sqrt(nd.input_precision))
             else:
                 new[a] = float(rng.uniform() < 1.0 / (1.0 + math.exp(-drive)))
+                if nd.kind == K.INPUT_BIN_NOISY:
+                    new[a] = rng.normal(
+                        nd.input_values[int(new[a])], 1.0 / math.sqrt(nd.input_precision)
+                    )
         x = new
         states[k] = x
     ins = [i for i, nd in enumerate(network.nodes) if nd.kind != K.CONT]
