@@ -236,6 +236,9 @@ def report(rows, geo, dap, scaling, meta):
     for s in scaling:
         lines.append(f"| {s['dim']} | {s['ms_per_cycle']:.2f} | {s['threads']} | "
                      f"{s['rmse']:.3f} |")
+    notes = HERE / "notes.md"
+    if notes.exists():
+        lines.append(notes.read_text())
     return "\n".join(lines) + "\n"
 
 

@@ -10,9 +10,15 @@
 Modules: :mod:`~geobayes.filters.ssm` (the model class),
 :mod:`~geobayes.filters.models` (built-ins and registry),
 :mod:`~geobayes.filters.methods` (front objects), :mod:`~geobayes.filters.api`
-(the driver), :mod:`~geobayes.filters.configs` (benchmark settings with
-reference RMSEs), and the kernels :mod:`~geobayes.filters.kalman`,
-:mod:`~geobayes.filters.enkf`, :mod:`~geobayes.filters.particle`.
+(the driver: :func:`filter` returns a ``DataTree``, :func:`filtering` yields
+one cycle at a time), :mod:`~geobayes.filters.configs` (benchmark settings
+with reference RMSEs), the kernels :mod:`~geobayes.filters.kalman`,
+:mod:`~geobayes.filters.enkf`, :mod:`~geobayes.filters.particle`, and
+:mod:`~geobayes.filters._trace` (the output layout).
+
+Your own model: write its step and observation operator as Numba functions
+with the signatures :data:`STEP_SIG` and :data:`OBSERVE_SIG` and pass them to
+:class:`StateSpaceModel`; the compiled filter kernels are reused as they are.
 """
 
 from . import configs, models
