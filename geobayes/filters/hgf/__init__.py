@@ -13,8 +13,32 @@ then run it over a series::
     True
 
 ``net.run_filter(observations, update=...)`` does the same, so that
-``geobayes.filter(net, observations, update="robust")`` works.  Parameter fitting:
-:mod:`geobayes.filters.hgf.fit`.  See ``../shared/specs/hgf.md`` for the maths.
+``geobayes.filter(net, observations, update="robust")`` works.
+
+What is where
+-------------
+* :mod:`.network` -- nodes, couplings, the schedule (predictions top-down, updates
+  bottom-up, computed once from the graph as pyhgf does), the standard networks and
+  :func:`simulate`.  Inputs: continuous (fixed precision), binary, noisy binary.
+* :mod:`._kernels` -- one compiled loop for any network (``filter_core``, eager
+  float64 and complex128 signatures, disk-cached: a new network or new parameters
+  never recompile) with a scalar fast path for the standard 2/3-level chains; the
+  volatility updates ``classic`` (Mathys 2011), ``ehgf`` (Weber 2023) and ``robust``
+  (default; Lambert-W second expansion, Mathys et al. 2026, pyhgf's ``unbounded``);
+  the prediction variant of pyhgf >= 0.3 (``prediction="pyhgf"``).
+* :mod:`.lambertw` -- jitted :math:`W_0`, in log space for huge arguments.
+* :mod:`.run` and :mod:`._trace` -- validation and the DataTree (``filtered``,
+  ``predicted``, ``sample_stats`` with the surprise, ``observed_data``).
+* :mod:`.fit` -- an HGF with unknown parameters as a :class:`geobayes.Model`
+  (minus the total surprise plus priors, complex-step gradient) for
+  ``geobayes.sample``.
+
+Failures are visible: a classic update with a non-positive posterior precision
+raises ``ValueError`` naming the step and node (``on_failure="nan"`` continues with
+NaN as pyhgf does); the robust update is positive by construction.  A node with
+several volatility children under the robust update uses the summed-energy
+extension of spec §4.6 (experimental: no reference implementation to compare with).
+See ``../shared/specs/hgf.md`` for the maths.
 """
 
 from .lambertw import lambertw0, lambertw0_log
