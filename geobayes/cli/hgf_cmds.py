@@ -61,8 +61,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--input-precision",
         type=float,
-        default=1e4,
-        help="continuous input precision pi_u (default 1e4)",
+        default=None,
+        help="input precision pi_u: continuous inputs (default 1e4); with --binary it "
+        "makes the input a noisy binary one with sensory values 0 and 1",
     )
     p.add_argument("--on-failure", default="raise", help="raise (default) or nan")
     p.add_argument("--missing", default="error", help="error (default) or skip NaN values")
@@ -137,8 +138,9 @@ def _network(args):
     if ka is not None:
         kw["volatility_coupling"] = ka
     if args.binary:
-        return hgf.binary_hgf(args.levels, **kw)
-    return hgf.continuous_hgf(args.levels, input_precision=args.input_precision, **kw)
+        return hgf.binary_hgf(args.levels, input_precision=args.input_precision, **kw)
+    pu = 1e4 if args.input_precision is None else args.input_precision
+    return hgf.continuous_hgf(args.levels, input_precision=pu, **kw)
 
 
 def _summary(tree, label) -> str:

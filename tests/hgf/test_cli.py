@@ -129,3 +129,13 @@ def test_stress_classic_fails_cleanly(tmp_path, capsys):
         hgf_cmds.handler(_parse([str(p), "--update", "classic"]))
     assert hgf_cmds.handler(_parse([str(p), "--update", "classic", "--on-failure", "nan"])) == 0
     assert "failed at step 200" in capsys.readouterr().out
+
+
+def test_noisy_binary_cli(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    y = (rng.uniform(size=100) < 0.7) + rng.normal(0, 0.3, 100)
+    p = tmp_path / "noisy.csv"
+    p.write_text("y\n" + "\n".join(repr(float(v)) for v in y) + "\n")
+    args = _parse([str(p), "--binary", "--input-precision", "10"])
+    assert args.func(args) == 0
+    assert "100 observations" in capsys.readouterr().out

@@ -289,7 +289,7 @@ def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
             u = (rng.uniform(size=400) < 0.6).astype(float)
         u[rng.choice(400, 20, replace=False)] = np.nan
         obs = np.ascontiguousarray(u[:, None])
-        g = net.global_params()
+        g = net.global_params(time_step=rng.uniform(0.3, 2.0))
         res = []
         for fast in (True, False):
             inet, npar, epar = net.compile(
