@@ -16,7 +16,8 @@ Groups (dims in brackets):
 
 Root attributes: ``created_at``, ``inference_library``,
 ``inference_library_version``, ``method``, ``settings`` (JSON), ``seed``,
-``filtering_time``, ``ssm``, ``n_cycles``, ``partial`` (1 if interrupted),
+``filtering_time``, ``ssm``, ``n_cycles``, ``partial`` (1 if interrupted or
+diverged), ``diverged`` (1 if the ensemble became non-finite), ``threads``,
 ``burn_in`` (cycles) and the DAPPER-style summaries ``rmse_mean`` (time mean of
 per-cycle RMSE after burn-in), ``rmse_predicted_mean``, ``spread_mean`` and,
 where defined, ``log_evidence``.  Booleans are stored as 0/1 integers so that

@@ -290,14 +290,36 @@ def _outputs(K, N, d, store):
     return out
 
 
-def _chunked(K, chunk, progress, desc, run):
-    """Call ``run(k0, k1)`` over chunks; stop cleanly on Ctrl-C. Returns cycles done."""
+def _chunked(K, chunk, progress, desc, run, out):
+    """Call ``run(k0, k1)`` over chunks; stop cleanly on Ctrl-C or divergence.
+
+    Returns the number of cycles whose output is valid.  A filter diverges
+    when its ensemble becomes non-finite: the linear algebra then raises
+    (``LinAlgError``) or the moments turn NaN.  The run stops there with a
+    ``RuntimeWarning`` and the cycles before are kept (``out["diverged"]``).
+    """
+    import warnings
+
     done = 0
     bar = _tqdm(K, progress, desc)
     try:
         while done < K:
             k1 = min(K, done + chunk)
-            run(done, k1)
+            try:
+                run(done, k1)
+            except np.linalg.LinAlgError:
+                bad = done + _first_nonfinite(out["filt_mean"][done:k1], out["filt_sd"][done:k1])
+            else:
+                bad = _first_nonfinite(out["filt_mean"][done:k1], None)
+                bad = None if bad is None else done + bad
+            if bad is not None:
+                out["diverged"] = int(bad)
+                warnings.warn(
+                    f"{desc}: the ensemble became non-finite at cycle {bad} (the filter "
+                    f"diverged); returning the {bad} cycles before", RuntimeWarning,
+                    stacklevel=4)
+                done = int(bad)
+                break
             bar.update(k1 - done)
             done = k1
     except KeyboardInterrupt:
@@ -307,6 +329,15 @@ def _chunked(K, chunk, progress, desc, run):
     return done
 
 
+def _first_nonfinite(mean, sd):
+    """Index of the first row that is non-finite (or, with ``sd``, never written)."""
+    bad = ~np.isfinite(mean).all(axis=1)
+    if sd is not None:  # rows after an exception keep their zero initial values
+        bad |= (mean == 0).all(axis=1) & (sd == 0).all(axis=1)
+    idx = np.flatnonzero(bad)
+    return int(idx[0]) if idx.size else (None if sd is None else mean.shape[0])
+
+
 def _whitening(R):
     vals, vecs = np.linalg.eigh(R)
     return np.ascontiguousarray((vecs / np.sqrt(vals)) @ vecs.T)
@@ -314,13 +345,13 @@ def _whitening(R):
 
 def _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk):
     run, out, _ = _prepare_ensemble(front, ssm, y, init_ss, run_ss, store)
-    out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run)
+    out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run, out)
     return out
 
 
 def _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk):
     run, out, _ = _prepare_particle(front, ssm, y, init_ss, run_ss, store)
-    out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run)
+    out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run, out)
     return out
 
 
@@ -449,6 +480,7 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
         "n_cycles": int(n),
         "threads": int(threads),
         "partial": n < K,
+        "diverged": "diverged" in out,
         "weighted": isinstance(front, ParticleFilter) and ensemble is not None,
     }
     attrs.update(_trace.summary_attrs(stats, min(burn_in, max(n - 1, 0))))

@@ -324,3 +324,15 @@ def test_user_defined_model_reuses_the_compiled_kernel():
     t = filter(ssm, y, "etkf", ensemble_size=20, seed=1, truth=x, burn_in=50)
     assert t.attrs["rmse_mean"] < 0.3  # prior sd 0.32 per component, and it rotates
     assert len(ensemble_chunk.dispatcher.signatures) == 1
+
+
+def test_divergence_is_reported_and_keeps_earlier_cycles():
+    """A filter fed absurd observations blows up: warn, keep the finite cycles, flag it."""
+    ssm = models.lorenz96(dim=40)
+    x, y = ssm.simulate(300, seed=0)
+    with pytest.warns(RuntimeWarning, match="non-finite at cycle"):
+        t = filter(ssm, 50 * y, "etkf", ensemble_size=5, inflation=3.0, seed=0, truth=x)
+    assert t.attrs["diverged"] == 1 and t.attrs["partial"] == 1
+    assert 0 < t.attrs["n_cycles"] < 300
+    assert np.isfinite(t.filtered["mean"].values).all()
+    assert np.isfinite(t.filtered["sd"].values).all()
