@@ -29,7 +29,8 @@ tr = geobayes.sample(model, method="hmc", chains=4, draws=1000, warmup=1000, see
                      progress=False)
 t2 = time.perf_counter()
 ess = az.ess(tr, var_names=[v for v in tr.posterior.data_vars if v != "theta_trans"])
-print(json.dumps({{"sample_s": t2 - t1, "min_ess": float(min(float(ess[v].min()) for v in ess.data_vars))}}))
+min_ess = min(float(ess[v].min()) for v in ess.data_vars)
+print(json.dumps({{"sample_s": t2 - t1, "min_ess": min_ess}}))
 """
 
 _NUMPYRO = """
