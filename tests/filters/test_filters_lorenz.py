@@ -123,3 +123,24 @@ def test_cubic_and_sparse_l63_run():
         t = filter(ssm, y, EnKF(ensemble_size=30, inflation=1.04), seed=2, truth=x, burn_in=50)
         assert np.isfinite(t.attrs["rmse_mean"])
         assert t.attrs["rmse_mean"] < 7.6  # better than climatology
+
+
+def _paper_cases():
+    for cfg in (configs.sakov2012(), configs.sakov2008()):
+        for ref in cfg.references:
+            if ref.method is None or "Ko=10000" in ref.label or "N=4000" in ref.label:
+                continue  # not implemented here, or minutes per seed
+            yield pytest.param(cfg, ref, id=f"{cfg.name}: {ref.label}")
+
+
+@pytest.mark.paper
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg, ref", list(_paper_cases()))
+def test_reference_table_rmse(cfg, ref):
+    """Every reference of the configs (DAPPER's tables, spec §7) within 15 % (median of 3 seeds).
+
+    DAPPER documents +-5-10 % run-to-run for Ko = 1000; the measured medians over 5 seeds
+    lie 3-9 % below the references (benchmarks/filters/RESULTS.md), DAPPER's own 1-6 %.
+    """
+    rmse, _ = _median_rmse(cfg, ref.method, seeds=range(3))
+    assert abs(rmse - ref.rmse) <= 0.15 * ref.rmse, (ref.label, rmse, ref.rmse)
