@@ -76,6 +76,8 @@ def register(subparsers) -> None:
     p.add_argument("--store", choices=("moments", "ensemble"), default="moments")
     p.add_argument("--out", help="write the trace (netCDF)")
     p.add_argument("--plot", help="write a PNG of truth, estimate and spread band")
+    p.add_argument("--threads", type=int, default=None,
+                   help="Numba threads (default: chosen from problem size and idle cores)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=filter_handler)
 
@@ -141,7 +143,7 @@ def filter_handler(args) -> int:
         burn_in = min(cfg.burn_in, len(y) // 2) if cfg else 0
     tree = run_filter(ssm, y, args.method, ensemble_size=args.ensemble_size, seed=args.seed,
                       truth=x, store=args.store, progress=not args.no_progress, burn_in=burn_in,
-                      **params)
+                      threads=args.threads, **params)
     a = tree.attrs
     line = f"{a['method']} on {ssm.name}: {a['n_cycles']} cycles"
     if "rmse_mean" in a:

@@ -336,3 +336,30 @@ def test_divergence_is_reported_and_keeps_earlier_cycles():
     assert 0 < t.attrs["n_cycles"] < 300
     assert np.isfinite(t.filtered["mean"].values).all()
     assert np.isfinite(t.filtered["sd"].values).all()
+
+
+NOJIT_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from geobayes.filters import models, filter
+    out = []
+    for name, meth, kw in [("lorenz63", "etkf", dict(rotate=True, ensemble_size=6)),
+                           ("lorenz96", "letkf", dict(ensemble_size=6, batch_size=2)),
+                           ("lorenz63", "pf", dict(regularization=0.5, ensemble_size=20)),
+                           ("lorenz63", "enkf", dict(ensemble_size=6))]:
+        ssm = models.get(name, **({"dim": 8} if name == "lorenz96" else {}))
+        x, y = ssm.simulate(6, seed=0)
+        out.append(filter(ssm, y, meth, seed=1, **kw).filtered["mean"].values)
+    np.save(__import__("sys").argv[1], np.concatenate([o.ravel() for o in out]))
+""")
+
+
+def test_compiled_kernels_equal_plain_python(tmp_path):
+    """The kernels run as plain Python with NUMBA_DISABLE_JIT=1 and give the same numbers."""
+    res = {}
+    for jit in ("0", "1"):
+        path = tmp_path / f"jit{jit}.npy"
+        env = dict(os.environ, NUMBA_DISABLE_JIT=jit)
+        subprocess.run([sys.executable, "-c", NOJIT_SCRIPT, str(path)], env=env, check=True,
+                       capture_output=True, timeout=600)
+        res[jit] = np.load(path)
+    np.testing.assert_allclose(res["0"], res["1"], rtol=1e-9, atol=1e-9)
