@@ -1,5 +1,9 @@
 """geobayes: Bayesian sampling and filtering with Numba kernels and ArviZ traces.
 
+``geobayes.sample(model, method=...)`` draws from a posterior, ``geobayes.filter(ssm,
+observations, method=...)`` runs a filter (Kalman, EnKF, ETKF, LETKF, particle filter,
+or an HGF network); both return an ArviZ ``DataTree``.
+
 Examples
 --------
 >>> import geobayes
@@ -17,12 +21,35 @@ from geobayes.models import Model  # noqa: E402
 from geobayes.samplers import HMC, MALA  # noqa: E402
 from geobayes.summary import resample, summary  # noqa: E402
 
-__all__ = ["__version__", "sample", "summary", "resample", "Model", "HMC", "MALA", "models"]
+__all__ = [
+    "__version__",
+    "sample",
+    "filter",
+    "summary",
+    "resample",
+    "Model",
+    "HMC",
+    "MALA",
+    "models",
+    "filters",
+    "hgf",
+]
 
 
 def __getattr__(name):
-    if name == "models":
-        import geobayes.models as models
+    # filters and the HGF load on first use, so that `import geobayes` stays fast
+    import importlib
 
-        return models
+    if name == "models":
+        return importlib.import_module("geobayes.models")
+    if name == "filters":
+        return importlib.import_module("geobayes.filters")
+    if name == "hgf":
+        return importlib.import_module("geobayes.filters.hgf")
+    if name == "filter":
+        return importlib.import_module("geobayes.filters").filter
     raise AttributeError(f"module 'geobayes' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

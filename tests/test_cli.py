@@ -118,3 +118,14 @@ def test_bench_lists_suites_and_rejects_unknown(capsys):
     assert "overhead" in out and "posteriors" in out
     assert main(["bench", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown suite(s) nope")
+
+
+def test_top_level_exports():
+    import geobayes
+
+    assert callable(geobayes.filter) and callable(geobayes.sample)
+    assert geobayes.filter is geobayes.filters.filter
+    assert hasattr(geobayes.hgf, "continuous_hgf")
+    assert {"filter", "hgf", "filters"} <= set(dir(geobayes))
+    with pytest.raises(AttributeError):
+        geobayes.nonexistent  # noqa: B018
