@@ -212,6 +212,10 @@ def test_datatree_layout_and_attrs():
     assert tree.attrs["method"] == "hgf" and tree.attrs["update"] == "ehgf"
     settings = json.loads(tree.attrs["settings"])
     assert settings["update"] == "ehgf" and len(settings["network"]["nodes"]) == 4
+    np.testing.assert_allclose(tree["filtered"]["sd"], tree["filtered"]["precision"] ** -0.5)
+    np.testing.assert_allclose(tree["predicted"]["sd"], tree["predicted"]["precision"] ** -0.5)
+    assert tree.attrs["log_evidence"] == -tree.attrs["total_surprise"]
+    assert tree.attrs["n_cycles"] == 50
     s = tree["sample_stats"]["surprise"].values
     np.testing.assert_allclose(tree.attrs["total_surprise"], s.sum())
     # proper predictive surprise: Gaussian with variance 1/pi_hat_1 + 1/pi_u

@@ -5,9 +5,12 @@ Layout (``time`` = observation index, ``node`` = node names, ``input`` = input n
 ========================  =====================================================
 ``filtered/mean``          posterior mean :math:`\\mu` (time, node)
 ``filtered/precision``     posterior precision :math:`\\pi` (time, node)
+``filtered/sd``            :math:`1/\\sqrt\\pi`, as the other filters store it
 ``predicted/mean``         predicted mean :math:`\\hat\\mu` (time, node)
 ``predicted/precision``    predicted precision :math:`\\hat\\pi` (time, node)
-``sample_stats/surprise``  observation surprise per step (time)
+``predicted/sd``           :math:`1/\\sqrt{\\hat\\pi}`
+``sample_stats/surprise``  observation surprise per step (time); its negative is
+                           ``log_evidence_increment`` (root: ``log_evidence``)
 ``sample_stats/node_surprise``   pyhgf's per-node Gaussian surprise (time, node)
 ``sample_stats/surprise_input``  pyhgf's ``x_0_surprise`` (time)
 ``sample_stats/surprise_total``  pyhgf's ``total_surprise`` (time)
@@ -19,7 +22,9 @@ Conventions: every precision is a true precision.  A continuous input node store
 mean and precision ``1 / (1/pi_u + sum alpha^2/pi_hat_parent)``; a binary input
 stores ``mean = u``, ``precision = inf``, predicted mean ``mu_hat_1`` (clipped
 sigmoid) and predicted precision ``1 / (mu_hat_1 (1 - mu_hat_1))`` (pyhgf stores the
-variance there).  ``surprise`` is the proper negative log predictive density of
+variance there); a noisy binary input stores ``mean`` = the posterior P(x = 1 | u)
+and ``precision = 1 / (mean (1 - mean))``.  ``surprise`` is the proper negative log
+predictive density of
 the observations (Gaussian with the total predictive variance, or Bernoulli);
 ``surprise_input`` is pyhgf's, which uses ``pi_u`` only; ``surprise_total`` sums
 pyhgf's node surprises ``1/2 (log 2 pi - log pi_hat + pi_hat (mu - mu_hat)^2)`` over
@@ -104,16 +109,25 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
         net, res.mean, res.expected_mean, res.expected_precision, res.observations
     )
     code = int(res.status[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd_f = 1.0 / np.sqrt(res.precision)
+        sd_p = 1.0 / np.sqrt(res.expected_precision)
     filtered = xr.Dataset(
-        {"mean": (dims, res.mean), "precision": (dims, res.precision)}, coords=coords
+        {"mean": (dims, res.mean), "precision": (dims, res.precision), "sd": (dims, sd_f)},
+        coords=coords,
     )
     predicted = xr.Dataset(
-        {"mean": (dims, res.expected_mean), "precision": (dims, res.expected_precision)},
+        {
+            "mean": (dims, res.expected_mean),
+            "precision": (dims, res.expected_precision),
+            "sd": (dims, sd_p),
+        },
         coords=coords,
     )
     stats = xr.Dataset(
         {
             "surprise": (("time",), res.surprise),
+            "log_evidence_increment": (("time",), -res.surprise),
             "node_surprise": (dims, node_s),
             "surprise_input": (("time",), s_in),
             "surprise_total": (("time",), s_tot),
@@ -133,6 +147,8 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
         "update": res.settings["update"],
         "settings": json.dumps({**res.settings, "network": net.to_dict()}),
         "total_surprise": float(np.nansum(res.surprise)),
+        "log_evidence": -float(np.nansum(res.surprise)),
+        "n_cycles": int(T),
         "filtering_time": res.elapsed,
         "failed": int(code != K.OK),
     }
