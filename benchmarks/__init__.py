@@ -1,7 +1,9 @@
 """Benchmark suites of geobayes.
 
 Each suite is a module with ``run()`` returning JSON-serializable results and
-``format_table(result)`` returning text; ``geobayes bench SUITE`` selects and prints them,
+``format_table(result)`` returning text, or a script-style module with
+``main(argv)`` that writes its own report (the filter and HGF suites, which also run
+peer libraries in their own virtual environments); ``geobayes bench SUITE`` runs them,
 ``python -m benchmarks.SUITE`` runs one directly.  Suites live here, not in the package:
 the CLI only selects and formats.
 """
@@ -19,5 +21,21 @@ SUITES = {
     "posteriors": (
         "benchmarks.posteriors",
         "accuracy, ESS/s and ESS per gradient on models with known answers",
+    ),
+    "peers": (
+        "benchmarks.peers",
+        "geobayes HMC beside NumPyro NUTS, fresh processes (NumPyro optional)",
+    ),
+    "filters": (
+        "benchmarks.filters.run",
+        "DAPPER reference settings (Lorenz-63/96): RMSE and time per cycle vs DAPPER",
+    ),
+    "filters-nongaussian": (
+        "benchmarks.filters.nongaussian",
+        "non-Gaussian filtering problems (spec 7.3): RMSE per method",
+    ),
+    "hgf": (
+        "benchmarks.hgf.run",
+        "HGF time per observation vs pyhgf, fitting throughput, full fits, stress plot",
     ),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def register(sub) -> None:
     )
     p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run")
     p.add_argument("--out", default=None, help="write all results as JSON to this file")
+    p.add_argument("--args", default="", metavar="'ARGS'",
+                   help="options passed to script-style suites (filters, hgf), e.g. '--quick'")
     p.set_defaults(func=cmd_bench)
 
 
@@ -58,6 +61,11 @@ def cmd_bench(args) -> int:
     for name in args.suites:
         module = importlib.import_module(suites[name][0])
         print(f"== {name}: {suites[name][1]}", flush=True)
+        if not hasattr(module, "run") or not hasattr(module, "format_table"):
+            code = module.main(shlex.split(args.args))  # writes its own report
+            if code:
+                return int(code)
+            continue
         res = module.run()
         print(module.format_table(res), flush=True)
         results[name] = res

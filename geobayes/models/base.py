@@ -72,9 +72,10 @@ def _as_lpg(fn, dim: int) -> Dispatcher:
     for nargs in (3, 1):
         args = LPG_SIG.args[:nargs]
         try:
-            fn.compile(args)
+            if args not in fn.overloads:  # eager (explicit-signature) dispatchers refuse
+                fn.compile(args)  # to compile more; they already hold their signature
             ret = fn.overloads[args].signature.return_type
-        except (NumbaError, TypeError, KeyError) as exc:
+        except (NumbaError, TypeError, KeyError, RuntimeError) as exc:
             errors.append(f"{nargs} argument(s): {str(exc).splitlines()[0][:200]}")
             continue
         ok = (
@@ -126,8 +127,9 @@ def _as_pointwise(fn):
             f"1-D float64 array, got {type(fn).__name__}"
         )
     try:
-        fn.compile(POINTWISE_SIG.args)
-    except (NumbaError, TypeError) as exc:
+        if POINTWISE_SIG.args not in fn.overloads:
+            fn.compile(POINTWISE_SIG.args)
+    except (NumbaError, TypeError, RuntimeError) as exc:
         raise TypeError(
             "pointwise_loglik must compile as g(theta, fdata, idata) -> 1-D float64 array: "
             + str(exc).splitlines()[0][:200]

@@ -125,3 +125,21 @@ def test_user_model_errors():
         geobayes.Model(short_grad, [])
     with pytest.raises(ValueError, match="non-positive size"):
         geobayes.Model(short_grad, {"x": (0,)})
+
+
+def test_eager_signature_functions_are_accepted():
+    from geobayes.types import LPG_SIG
+
+    @numba.njit(LPG_SIG)
+    def eager(theta, fdata, idata):
+        return -0.5 * (theta @ theta), -theta
+
+    m = geobayes.Model(eager, {"x": (2,)})
+    assert m.logdensity(np.ones(2)) == -1.0
+
+    @numba.njit("float64(float64[::1])")
+    def eager_wrong(theta):
+        return 0.0
+
+    with pytest.raises(TypeError, match="could not be compiled|must return"):
+        geobayes.Model(eager_wrong, {"x": (2,)})
