@@ -50,8 +50,9 @@ def cmd_bench(args) -> int:
     bench = _benchmarks()
     suites = bench.SUITES
     if not args.suites:
+        width = max(len(n) for n in suites)
         for name, (_, text) in suites.items():
-            print(f"{name:<12} {text}")
+            print(f"{name:<{width}}  {text}")
         return 0
     unknown = [s for s in args.suites if s not in suites]
     if unknown:
