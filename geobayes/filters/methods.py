@@ -98,6 +98,11 @@ class EnKF(_Method):
         Number of members ``N >= 2``.
     inflation : float
         Multiplicative inflation of the analysis anomalies (1.0 = none).
+
+    Examples
+    --------
+    >>> EnKF(ensemble_size=10, inflation=1.04).settings()["inflation"]
+    1.04
     """
 
     ensemble_size: int = 50
@@ -119,6 +124,11 @@ class ETKF(_Method):
     inflation : float
     rotate : bool
         Apply a random mean-preserving rotation to the analysis anomalies.
+
+    Examples
+    --------
+    >>> ETKF(ensemble_size=10, inflation=1.02, rotate=True).rotate
+    True
     """
 
     ensemble_size: int = 20
@@ -149,6 +159,11 @@ class LETKF(_Method):
         Consecutive state components sharing one local analysis (DAPPER's
         state batches; its Lorenz-96 setting uses 2).  1 = one analysis per
         component.
+
+    Examples
+    --------
+    >>> LETKF(ensemble_size=10, localization_radius=4.0, taper="gauss").taper
+    <Taper.GAUSS: 'gauss'>
     """
 
     ensemble_size: int = 20
@@ -190,6 +205,11 @@ class ParticleFilter(_Method):
     regularization : float
         Jitter scale after resampling (DAPPER's ``reg``), ``>= 0``.
     resampling : Resampling
+
+    Examples
+    --------
+    >>> ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3).resampling
+    <Resampling.SYSTEMATIC: 'systematic'>
     """
 
     ensemble_size: int = 1000
