@@ -8,7 +8,7 @@ Groups (dims in brackets):
 ``posterior``       with ``store="ensemble"`` only: ``ensemble`` (chain, draw, time,
                     state), ``draw`` = member; particle filters add ``log_weight``
                     (chain, draw, time) and the root attribute ``weighted = 1``
-``observed_data``   ``y`` (time, obs)
+``observed_data``   ``y`` (time, obs); rows of NaN where no observation was made
 ``sample_stats``    ``spread``, ``spread_predicted`` (time); with the truth
                     ``rmse``, ``rmse_predicted``; particle filters ``ess``,
                     ``resampled``; ``log_evidence_increment`` where defined

@@ -10,8 +10,10 @@ initial ensemble and one for the filter (perturbations, rotations, process
 noise, resampling), all drawn serially; the parallel loops do arithmetic
 only, so a seed gives bit-identical output whatever ``NUMBA_NUM_THREADS`` is.
 
-Missing data are not supported: observations must be finite (a ``NaN`` raises
-``ValueError`` naming the first bad cycle).
+Missing data: a row of observations that is all NaN means no observation at
+that cycle; every filter then skips the analysis (the analysis equals the
+forecast, the log-evidence increment is 0).  NaN in part of a row, or an
+infinite value, raises ``ValueError`` naming the first bad cycle.
 """
 
 from __future__ import annotations
@@ -50,8 +52,14 @@ _SCHEMES = {Resampling.SYSTEMATIC: SYSTEMATIC, Resampling.STRATIFIED: STRATIFIED
             Resampling.MULTINOMIAL: MULTINOMIAL}
 
 
-def validate_observations(ssm: StateSpaceModel, observations) -> np.ndarray:
-    """Observations as a C-contiguous float64 ``(K, m)`` array, or a clear error."""
+def validate_observations(ssm: StateSpaceModel, observations):
+    """Observations as a C-contiguous float64 ``(K, m)`` array and the observed-cycle mask.
+
+    Missing data: a row that is entirely NaN means "no observation at this
+    cycle" (the filter skips the analysis; the row is returned filled with
+    zeros and ``observed[k] = 0``).  Partly missing rows and infinite values
+    raise ``ValueError``.
+    """
     y = np.asarray(observations, dtype=np.float64)
     if y.ndim == 1 and ssm.obs_dim == 1:
         y = y[:, None]
@@ -60,14 +68,20 @@ def validate_observations(ssm: StateSpaceModel, observations) -> np.ndarray:
             f"observations must have shape (n_cycles, {ssm.obs_dim}) for model {ssm.name!r} "
             f"(obs_dim = {ssm.obs_dim}), got shape {y.shape}"
         )
-    bad = ~np.isfinite(y)
-    if bad.any():
-        k = int(np.argmax(bad.any(axis=1)))
+    if np.isinf(y).any():
+        k = int(np.argmax(np.isinf(y).any(axis=1)))
+        raise ValueError(f"observations contain infinite values (first at cycle {k})")
+    nan = np.isnan(y)
+    partial = nan.any(axis=1) & ~nan.all(axis=1)
+    if partial.any():
+        k = int(np.argmax(partial))
         raise ValueError(
-            f"observations contain NaN or infinite values (first at cycle {k}, "
-            f"{int(bad.sum())} in total); missing data are not supported: drop or fill them"
+            f"observations contain NaN in part of a row (first at cycle {k}: "
+            f"{int(nan[k].sum())} of {ssm.obs_dim} values); only whole rows may be missing "
+            "(all NaN = no observation at that cycle)"
         )
-    return np.ascontiguousarray(y)
+    observed = (~nan.all(axis=1)).astype(np.uint8)
+    return np.ascontiguousarray(np.where(nan, 0.0, y)), observed
 
 
 def _tqdm(total, progress, desc):
@@ -101,6 +115,8 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
         ``ssm.run_filter(observations, **explicit_keywords)``.
     observations : array_like of shape (K, m)
         Observation ``k`` belongs to time ``t0 + (k + 1) * dt * steps_per_obs``.
+        A row of NaN means no observation at that cycle (the analysis is
+        skipped); NaN in part of a row or infinite values raise ``ValueError``.
     method : str or filter object, default "etkf"
         ``"kalman"``, ``"enkf"``, ``"etkf"``, ``"letkf"``, ``"pf"`` or an
         instance of :class:`KalmanFilter`, :class:`EnKF`, :class:`ETKF`,
@@ -168,7 +184,7 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     if ensemble_size is not None:
         method_params = dict(method_params, ensemble_size=ensemble_size)
     front = get_method(method, **_applicable(method, method_params))
-    y = validate_observations(ssm, observations)
+    y, observed = validate_observations(ssm, observations)
     K = y.shape[0]
     x_true = None
     if truth is not None:
@@ -192,16 +208,17 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     t_start = _time.perf_counter()
     with _numba_threads(n_threads), single_threaded_blas():
         if isinstance(front, KalmanFilter):
-            out = _run_kalman(ssm, y)
+            out = _run_kalman(ssm, y, observed)
         elif isinstance(front, ParticleFilter):
-            out = _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk)
+            out = _run_particle(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk)
         else:
-            out = _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk)
+            out = _run_ensemble(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk)
     elapsed = _time.perf_counter() - t_start
 
     n_done = out.pop("n_done")
-    return _assemble(front, ssm, y, x_true, out, n_done, K, burn_in, store, seed_entropy(ss),
-                     elapsed, n_threads)
+    y_out = np.where(observed[:, None] > 0, y, np.nan)
+    return _assemble(front, ssm, y_out, x_true, out, n_done, K, burn_in, store,
+                     seed_entropy(ss), elapsed, n_threads)
 
 
 def _compile_kernel(front) -> None:
@@ -353,19 +370,19 @@ def _whitening(R):
     return np.ascontiguousarray((vecs / np.sqrt(vals)) @ vecs.T)
 
 
-def _run_ensemble(front, ssm, y, init_ss, run_ss, store, progress, chunk):
-    run, out, _ = _prepare_ensemble(front, ssm, y, init_ss, run_ss, store)
+def _run_ensemble(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk):
+    run, out, _ = _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store)
     out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run, out)
     return out
 
 
-def _run_particle(front, ssm, y, init_ss, run_ss, store, progress, chunk):
-    run, out, _ = _prepare_particle(front, ssm, y, init_ss, run_ss, store)
+def _run_particle(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk):
+    run, out, _ = _prepare_particle(front, ssm, y, observed, init_ss, run_ss, store)
     out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run, out)
     return out
 
 
-def _prepare_ensemble(front, ssm, y, init_ss, run_ss, store):
+def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
     if not ssm.gaussian_obs:
         raise TypeError(
@@ -394,7 +411,7 @@ def _prepare_ensemble(front, ssm, y, init_ss, run_ss, store):
         ensemble_chunk(
             rng, E, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
             ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
-            y, R, Rchol, Rm12, ssm._process_chol,
+            y, observed, R, Rchol, Rm12, ssm._process_chol,
             variant, front.inflation, rotate, U, block_ptr, indptr, indices, sqrtc,
             out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
         )
@@ -402,7 +419,7 @@ def _prepare_ensemble(front, ssm, y, init_ss, run_ss, store):
     return run, out, (E, None)
 
 
-def _prepare_particle(front, ssm, y, init_ss, run_ss, store):
+def _prepare_particle(front, ssm, y, observed, init_ss, run_ss, store):
     """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
     N, d, K = front.ensemble_size, ssm.dim, y.shape[0]
     E = ssm.initial_ensemble(np.random.default_rng(init_ss), N)
@@ -424,7 +441,7 @@ def _prepare_particle(front, ssm, y, init_ss, run_ss, store):
         particle_chunk(
             rng, E, lw, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
             ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
-            y, Rm12, ssm._process_chol, float(log_norm),
+            y, observed, Rm12, ssm._process_chol, float(log_norm),
             use_custom, loglik, ldata,
             front.resample_threshold, front.regularization, _SCHEMES[front.resampling],
             out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
@@ -434,7 +451,7 @@ def _prepare_particle(front, ssm, y, init_ss, run_ss, store):
     return run, out, (E, lw)
 
 
-def _run_kalman(ssm, y):
+def _run_kalman(ssm, y, observed):
     if not ssm.is_linear_gaussian:
         raise TypeError(
             f"the Kalman filter needs a linear-Gaussian model (transition_matrix, "
@@ -442,7 +459,7 @@ def _run_kalman(ssm, y):
         )
     Q = ssm.process_noise_cov if ssm.process_noise_cov is not None else np.zeros((ssm.dim,) * 2)
     r = kalman_filter(ssm.transition_matrix, Q, ssm.observation_matrix, ssm.obs_noise_cov,
-                      ssm.initial_mean, ssm.initial_cov, y)
+                      ssm.initial_mean, ssm.initial_cov, y, observed)
     sd = lambda P: np.sqrt(np.clip(np.diagonal(P, axis1=1, axis2=2), 0, None))  # noqa: E731
     return {
         "pred_mean": r.predicted_mean, "pred_sd": sd(r.predicted_cov),
@@ -556,12 +573,12 @@ def filtering(ssm, observations, method=None, *, ensemble_size=None, seed=None, 
                         "the Kalman filter")
     if not isinstance(ssm, StateSpaceModel):
         raise TypeError(f"ssm must be a StateSpaceModel, got {type(ssm).__name__}")
-    y = validate_observations(ssm, observations)
+    y, observed = validate_observations(ssm, observations)
     n_threads = _choose_threads(front, ssm, threads)
     init_ss, run_ss = as_seed_sequence(seed).spawn(2)
     particle = isinstance(front, ParticleFilter)
     prepare = _prepare_particle if particle else _prepare_ensemble
-    run, out, (E, lw) = prepare(front, ssm, y, init_ss, run_ss, "moments")
+    run, out, (E, lw) = prepare(front, ssm, y, observed, init_ss, run_ss, "moments")
     times = ssm.times(y.shape[0])
     for k in range(y.shape[0]):
         with _numba_threads(n_threads), single_threaded_blas():

@@ -307,7 +307,7 @@ _V = float64[::1]
 CHUNK_SIG = types.void(
     GENERATOR, _M2, int64, int64, float64, float64, int64,
     STEP, _V, OBSERVE, _V,
-    _M2, _M2, _M2, _M2, _M2,
+    _M2, types.uint8[::1], _M2, _M2, _M2, _M2,
     int64, float64, boolean, _M2,
     int64[::1], int64[::1], int64[::1], _V,
     _M2, _M2, _M2, _M2, _M3,
@@ -318,7 +318,7 @@ CHUNK_SIG = types.void(
 def ensemble_chunk(
     rng, E, k0, k1, t0, dt, n_steps,
     step, step_data, observe, observe_data,
-    Y, R, Rchol, Rm12, Qchol,
+    Y, observed, R, Rchol, Rm12, Qchol,
     variant, inflation, rotate, U,
     block_ptr, indptr, indices, sqrtc,
     pred_mean, pred_sd, filt_mean, filt_sd, ens_out,
@@ -327,7 +327,8 @@ def ensemble_chunk(
 
     Writes the forecast and analysis moments of each cycle into the output
     rows ``k``, and the analysis ensemble into ``ens_out[k]`` when
-    ``ens_out`` is non-empty.
+    ``ens_out`` is non-empty.  Cycles with ``observed[k] == 0`` have no
+    analysis (nor inflation or rotation): the analysis is the forecast.
     """
     N = E.shape[0]
     m = Y.shape[1]
@@ -336,6 +337,12 @@ def ensemble_chunk(
         forecast_members(E, k, t0, dt, n_steps, step, step_data)
         add_process_noise(rng, E, Qchol)
         ensemble_moments(E, pred_mean[k], pred_sd[k])
+        if observed[k] == 0:
+            filt_mean[k] = pred_mean[k]
+            filt_sd[k] = pred_sd[k]
+            if ens_out.shape[0] > 0:
+                ens_out[k] = E
+            continue
         Eo = observe_members(E, observe, observe_data, m)
         y = Y[k]
         if variant == PERTURBED_OBS:

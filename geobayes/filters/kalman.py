@@ -52,10 +52,11 @@ _M3 = float64[:, :, ::1]
 
 
 @lazy_njit(
-    types.void(_M2, _M2, _M2, _M2, float64[::1], _M2, _M2, _M2, _M3, _M2, _M3, float64[::1]),
+    types.void(_M2, _M2, _M2, _M2, float64[::1], _M2, _M2, types.uint8[::1], _M2, _M3, _M2, _M3,
+               float64[::1]),
     cache=True,
 )
-def _kalman_kernel(F, Q, H, R, m0, P0, Y, pm, pP, fm, fP, lei):  # pragma: no cover
+def _kalman_kernel(F, Q, H, R, m0, P0, Y, observed, pm, pP, fm, fP, lei):  # pragma: no cover
     d = F.shape[0]
     mobs = H.shape[0]
     m = m0.copy()
@@ -67,6 +68,11 @@ def _kalman_kernel(F, Q, H, R, m0, P0, Y, pm, pP, fm, fP, lei):  # pragma: no co
         P = 0.5 * (P + P.T)
         pm[k] = m
         pP[k] = P
+        if observed[k] == 0:  # no observation: the analysis is the forecast
+            lei[k] = 0.0
+            fm[k] = m
+            fP[k] = P
+            continue
         S = H @ P @ H.T + R
         S = 0.5 * (S + S.T)
         L = np.linalg.cholesky(S)
@@ -87,7 +93,7 @@ def _kalman_kernel(F, Q, H, R, m0, P0, Y, pm, pP, fm, fP, lei):  # pragma: no co
         fP[k] = P
 
 
-def kalman_filter(F, Q, H, R, m0, P0, observations) -> KalmanResult:
+def kalman_filter(F, Q, H, R, m0, P0, observations, observed=None) -> KalmanResult:
     """Run the Kalman filter on validated float64 arrays.
 
     Parameters
@@ -99,6 +105,9 @@ def kalman_filter(F, Q, H, R, m0, P0, observations) -> KalmanResult:
     P0 : ndarray of shape (d, d)
         Law of ``x_0`` (before the first forecast).
     observations : ndarray of shape (K, m)
+    observed : ndarray of shape (K,), optional
+        0 for cycles without an observation (their row of ``observations`` is
+        ignored); default all observed.
 
     Returns
     -------
@@ -119,5 +128,7 @@ def kalman_filter(F, Q, H, R, m0, P0, observations) -> KalmanResult:
     pm, fm = np.empty((K, d)), np.empty((K, d))
     pP, fP = np.empty((K, d, d)), np.empty((K, d, d))
     lei = np.empty(K)
-    _kalman_kernel(F, Q, H, R, m0, P0, Y, pm, pP, fm, fP, lei)
+    obs = np.ones(K, np.uint8) if observed is None else np.ascontiguousarray(observed, np.uint8)
+    _kalman_kernel(F, Q, H, R, m0, P0, np.where(obs[:, None] > 0, Y, 0.0), obs, pm, pP, fm, fP,
+                   lei)
     return KalmanResult(pm, pP, fm, fP, lei)

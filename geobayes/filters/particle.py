@@ -96,7 +96,7 @@ _V = float64[::1]
 PF_CHUNK_SIG = types.void(
     GENERATOR, _M2, _V, int64, int64, float64, float64, int64,
     STEP, _V, OBSERVE, _V,
-    _M2, _M2, _M2, float64,
+    _M2, types.uint8[::1], _M2, _M2, float64,
     boolean, OBS_LOGLIK, _V,
     float64, float64, int64,
     _M2, _M2, _M2, _M2, _M3, _M2, _V, _V, _V,
@@ -107,7 +107,7 @@ PF_CHUNK_SIG = types.void(
 def particle_chunk(
     rng, E, lw, k0, k1, t0, dt, n_steps,
     step, step_data, observe, observe_data,
-    Y, Rm12, Qchol, log_norm,
+    Y, observed, Rm12, Qchol, log_norm,
     use_custom, obs_loglik, loglik_data,
     threshold, regularization, scheme,
     pred_mean, pred_sd, filt_mean, filt_sd, ens_out, logw_out, ess_out, lei_out, resampled_out,
@@ -116,6 +116,8 @@ def particle_chunk(
 
     ``E`` (N, d) and ``lw`` (N,) are the particles and normalised log weights.
     ``ens_out``/``logw_out`` receive them after each cycle when non-empty.
+    Cycles with ``observed[k] == 0`` keep the weights (no reweighting, no
+    resampling, log-evidence increment 0).
     """
     N, d = E.shape
     h_opt = (4.0 / (N * (d + 2.0))) ** (1.0 / (d + 4.0))
@@ -123,6 +125,18 @@ def particle_chunk(
         forecast_members(E, k, t0, dt, n_steps, step, step_data)
         add_process_noise(rng, E, Qchol)
         _weighted_moments(E, lw, pred_mean[k], pred_sd[k])
+        if observed[k] == 0:
+            filt_mean[k] = pred_mean[k]
+            filt_sd[k] = pred_sd[k]
+            w = np.exp(lw)
+            w /= w.sum()
+            ess_out[k] = 1.0 / (w @ w)
+            lei_out[k] = 0.0
+            resampled_out[k] = 0.0
+            if ens_out.shape[0] > 0:
+                ens_out[k] = E
+                logw_out[k] = lw
+            continue
         ll = _logliks(E, Y[k], observe, observe_data, Rm12, log_norm, use_custom, obs_loglik,
                       loglik_data)
         a = lw + ll

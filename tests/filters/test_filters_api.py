@@ -149,7 +149,11 @@ def test_bad_observations_and_truth(l63_data):
         filter(ssm, y.ravel(), "etkf", seed=0)
     bad = y.copy()
     bad[7, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite values \\(first at cycle 7"):
+    with pytest.raises(ValueError, match="NaN in part of a row \\(first at cycle 7: 1 of 3"):
+        filter(ssm, bad, "etkf", seed=0)
+    bad = y.copy()
+    bad[9, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite values \\(first at cycle 9"):
         filter(ssm, bad, "etkf", seed=0)
     with pytest.raises(ValueError, match="truth must have shape"):
         filter(ssm, y, "etkf", seed=0, truth=x[:10])
@@ -363,3 +367,45 @@ def test_compiled_kernels_equal_plain_python(tmp_path):
                        capture_output=True, timeout=600)
         res[jit] = np.load(path)
     np.testing.assert_allclose(res["0"], res["1"], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["etkf", "enkf", "letkf", "pf"])
+def test_missing_rows_skip_the_analysis(l63_data, method):
+    """A row of NaN = no observation: analysis = forecast there, elsewhere as usual."""
+    ssm, x, y = l63_data
+    ym = y.copy()
+    missing = np.zeros(len(y), bool)
+    missing[5::2] = True
+    ym[missing] = np.nan
+    if method == "pf":  # a bootstrap PF needs jitter to follow L63 over the 0.5 gaps
+        method = ParticleFilter(ensemble_size=500, regularization=1.0, resample_threshold=0.3)
+    kw = dict(seed=3, truth=x) if method == "pf" or not isinstance(method, str) else dict(
+        ensemble_size=10, seed=3, truth=x)
+    t = filter(ssm, ym, method, **kw)
+    f, p = t.filtered, t.predicted
+    np.testing.assert_array_equal(f["mean"].values[missing], p["mean"].values[missing])
+    np.testing.assert_array_equal(f["sd"].values[missing], p["sd"].values[missing])
+    st = t.sample_stats  # where observed, the analyses do contract the ensemble on average
+    assert st["spread"].values[~missing].mean() < 0.8 * st["spread_predicted"].values[~missing].mean()
+    assert np.isnan(t.observed_data["y"].values[missing]).all()
+    assert np.isfinite(t.attrs["rmse_mean"]) and t.attrs["rmse_mean"] < 2.0
+    if isinstance(method, ParticleFilter):
+        assert np.all(t.sample_stats["log_evidence_increment"].values[missing] == 0)
+
+
+def test_kalman_with_missing_rows_gives_the_marginal_likelihood(lg_model, lg_data):
+    from reference import filters_ref as ref
+
+    _, y = lg_data
+    y = y[:20].copy()
+    observed = np.ones(20, bool)
+    observed[[3, 4, 11, 19]] = False
+    ym = y.copy()
+    ym[~observed] = np.nan
+    t = filter(lg_model, ym, "kalman")
+    F, H = lg_model.transition_matrix, lg_model.observation_matrix
+    Q, R = lg_model.process_noise_cov, lg_model.obs_noise_cov
+    want = ref.joint_loglik(F, Q, H, R, lg_model.initial_mean, lg_model.initial_cov, y,
+                            observed=observed)
+    np.testing.assert_allclose(t.attrs["log_evidence"], want, rtol=1e-9)
+    assert np.all(t.sample_stats["log_evidence_increment"].values[~observed] == 0)

@@ -30,8 +30,11 @@ def kalman(F, Q, H, R, m0, P0, Y):
     return np.array(ms), np.array(Ps), np.array(lls)
 
 
-def joint_loglik(F, Q, H, R, m0, P0, Y):
-    """log p(y_1..y_K) by brute force: the stacked observations are jointly Gaussian."""
+def joint_loglik(F, Q, H, R, m0, P0, Y, observed=None):
+    """log p(y_1..y_K) by brute force: the stacked observations are jointly Gaussian.
+
+    With ``observed`` (K,) booleans, the marginal likelihood of the observed rows only.
+    """
     K, d = Y.shape[0], F.shape[0]
     # x_k = F^k x_0 + sum_{j<=k} F^{k-j} eta_j ; mean and cross-covariances of the states
     means = []
@@ -51,6 +54,9 @@ def joint_loglik(F, Q, H, R, m0, P0, Y):
     mu = Hb @ np.concatenate(means)
     S = Hb @ cov @ Hb.T + np.kron(np.eye(K), R)
     v = Y.ravel() - mu
+    if observed is not None:
+        keep = np.repeat(np.asarray(observed, bool), Y.shape[1])
+        S, v = S[np.ix_(keep, keep)], v[keep]
     sign, logdet = np.linalg.slogdet(S)
     return -0.5 * (len(v) * np.log(2 * np.pi) + logdet + v @ np.linalg.solve(S, v))
 
