@@ -386,7 +386,8 @@ def test_missing_rows_skip_the_analysis(l63_data, method):
     np.testing.assert_array_equal(f["mean"].values[missing], p["mean"].values[missing])
     np.testing.assert_array_equal(f["sd"].values[missing], p["sd"].values[missing])
     st = t.sample_stats  # where observed, the analyses do contract the ensemble on average
-    assert st["spread"].values[~missing].mean() < 0.8 * st["spread_predicted"].values[~missing].mean()
+    spread, predicted = st["spread"].values, st["spread_predicted"].values
+    assert spread[~missing].mean() < 0.8 * predicted[~missing].mean()
     assert np.isnan(t.observed_data["y"].values[missing]).all()
     assert np.isfinite(t.attrs["rmse_mean"]) and t.attrs["rmse_mean"] < 2.0
     if isinstance(method, ParticleFilter):
