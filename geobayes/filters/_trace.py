@@ -15,7 +15,9 @@ Groups (dims in brackets):
 ``truth``           ``x`` (time, state) when given
 
 Root attributes: ``created_at``, ``inference_library``,
-``inference_library_version``, ``method``, ``settings`` (JSON), ``seed``,
+``inference_library_version``, ``method``, ``settings`` (JSON), ``seed`` (the
+entropy of the seed; with ``seed_spawn_key`` when the seed was a spawned
+``SeedSequence``: ``SeedSequence(seed, spawn_key=...)`` repeats the run),
 ``filtering_time``, ``ssm``, ``n_cycles``, ``partial`` (1 if interrupted or
 diverged), ``diverged`` (1 if the ensemble became non-finite), ``threads``,
 ``burn_in`` (cycles) and the DAPPER-style summaries ``rmse_mean`` (time mean of

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..random import as_seed_sequence, seed_entropy
+from ..random import as_seed_sequence
 from . import _trace
 from ._blas import single_threaded_blas
 from ._localization import local_obs_sets
@@ -218,7 +218,7 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     n_done = out.pop("n_done")
     y_out = np.where(observed[:, None] > 0, y, np.nan)
     return _assemble(front, ssm, y_out, x_true, out, n_done, K, burn_in, store,
-                     seed_entropy(ss), elapsed, n_threads)
+                     ss, elapsed, n_threads)
 
 
 def _compile_kernel(front) -> None:
@@ -501,7 +501,7 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
         "inference_library_version": __version__,
         "method": front.name,
         "settings": settings,
-        "seed": int(seed) if seed < 2**63 else str(seed),
+        "seed": int(seed.entropy) if seed.entropy < 2**63 else str(seed.entropy),
         "filtering_time": float(elapsed),
         "ssm": ssm.name,
         "n_cycles": int(n),
@@ -510,6 +510,8 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
         "diverged": "diverged" in out,
         "weighted": isinstance(front, ParticleFilter) and ensemble is not None,
     }
+    if seed.spawn_key:  # a spawned SeedSequence: entropy alone does not repeat the run
+        attrs["seed_spawn_key"] = ",".join(str(int(v)) for v in seed.spawn_key)
     attrs.update(_trace.summary_attrs(stats, min(burn_in, max(n - 1, 0))))
     return _trace.build_tree(
         times=ssm.times(K)[:n], filtered=filtered, predicted=predicted, observations=y[:n],

@@ -410,3 +410,16 @@ def test_kalman_with_missing_rows_gives_the_marginal_likelihood(lg_model, lg_dat
                             observed=observed)
     np.testing.assert_allclose(t.attrs["log_evidence"], want, rtol=1e-9)
     assert np.all(t.sample_stats["log_evidence_increment"].values[~observed] == 0)
+
+
+def test_recorded_seed_repeats_the_run(l63_data):
+    ssm, x, y = l63_data
+    t = filter(ssm, y[:10], "enkf", ensemble_size=6, seed=None)
+    again = filter(ssm, y[:10], "enkf", ensemble_size=6, seed=int(t.attrs["seed"]))
+    np.testing.assert_array_equal(t.filtered["mean"].values, again.filtered["mean"].values)
+    child = np.random.SeedSequence(5).spawn(3)[2]
+    t = filter(ssm, y[:10], "enkf", ensemble_size=6, seed=child)
+    key = tuple(int(v) for v in t.attrs["seed_spawn_key"].split(","))
+    ss = np.random.SeedSequence(int(t.attrs["seed"]), spawn_key=key)
+    again = filter(ssm, y[:10], "enkf", ensemble_size=6, seed=ss)
+    np.testing.assert_array_equal(t.filtered["mean"].values, again.filtered["mean"].values)
