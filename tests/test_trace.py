@@ -28,9 +28,12 @@ def test_arviz_functions_run(trace, tmp_path):
     assert float(az.rhat(trace)["mu"]) < 1.05
     loo = az.loo(trace)
     assert np.isfinite(loo.elpd)
-    pc = az.plot_trace_dist(trace, var_names=["mu"], backend="matplotlib")
-    pc.savefig(tmp_path / "t.png")
-    assert (tmp_path / "t.png").stat().st_size > 1000
+    for plot in (az.plot_trace, az.plot_trace_dist, az.plot_energy):
+        pc = plot(
+            trace, backend="matplotlib", **({} if plot is az.plot_energy else {"var_names": ["mu"]})
+        )
+        pc.savefig(tmp_path / "t.png")
+        assert (tmp_path / "t.png").stat().st_size > 1000
 
 
 def test_netcdf_round_trip(trace, tmp_path):
