@@ -29,7 +29,7 @@ import numpy as np
 from ..random import as_seed_sequence
 from . import _trace
 from ._blas import single_threaded_blas
-from ._localization import local_obs_sets
+from ._localization import GC_FACTOR, Taper, local_obs_sets
 from ._types import OBS_LOGLIK_SIG
 from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
 from .kalman import kalman_filter
@@ -242,8 +242,8 @@ def _cycle_flops(front, ssm) -> float:
     N, d, m = front.ensemble_size, ssm.dim, ssm.obs_dim
     cost = 30.0 * N * d * ssm.steps_per_obs
     if isinstance(front, LETKF):
-        support = 2 * 1.82 * front.localization_radius if front.taper.value == "gc" else (
-            8 * front.localization_radius)
+        r = front.localization_radius
+        support = {Taper.GASPARI_COHN: 2 * GC_FACTOR * r, Taper.GAUSS: 4 * r}.get(front.taper, r)
         n_local = min(m, max(1.0, m * min(1.0, (2 * support + 1) / max(d, 1))))
         k = min(N, n_local)
         cost += d / front.batch_size * (10.0 * k**3 + 2.0 * N * k * (n_local + 1))

@@ -8,7 +8,9 @@ Weights are carried as normalised log weights ``lw``.  Each cycle:
    :math:`-\tfrac12 \|R^{-1/2}(y - h(x_i))\|^2 - \tfrac12 \log\det(2\pi R)`, or
    the model's ``obs_loglik``; the log-evidence increment is
    :math:`\log \sum_i w_i e^{\ell_i}` (previous weights normalised), then
-   ``lw <- lw + l - logsumexp(lw + l)``;
+   ``lw <- lw + l - logsumexp(lw + l)`` (if every particle has zero
+   likelihood the weights are kept and the increment is ``-inf``, visible in
+   ``sample_stats``);
 3. record the weighted mean and standard deviation (before resampling);
 4. if :math:`\mathrm{ESS} = 1/\sum_i w_i^2 \le \mathrm{NER}\cdot N`: resample
    (systematic by default, :mod:`geobayes.math.resampling`) and, with
