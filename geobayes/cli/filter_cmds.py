@@ -153,6 +153,11 @@ def filter_handler(args) -> int:
         line += f", log-evidence {a['log_evidence']:.3f}"
     line += f" (burn-in {a['burn_in']}, {a['filtering_time']:.2f} s)"
     print(line)
+    if cfg is not None:
+        ref = _matching_reference(cfg, args.method, args.ensemble_size, params)
+        if ref is not None:
+            print(f"reference rmse.a for {ref.label} in {cfg.name}: {ref.rmse:.2f} "
+                  f"({cfg.source.split(';')[0]})")
     if a.get("partial"):
         print("interrupted: the trace holds the cycles filtered so far", file=sys.stderr)
     if args.out:
@@ -162,6 +167,20 @@ def filter_handler(args) -> int:
         _plot(tree, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _matching_reference(cfg, method, ensemble_size, params):
+    """The configuration's reference entry for exactly this method setting, if any."""
+    from geobayes.filters import get_method
+
+    kw = dict(params)
+    if ensemble_size is not None:
+        kw["ensemble_size"] = ensemble_size
+    try:
+        front = get_method(method, **kw)
+    except (TypeError, ValueError):
+        return None
+    return next((r for r in cfg.references if r.method == front), None)
 
 
 def _plot(tree, path, max_components=3):

@@ -53,6 +53,11 @@ def test_filter_from_configuration_and_model_args(capsys):
     assert _run(["filter", "sakov2008", "--method", "letkf", "--ensemble-size", "8",
                  "--param", "inflation=1.04", "--cycles", "100", "--no-progress"]) == 0
     assert "letkf on lorenz96: 100 cycles" in capsys.readouterr().out
+    assert _run(["filter", "sakov2012", "--method", "etkf", "--ensemble-size", "10",
+                 "--param", "inflation=1.02", "--param", "rotate=True", "--cycles", "100",
+                 "--no-progress"]) == 0
+    assert "reference rmse.a for ETKF N=10 infl=1.02 rot in sakov2012: 0.60" in (
+        capsys.readouterr().out)
     assert _run(["filter", "lorenz96", "--model-arg", "dim=12", "--method", "pf",
                  "--ensemble-size", "50", "--cycles", "20", "--no-progress"]) == 0
     assert "log-evidence" in capsys.readouterr().out
