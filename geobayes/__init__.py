@@ -25,6 +25,7 @@ __all__ = [
     "__version__",
     "sample",
     "filter",
+    "filtering",
     "summary",
     "resample",
     "Model",
@@ -46,8 +47,8 @@ def __getattr__(name):
         return importlib.import_module("geobayes.filters")
     if name == "hgf":
         return importlib.import_module("geobayes.filters.hgf")
-    if name == "filter":
-        return importlib.import_module("geobayes.filters").filter
+    if name in ("filter", "filtering"):
+        return getattr(importlib.import_module("geobayes.filters"), name)
     raise AttributeError(f"module 'geobayes' has no attribute {name!r}")
 
 

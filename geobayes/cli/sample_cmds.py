@@ -89,23 +89,39 @@ def register(sub) -> None:
 
 
 def cmd_models(args) -> int:
-    """Print the model registry."""
+    """Print the model registries: targets for sampling, state-space models for filtering."""
+    from geobayes.filters import configs
+    from geobayes.filters import models as ssm_models
     from geobayes.models.registry import REGISTRY
 
+    print("models for 'geobayes sample' (geobayes.models.get):")
     width = max(len(n) for n in REGISTRY)
     for name in sorted(REGISTRY):
-        print(f"{name:<{width}}  {REGISTRY[name][1]}")
+        print(f"  {name:<{width}}  {REGISTRY[name][1]}")
+    print(
+        "\nstate-space models for 'geobayes simulate' / 'geobayes filter' "
+        "(geobayes.filters.models.get):"
+    )
+    print("  " + ", ".join(ssm_models.names()))
+    print(
+        "named benchmark configurations (geobayes.filters.configs): " + ", ".join(configs.names())
+    )
+    print("\nHGF networks: 'geobayes hgf DATA.csv' (see geobayes hgf --help)")
     return 0
 
 
 def cmd_methods(args) -> int:
-    """Print the sampling methods with their default hyperparameters."""
+    """Print the sampling and filtering methods with their default hyperparameters."""
+    from geobayes.filters import method_names
     from geobayes.samplers import METHODS
 
+    print("sampling methods (geobayes sample --method):")
     for name in sorted(METHODS):
         cls, text = METHODS[name]
-        print(f"{name:<6}  {text}")
-        print(f"        defaults: {cls()!r}")
+        print(f"  {name:<6}  {text}")
+        print(f"          defaults: {cls()!r}")
+    print("\nfilter methods (geobayes filter --method): " + ", ".join(method_names()))
+    print("HGF updates (geobayes hgf --update): classic, ehgf, robust")
     return 0
 
 
