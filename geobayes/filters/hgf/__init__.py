@@ -54,6 +54,7 @@ from .network import (
     continuous_hgf,
     simulate,
 )
+from .fit import hgf_model
 from .run import run
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "binary_hgf",
     "run",
     "simulate",
+    "hgf_model",
     "lambertw0",
     "lambertw0_log",
 ]
