@@ -130,6 +130,25 @@ def _center(E):
 
 
 @njit(cache=True)
+def _small_m_factors(S, s, N1):
+    """For ``m < N``: ``S W`` (eigenvectors ``W`` of ``S^T S``, eigenvalues ``lam``), the mean
+    weights ``w = S W (lam + N1)^-1 W^T s`` and the square-root factors
+    ``g = -1 / ((lam + N1) (1 + sqrt(N1 / (lam + N1))))`` so that ``T = I + S W diag(g) W^T S^T``.
+    """
+    m = S.shape[1]
+    lam, W = np.linalg.eigh(np.ascontiguousarray(S.T) @ S)
+    SW = S @ W
+    inv = np.empty(m)
+    g = np.empty(m)
+    for i in range(m):
+        li = max(lam[i], 0.0)
+        inv[i] = 1.0 / (li + N1)
+        g[i] = -1.0 / ((li + N1) * (1.0 + math.sqrt(N1 / (li + N1))))
+    w = SW @ (inv * (np.ascontiguousarray(W.T) @ s))
+    return SW, w, g
+
+
+@njit(cache=True)
 def etkf_transform(S, s, N1):
     """Mean weights ``w`` (N,) and symmetric transform ``T`` (N, N) of the ETKF.
 
@@ -144,15 +163,7 @@ def etkf_transform(S, s, N1):
     """
     N, m = S.shape
     if m < N:
-        lam, W = np.linalg.eigh(np.ascontiguousarray(S.T) @ S)
-        SW = S @ W
-        inv = np.empty(m)
-        g = np.empty(m)
-        for i in range(m):
-            li = max(lam[i], 0.0)
-            inv[i] = 1.0 / (li + N1)
-            g[i] = -1.0 / ((li + N1) * (1.0 + math.sqrt(N1 / (li + N1))))
-        w = SW @ (inv * (W.T @ s))
+        SW, w, g = _small_m_factors(S, s, N1)
         T = np.eye(N) + (SW * g) @ SW.T
     else:
         G = S @ S.T
@@ -175,15 +186,7 @@ def etkf_update(S, s, N1, A):
     """
     N, m = S.shape
     if m < N:
-        lam, W = np.linalg.eigh(np.ascontiguousarray(S.T) @ S)
-        SW = S @ W
-        inv = np.empty(m)
-        g = np.empty(m)
-        for i in range(m):
-            li = max(lam[i], 0.0)
-            inv[i] = 1.0 / (li + N1)
-            g[i] = -1.0 / ((li + N1) * (1.0 + math.sqrt(N1 / (li + N1))))
-        w = SW @ (inv * (np.ascontiguousarray(W.T) @ s))
+        SW, w, g = _small_m_factors(S, s, N1)
         B = np.ascontiguousarray(SW.T) @ A  # (m, d)
         for i in range(m):
             B[i] *= g[i]

@@ -1,9 +1,10 @@
-"""Max-shifted log-sum-exp and normalized log-weights."""
+"""Max-shifted log-sum-exp and normalized log-weights (shared by particle methods)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 __all__ = ["logsumexp", "normalize_log_weights"]
@@ -11,20 +12,21 @@ __all__ = ["logsumexp", "normalize_log_weights"]
 
 @njit(cache=True)
 def logsumexp(a):
-    """``log(sum(exp(a)))`` with the max shift; ``-inf`` for an empty or all ``-inf`` input."""
-    m = -math.inf
+    """``log(sum(exp(a)))`` without overflow; ``-inf`` for an empty or all ``-inf`` input."""
+    amax = -np.inf
     for v in a:
-        if v > m:
-            m = v
-    if m == -math.inf or math.isnan(m):
-        return m
-    s = 0.0
+        if v > amax:
+            amax = v
+    if not math.isfinite(amax):
+        return amax
+    acc = 0.0
     for v in a:
-        s += math.exp(v - m)
-    return m + math.log(s)
+        acc += math.exp(v - amax)
+    return amax + math.log(acc)
 
 
 @njit(cache=True)
 def normalize_log_weights(log_weights):
-    """Log-weights shifted so that ``sum(exp(.)) == 1``."""
-    return log_weights - logsumexp(log_weights)
+    """Return ``(normalised log weights, logsumexp of the input)``."""
+    lse = logsumexp(log_weights)
+    return log_weights - lse, lse

@@ -34,6 +34,8 @@ import math
 import numpy as np
 from numba import njit
 
+from geobayes.math.logsumexp import logsumexp, normalize_log_weights
+
 __all__ = [
     "systematic_from_uniform",
     "stratified_from_uniforms",
@@ -148,28 +150,6 @@ def counts(indices, n):
     for i in indices:
         out[i] += 1
     return out
-
-
-@njit(cache=True)
-def logsumexp(a):
-    """``log(sum(exp(a)))`` without overflow; ``-inf`` for an all ``-inf`` input."""
-    amax = -np.inf
-    for v in a:
-        if v > amax:
-            amax = v
-    if not math.isfinite(amax):
-        return amax
-    acc = 0.0
-    for v in a:
-        acc += math.exp(v - amax)
-    return amax + math.log(acc)
-
-
-@njit(cache=True)
-def normalize_log_weights(log_weights):
-    """Return ``(normalised log weights, logsumexp of the input)``."""
-    lse = logsumexp(log_weights)
-    return log_weights - lse, lse
 
 
 @njit(cache=True)

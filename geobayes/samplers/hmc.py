@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from geobayes.samplers._chunk import STEP_SIG
+from geobayes.samplers._chunk import STAT_NAMES, STEP_SIG
 from geobayes.samplers.base import SamplerMethod
 
 __all__ = ["HMC", "hmc_step"]
@@ -120,15 +120,7 @@ class HMC(SamplerMethod):
     max_leapfrog: int = 1024
 
     name = "hmc"
-    stat_names = (
-        "lp",
-        "acceptance_rate",
-        "is_accepted",
-        "step_size",
-        "n_steps",
-        "energy",
-        "diverging",
-    )
+    stat_names = STAT_NAMES  # every statistic the chunk runner records
 
     def __post_init__(self):
         super().__post_init__()

@@ -41,6 +41,7 @@ extension of spec §4.6 (experimental: no reference implementation to compare wi
 See ``../shared/specs/hgf.md`` for the maths.
 """
 
+from .fit import hgf_model
 from .lambertw import lambertw0, lambertw0_log
 from .network import (
     Missing,
@@ -54,7 +55,6 @@ from .network import (
     continuous_hgf,
     simulate,
 )
-from .fit import hgf_model
 from .run import run
 
 __all__ = [
