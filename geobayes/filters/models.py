@@ -120,16 +120,23 @@ def lorenz96_step(x, t, dt, data):
 
 
 @njit(cache=True)
-def linear_step(x, t, dt, data):
-    """``F @ x`` with ``data = F.ravel()`` (row-major, ``d x d``)."""
+def _flat_matvec(data, x):
+    """``M @ x`` for a row-major matrix stored flat in ``data`` (``len(data) // len(x)`` rows)."""
     d = x.shape[0]
-    out = np.zeros(d)
-    for i in range(d):
+    m = data.shape[0] // d
+    out = np.zeros(m)
+    for i in range(m):
         acc = 0.0
         for j in range(d):
             acc += data[i * d + j] * x[j]
         out[i] = acc
     return out
+
+
+@njit(cache=True)
+def linear_step(x, t, dt, data):
+    """``F @ x`` with ``data = F.ravel()`` (row-major, ``d x d``)."""
+    return _flat_matvec(data, x)
 
 
 @njit(cache=True)
@@ -153,15 +160,7 @@ def identity_obs(x, data):
 @njit(cache=True)
 def linear_obs(x, data):
     """``H @ x`` with ``data = H.ravel()`` (row-major, ``m x d``)."""
-    d = x.shape[0]
-    m = data.shape[0] // d
-    out = np.zeros(m)
-    for i in range(m):
-        acc = 0.0
-        for j in range(d):
-            acc += data[i * d + j] * x[j]
-        out[i] = acc
-    return out
+    return _flat_matvec(data, x)
 
 
 @njit(cache=True)
