@@ -72,3 +72,36 @@ def test_complex_step_derivative(L):
     w = lambertw0_log(L)
     assert val.real == w
     assert abs(val.imag / h - w / (1.0 + w)) <= 1e-14 * max(1.0, w / (1.0 + w))
+
+
+def test_direct_table_form_over_its_range_and_edges():
+    """lambertw0_pos (table of polynomials in the mantissa) against scipy: every
+    octave and piece of the table, the piece and octave boundaries, and both sides of
+    the table (series below 2^-20, log form from 2^64)."""
+    from geobayes.filters.hgf.lambertw import lambertw0_pos
+
+    rng = np.random.default_rng(7)
+    e = np.arange(-24, 70)
+    edges = np.concatenate([2.0**e * (1.0 + j / 8.0) for j in range(8)])
+    z = np.concatenate(
+        [
+            np.exp(rng.uniform(np.log(2.0**-30), np.log(2.0**80), 200_000)),
+            edges,
+            np.nextafter(edges, 0.0),
+            [1e-300, 1e-20, 1e200, 1e300],
+        ]
+    )
+    ours = np.array([lambertw0_pos(x) for x in z])
+    assert _rel(ours, lambertw(z, 0).real).max() < 1e-14
+
+
+@pytest.mark.parametrize("z", [1e-9, 0.3, 1.0, 7.0, 1e5, 1e25, 1e100])
+def test_complex_step_derivative_direct_form(z):
+    """dW/dz = W / (z (1 + W)) through the complex-step wrapper of the direct form."""
+    from geobayes.filters.hgf._kernels import _w0z
+
+    h = 1e-30 * z
+    val = _w0z(complex(z, h))
+    w = lambertw(z, 0).real
+    assert abs(val.real - w) <= 1e-14 * w
+    assert abs(val.imag / h - w / (z * (1.0 + w))) <= 1e-13 * w / (z * (1.0 + w))

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
@@ -269,12 +270,20 @@ def test_one_compiled_kernel_and_warm_cache_in_new_process():
 def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
     """The scalar fast path for standard chains and the general graph kernel agree to
     rounding on random parameters (drift and autoconnection included), with missing
-    values, on both the float and the complex (gradient) instantiation."""
+    values, on both the float and the complex (gradient) instantiation.
+
+    The two kernels arrange the same equations differently (the fast path avoids
+    divisions on its critical path), so they differ by rounding, which the filter
+    amplifies without bound once it runs away (posterior means of hundreds, or the
+    NaN continuation after a failure).  They are compared on the steps before the
+    first failure and before any mean leaves [-10, 10]; both must report the same
+    failure (code, step, node)."""
     from geobayes.filters.hgf.run import run_arrays
 
-    rng = np.random.default_rng(abs(hash((update, prediction, kind))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{update}-{prediction}-{kind}".encode()))
     levels = int(kind[1])
-    for _ in range(3):
+    compared = 0
+    for _ in range(5):
         nc = levels if kind[0] == "c" else levels - 1
         kw = dict(
             tonic_volatility=rng.uniform(-6, -2, nc),
@@ -305,26 +314,32 @@ def test_chain_fast_path_equals_general_kernel(update, prediction, kind):
             npc = npar.astype(complex)
             npc[1, K.OMEGA] += 1e-20j
             out = [np.empty((400, npar.shape[0]), complex) for _ in range(4)]
-            res.append(
-                K.filter_core(
-                    inet,
-                    npc,
-                    epar.astype(complex),
-                    g.astype(complex),
-                    obs,
-                    np.empty(0),
-                    1,
-                    *out,
-                    np.empty(400, complex),
-                    np.zeros(4),
-                )
+            surp = np.empty(400, complex)
+            K.filter_core(
+                inet,
+                npc,
+                epar.astype(complex),
+                g.astype(complex),
+                obs,
+                np.empty(0),
+                1,
+                *out,
+                surp,
+                np.zeros(4),
             )
+            res.append(np.c_[out[0], surp].imag)  # derivatives of means and surprises
         (a_mean, a_prec, a_em, a_ep, a_s, a_st, _), ca = res[0], res[1]
         (b_mean, b_prec, b_em, b_ep, b_s, b_st, _), cb = res[2], res[3]
+        np.testing.assert_array_equal(a_st[:3], b_st[:3])
+        np.testing.assert_allclose(a_st[3], b_st[3], rtol=1e-9, equal_nan=True)
+        stop = int(a_st[1]) if a_st[0] != K.OK else 400
+        wild = np.flatnonzero(np.any(np.abs(np.nan_to_num(a_mean[:, 1:])) > 10.0, axis=1))
+        stop = min([stop, *wild[:1]])
+        compared += stop
         for x, y in ((a_mean, b_mean), (a_prec, b_prec), (a_em, b_em), (a_ep, b_ep), (a_s, b_s)):
-            np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14, equal_nan=True)
-        np.testing.assert_array_equal(a_st, b_st)
-        np.testing.assert_allclose(ca[0].imag, cb[0].imag, rtol=1e-9, atol=1e-30)
+            np.testing.assert_allclose(x[:stop], y[:stop], rtol=1e-9, atol=1e-14, equal_nan=True)
+        np.testing.assert_allclose(ca[:stop], cb[:stop], rtol=1e-8, atol=1e-30, equal_nan=True)
+    assert compared >= 1200  # of 2000 steps (measured: 1521 at least); runaways are few
 
 
 # ---------------------------------------------------------------- robust in the loop

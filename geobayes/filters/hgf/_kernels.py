@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import complex128, float64, int64, njit, prange, types
 
-from .lambertw import lambertw0_log
+from .lambertw import lambertw0_log, lambertw0_pos
 
 # node parameter columns
 MEAN0, PREC0, OMEGA, RHO, LAMBDA, INPUT_PREC, ETA0, ETA1 = 0, 1, 2, 3, 4, 5, 6, 7
@@ -143,22 +143,35 @@ def _vol_at(sigc, L):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
+def _w0z(z):
+    r"""W0(z) for z > 0 (finite); for complex z the derivative W/(z(1+W)) carries the
+    imaginary part."""
+    w = lambertw0_pos(z.real)
+    if z.imag != 0.0:
+        return w + (z - z.real) * (np.exp(-w) / (1.0 + w))
+    return w + (z - z.real) * 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always", fastmath={"contract"})
+def _vol_single(upd, mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, g, dl, nwp):
     r"""Posterior of a node with exactly one volatility child and no value child.
 
     Parameters
     ----------
     upd : int
         CLASSIC, EHGF or ROBUST.
-    mh, ph
-        Parent prediction :math:`\hat\mu_j, \hat\pi_j`.
-    kap
-        Volatility coupling :math:`\kappa`.
+    mh, ph, sp
+        Parent prediction :math:`\hat\mu_j, \hat\pi_j` and :math:`1/\hat\pi_j`.
+    kap, ikap
+        Volatility coupling :math:`\kappa` and :math:`1/\kappa`.
     lv0
         Log of the child's (mean-field) predicted volatility evaluated at the
         parent's predicted mean, :math:`\log t + \omega + \kappa\hat\mu_j (+ \dots)`.
+    w1
+        The child's :math:`w = v/(\sigma + v)` at the parent's prediction (robust
+        expansion 1), or a negative number to compute it from ``lv0``.
     sigc
-        Child's previous posterior variance :math:`\alpha` (floored at 1e-128).
+        Child's previous posterior variance :math:`\sigma` (floored at 1e-128).
     beta
         :math:`\beta = 1/\pi_a + \delta_a^2`.
     g, dl
@@ -169,17 +182,19 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
 
     Returns
     -------
-    (pi, x, mean_after)
-        Posterior precision; with ``mean_after`` the mean is
-        :math:`\hat\mu_j + x/\pi` (classic, computed after the failure check),
-        otherwise ``x`` is the posterior mean.
+    (pi, var, x, mean_after)
+        Posterior precision and variance (the variance computed without dividing by
+        the precision: it lies on the loop's critical path); with ``mean_after``
+        the mean is :math:`\hat\mu_j + x \cdot var` (classic, computed after the
+        failure check and the precision cap), otherwise ``x`` is the posterior mean.
     """
     if upd == CLASSIC:
         dln = dl / nwp
-        return ph + 0.5 * kap * kap * g * (g + (2.0 * g - 1.0) * dln), 0.5 * kap * g * dln, True
+        X = 0.5 * kap * kap * g * (g + (2.0 * g - 1.0) * dln)
+        return ph + X, sp / (1.0 + X * sp), 0.5 * kap * g * dln, True
     if upd == EHGF:
         dln = dl / nwp
-        newmu = mh + 0.5 * kap * g * dln / ph
+        newmu = mh + 0.5 * kap * g * dln * sp
         om2 = np.exp(lv0 + kap * (newmu - mh))
         ph2 = 1.0 / (sigc + om2)
         g2 = om2 * ph2
@@ -188,21 +203,28 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
         term = 0.5 * kap * kap * g2 * (g2 + w2 * dl2)
         if term.real < 0.0:
             term = term * 0.0
-        return ph + term, newmu, False
+        return ph + term, sp / (1.0 + term * sp), newmu, False
     # ------------------------------------------------------------- robust
+    # Written for latency: the filter is one long dependency chain through this
+    # function, so quantities that do not depend on beta (known early) are kept
+    # apart, W0 is taken of z directly (no logarithm), and divisions are few.
     k2 = 0.5 * kap * kap
-    if v0.real >= 0.0:
-        w1 = v0 / (sigc + v0)
-    else:
+    if w1.real < 0.0:
         w1, _la, _inv = _vol_at(sigc, lv0)
     pi1 = ph + k2 * w1 * (1.0 - w1)
-    mu1 = mh + 0.5 * kap * w1 * dl / pi1
+    ipi1 = 1.0 / pi1
+    mu1 = mh + (0.5 * kap * w1 * ipi1) * dl
     # second expansion at x* = mh + (W0(beta h e^(h - lv0)) - h) / kappa, h = kappa^2/(2 ph)
-    h = k2 / ph
+    h = k2 * sp
+    hl = h - lv0
     bh = beta * h
-    wl = _w0log(np.log(bh) + h - lv0)
+    z = bh * np.exp(hl)
+    if hl.real < 700.0 and z.real < 1e300:
+        wl = _w0z(z)
+    else:
+        wl = _w0log(np.log(bh) + hl)
     shift = wl - h
-    xs = mh + shift / kap
+    xs = mh + shift * ikap
     L2 = lv0 + shift
     if wl.real > 1e-200 and L2.real < 700.0:
         # v(x*) = e^(lv0 + W - h) = beta h / W, since W e^W = beta h e^(h - lv0)
@@ -218,9 +240,7 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
         pi2 = ph + k2 * w2 * (1.0 - w2)
     ipi2 = 1.0 / pi2
     mu2 = xs + (0.5 * kap * w2 * dl2 - ph * (xs - mh)) * ipi2
-    ipi1 = 1.0 / pi1
     if not (_isfinite(pi2) and _isfinite(mu2)):
-        pi2 = pi1
         ipi2 = ipi1
         mu2 = mu1
     # variational energy difference I(mu2) - I(mu1) and the mixture weight
@@ -246,11 +266,12 @@ def _vol_single(upd, mh, ph, kap, lv0, v0, sigc, beta, g, dl, nwp):
         di = -0.5 * (la2 - la1) - 0.5 * beta * (inv2 - inv1) - 0.5 * ph * (d2 * d2 - d1 * d1)
         b = _sigmoid(di)
     dm = mu1 - mu2
-    pp = 1.0 / ((1.0 - b) * ipi1 + b * ipi2 + b * (1.0 - b) * dm * dm)
-    return pp, (1.0 - b) * mu1 + b * mu2, False
+    rb = 1.0 - b
+    var = rb * ipi1 + b * ipi2 + b * rb * dm * dm
+    return 1.0 / var, var, rb * mu1 + b * mu2, False
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _chain_core(
     inet,
     npar,
@@ -313,6 +334,7 @@ def _chain_core(
         p2 = npar[i2, PREC0]
         om2, rho2, lam2 = npar[i2, OMEGA], npar[i2, RHO], npar[i2, LAMBDA]
         k1 = epar[ek1]
+    ik1 = 1.0 / k1 if nc >= 2 else zero
     v2 = 1.0 / p2
     m3 = zero
     p3 = zero + 1.0
@@ -325,6 +347,7 @@ def _chain_core(
         p3 = npar[i3, PREC0]
         om3, rho3, lam3 = npar[i3, OMEGA], npar[i3, RHO], npar[i3, LAMBDA]
         k2 = epar[ek2]
+    ik2 = 1.0 / k2 if nc >= 3 else zero
     v3 = 1.0 / p3
     # the top node's volatility is constant
     if nc == 1:
@@ -348,37 +371,43 @@ def _chain_core(
     o2 = oc  # the (valid) top-node volatility stands in when x2's is not predicted
     lv1 = zero
     ph1 = ph2 = ph3 = zero + 1.0
+    sp1 = sp2 = sp3 = zero + 1.0
     muh = zero
     puh = zero + 1.0
     for k in range(obs.shape[0]):
         # ---------------------------------------------------------- predictions
+        # (sp* are the predicted variances 1/ph*: most of the arithmetic below uses
+        # them, so that few divisions lie on the loop's dependency chain)
         if nc >= 3:
             mh3 = lam3 * m3 + t * rho3
-            ph3 = 1.0 / (v3 + oc)
+            sp3 = v3 + oc
+            ph3 = 1.0 / sp3
         if nc >= 2:
             mh2 = lam2 * m2 + t * rho2
             if nc >= 3:
                 lv2 = logt + om2 + k2 * m3
                 if pyhgf:
-                    o2 = np.exp(lv2 + k2 * k2 / (2.0 * ph3))
+                    o2 = np.exp(lv2 + 0.5 * k2 * k2 * sp3)
                 else:
                     o2 = np.exp(lv2)
             else:
                 lv2 = logt + om2
                 o2 = oc
             s2 = v2 if v2.real > TINY else zero + TINY
-            ph2 = 1.0 / (v2 + o2)
+            sp2 = v2 + o2
+            ph2 = 1.0 / sp2
         mh1 = lam1 * m1 + t * rho1
         if nc >= 2:
             lv1 = logt + om1 + k1 * m2
             if pyhgf:
-                o1 = np.exp(lv1 + k1 * k1 / (2.0 * ph2))
+                o1 = np.exp(lv1 + 0.5 * k1 * k1 * sp2)
             else:
                 o1 = np.exp(lv1)
         else:
             o1 = oc
         s1 = v1 if v1.real > TINY else zero + TINY
-        ph1 = 1.0 / (v1 + o1)
+        sp1 = v1 + o1
+        ph1 = 1.0 / sp1
         if not (o1.real > TINY and o2.real > TINY):
             # cold path (kept out of the arithmetic above, which it would slow down 2x):
             # a predicted volatility underflowed; pyhgf maps it to NaN
@@ -388,15 +417,17 @@ def _chain_core(
                 fk = i2
                 fv = o2.real
                 o2 = nan
-                ph2 = 1.0 / (v2 + o2)
+                sp2 = v2 + o2
+                ph2 = 1.0 / sp2
                 if pyhgf:
-                    o1 = np.exp(lv1 + k1 * k1 / (2.0 * ph2))
+                    o1 = np.exp(lv1 + 0.5 * k1 * k1 * sp2)
             if not (o1.real > TINY):
                 if fk < 0:
                     fk = i1
                     fv = o1.real
                 o1 = nan
-            ph1 = 1.0 / (v1 + o1)
+            sp1 = v1 + o1
+            ph1 = 1.0 / sp1
             if not failed:
                 failed = True
                 status[0] = FAIL_VOLATILITY
@@ -415,16 +446,16 @@ def _chain_core(
             puh = 1.0 / (mb * (1.0 - mb))
         else:
             muh = alpha * mh1
-            puh = 1.0 / (vu + alpha * alpha / ph1)
+            puh = 1.0 / (vu + alpha * alpha * sp1)
 
         # --------------------------------------------------------------- input
         u = obs[k, 0]
         surp = zero
         if u != u:
             # missing: every posterior is its prediction
-            m1, p1, v1 = mh1, ph1, 1.0 / ph1
-            m2, p2, v2 = mh2, ph2, 1.0 / ph2
-            m3, p3, v3 = mh3, ph3, 1.0 / ph3
+            m1, p1, v1 = mh1, ph1, sp1
+            m2, p2, v2 = mh2, ph2, sp2
+            m3, p3, v3 = mh3, ph3, sp3
             um = nan
             up = nan
         else:
@@ -452,7 +483,11 @@ def _chain_core(
                 pc = pu
                 num = alpha * pu * d
             # ------------------------------------------------------- level 1
-            pp = ph1 + alpha * alpha * pc
+            a2pc = alpha * alpha * pc
+            pp = ph1 + a2pc
+            inv = sp1 / (1.0 + a2pc * sp1)  # = 1/pp without waiting for pp
+            if not _isfinite(inv):  # sp1 overflowed
+                inv = 1.0 / pp
             if not (pp.real > TINY):
                 if not failed:
                     failed = True
@@ -463,9 +498,10 @@ def _chain_core(
                 if not fail_nan:
                     return total, rtotal
                 pp = nan
+                inv = nan
             if pp.real > maxprec:
                 pp = zero + maxprec
-            inv = 1.0 / pp
+                inv = zero + 1.0 / maxprec
             m1 = mh1 + num * inv
             p1 = pp
             v1 = inv
@@ -475,20 +511,25 @@ def _chain_core(
                 beta = v1 + d * d
                 # the child's volatility at the parent's prediction is Omega_1 itself in
                 # the mean-field random walk (no drift): skip one exponential
-                v0 = o1 if (mh2 == m2 and not pyhgf) else zero - 1.0
-                pp, x, mean_after = _vol_single(
+                g = o1 * ph1
+                w1 = g if (mh2 == m2 and not pyhgf) else zero - 1.0
+                pp, inv, x, mean_after = _vol_single(
                     upd_kind,
                     mh2,
                     ph2,
+                    sp2,
                     k1,
+                    ik1,
                     lv1 + k1 * (mh2 - m2),
-                    v0,
+                    w1,
                     s1,
                     beta,
-                    o1 * ph1,
+                    g,
                     ph1 * beta - 1.0,
                     1,
                 )
+                if not _isfinite(inv):  # the predicted variance overflowed
+                    inv = 1.0 / pp
                 if not (pp.real > TINY):
                     if not failed:
                         failed = True
@@ -499,9 +540,10 @@ def _chain_core(
                     if not fail_nan:
                         return total, rtotal
                     pp = nan
+                    inv = nan
                 if pp.real > maxprec:
                     pp = zero + maxprec
-                inv = 1.0 / pp
+                    inv = zero + 1.0 / maxprec
                 m2 = mh2 + x * inv if mean_after else x
                 p2 = pp
                 v2 = inv
@@ -509,20 +551,25 @@ def _chain_core(
                 if nc >= 3:
                     d = m2 - mh2
                     beta = v2 + d * d
-                    v0 = o2 if (mh3 == m3 and not pyhgf) else zero - 1.0
-                    pp, x, mean_after = _vol_single(
+                    g = o2 * ph2
+                    w1 = g if (mh3 == m3 and not pyhgf) else zero - 1.0
+                    pp, inv, x, mean_after = _vol_single(
                         upd_kind,
                         mh3,
                         ph3,
+                        sp3,
                         k2,
+                        ik2,
                         lv2 + k2 * (mh3 - m3),
-                        v0,
+                        w1,
                         s2,
                         beta,
-                        o2 * ph2,
+                        g,
                         ph2 * beta - 1.0,
                         1,
                     )
+                    if not _isfinite(inv):  # the predicted variance overflowed
+                        inv = 1.0 / pp
                     if not (pp.real > TINY):
                         if not failed:
                             failed = True
@@ -533,9 +580,10 @@ def _chain_core(
                         if not fail_nan:
                             return total, rtotal
                         pp = nan
+                        inv = nan
                     if pp.real > maxprec:
                         pp = zero + maxprec
-                    inv = 1.0 / pp
+                        inv = zero + 1.0 / maxprec
                     m3 = mh3 + x * inv if mean_after else x
                     p3 = pp
                     v3 = inv
@@ -867,11 +915,13 @@ def filter_core(
                 kap = epar[e]
                 d = mu[a] - muhat[a]
                 beta = pvar[a] + d * d
-                pp, x, mean_after = _vol_single(
+                pp, _var, x, mean_after = _vol_single(
                     upd_kind,
                     muhat[j],
                     p0,
+                    1.0 / p0,
                     kap,
+                    1.0 / kap,
                     lvmf[a] + kap * (muhat[j] - muj_prev),
                     zero - 1.0,
                     sig[a],
@@ -1114,13 +1164,15 @@ def single_update(upd, mu_hat, pi_hat, kappa, omega, alpha, beta):
         lv0 = kappa[i] * mu_hat[i] + omega[i]
         v = np.exp(lv0)
         ph_c = 1.0 / (alpha[i] + v)
-        pp, x, mean_after = _vol_single(
+        pp, _var, x, mean_after = _vol_single(
             upd,
             mu_hat[i],
             pi_hat[i],
+            1.0 / pi_hat[i],
             kappa[i],
+            1.0 / kappa[i],
             lv0,
-            v,
+            -1.0,
             sigc,
             beta[i],
             v * ph_c,
