@@ -57,6 +57,36 @@ def test_robust_positive_on_spec_grid_and_classic_fails_on_part():
     assert np.array_equal(crit[clear], (pi_c <= 0)[clear])
 
 
+def test_fast_robust_form_equals_careful_form():
+    """The robust update's latency-tuned form (W0 from a table, no selects) gives the
+    numbers of the overflow-safe form wherever it applies, and the network kernel
+    falls back to the latter elsewhere: compare both over the whole spec grid."""
+    mh, ph, ka, om, al, be = _grid()
+    mu, pi = _run(K.ROBUST, mh, ph, ka, om, al, be)
+    lv0 = ka * mh + om
+    sig = np.maximum(al, 1e-128)
+    v = np.exp(lv0)
+    dl = be / (al + v) - 1.0
+    ref = np.array(
+        [
+            K._robust_careful(*args, -1.0, s_, b_, d_)[::2]
+            for args, s_, b_, d_ in zip(
+                zip(mh, ph, 1.0 / ph, ka, 1.0 / ka, lv0), sig, be, dl, strict=True
+            )
+        ]
+    )
+    np.testing.assert_allclose(pi, ref[:, 0], rtol=1e-11)
+    err = np.abs(mu - ref[:, 1]) / (np.abs(ref[:, 1]) + 1.0 / np.sqrt(ph))  # per posterior sd
+    assert err.max() < 1e-11, err.max()
+    # how much of the grid the fast form covers (the rest went to the careful form)
+    h = 0.5 * ka**2 / ph
+    with np.errstate(over="ignore"):
+        z = be * h * np.exp(h - lv0)
+    fast = (z >= 2.0**-20) & (z < 2.0**64)
+    print(f"fast robust form applies to {100 * fast.mean():.1f} % of the grid")
+    assert fast.mean() > 0.3
+
+
 big = st.floats(-6, 12)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import complex128, float64, int64, njit, prange, types
 
-from .lambertw import lambertw0_log, lambertw0_pos
+from .lambertw import ZMAX_FAST, ZMIN_FAST, lambertw0_log, lambertw0_pos, lambertw0_table
 
 # node parameter columns
 MEAN0, PREC0, OMEGA, RHO, LAMBDA, INPUT_PREC, ETA0, ETA1 = 0, 1, 2, 3, 4, 5, 6, 7
@@ -143,6 +143,15 @@ def _vol_at(sigc, L):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _w0z_table(z):
+    """:func:`_w0z` for ``ZMIN_FAST <= z.real < ZMAX_FAST`` (unchecked)."""
+    w = lambertw0_table(z.real)
+    if z.imag != 0.0:
+        return w + (z - z.real) * (np.exp(-w) / (1.0 + w))
+    return w + (z - z.real) * 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _w0z(z):
     r"""W0(z) for z > 0 (finite); for complex z the derivative W/(z(1+W)) carries the
     imaginary part."""
@@ -152,62 +161,10 @@ def _w0z(z):
     return w + (z - z.real) * 0.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always", fastmath={"contract"})
-def _vol_single(upd, mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, g, dl, nwp):
-    r"""Posterior of a node with exactly one volatility child and no value child.
-
-    Parameters
-    ----------
-    upd : int
-        CLASSIC, EHGF or ROBUST.
-    mh, ph, sp
-        Parent prediction :math:`\hat\mu_j, \hat\pi_j` and :math:`1/\hat\pi_j`.
-    kap, ikap
-        Volatility coupling :math:`\kappa` and :math:`1/\kappa`.
-    lv0
-        Log of the child's (mean-field) predicted volatility evaluated at the
-        parent's predicted mean, :math:`\log t + \omega + \kappa\hat\mu_j (+ \dots)`.
-    w1
-        The child's :math:`w = v/(\sigma + v)` at the parent's prediction (robust
-        expansion 1), or a negative number to compute it from ``lv0``.
-    sigc
-        Child's previous posterior variance :math:`\sigma` (floored at 1e-128).
-    beta
-        :math:`\beta = 1/\pi_a + \delta_a^2`.
-    g, dl
-        Classic effective precision :math:`\gamma_a = \Omega_a\hat\pi_a` and
-        volatility PE :math:`\Delta_a = \hat\pi_a\beta - 1`.
-    nwp
-        Number of volatility parents of the child (classic/eHGF divide the PE by it).
-
-    Returns
-    -------
-    (pi, var, x, mean_after)
-        Posterior precision and variance (the variance computed without dividing by
-        the precision: it lies on the loop's critical path); with ``mean_after``
-        the mean is :math:`\hat\mu_j + x \cdot var` (classic, computed after the
-        failure check and the precision cap), otherwise ``x`` is the posterior mean.
-    """
-    if upd == CLASSIC:
-        dln = dl / nwp
-        X = 0.5 * kap * kap * g * (g + (2.0 * g - 1.0) * dln)
-        return ph + X, sp / (1.0 + X * sp), 0.5 * kap * g * dln, True
-    if upd == EHGF:
-        dln = dl / nwp
-        newmu = mh + 0.5 * kap * g * dln * sp
-        om2 = np.exp(lv0 + kap * (newmu - mh))
-        ph2 = 1.0 / (sigc + om2)
-        g2 = om2 * ph2
-        w2 = (om2 - sigc) * ph2
-        dl2 = (beta * ph2 - 1.0) / nwp
-        term = 0.5 * kap * kap * g2 * (g2 + w2 * dl2)
-        if term.real < 0.0:
-            term = term * 0.0
-        return ph + term, sp / (1.0 + term * sp), newmu, False
-    # ------------------------------------------------------------- robust
-    # Written for latency: the filter is one long dependency chain through this
-    # function, so quantities that do not depend on beta (known early) are kept
-    # apart, W0 is taken of z directly (no logarithm), and divisions are few.
+@njit(cache=True, nogil=True, error_model="numpy")
+def _robust_careful(mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, dl):
+    """The robust update of :func:`_vol_single` with every overflow and fallback
+    branch: called when the fast form meets an argument outside its range."""
     k2 = 0.5 * kap * kap
     if w1.real < 0.0:
         w1, _la, _inv = _vol_at(sigc, lv0)
@@ -268,7 +225,151 @@ def _vol_single(upd, mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, g, dl, nwp):
     dm = mu1 - mu2
     rb = 1.0 - b
     var = rb * ipi1 + b * ipi2 + b * rb * dm * dm
+    return 1.0 / var, var, rb * mu1 + b * mu2
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always", fastmath={"contract"})
+def _vol_single(upd, mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, g, dl, nwp):
+    r"""Posterior of a node with exactly one volatility child and no value child.
+
+    Parameters
+    ----------
+    upd : int
+        CLASSIC, EHGF or ROBUST.
+    mh, ph, sp
+        Parent prediction :math:`\hat\mu_j, \hat\pi_j` and :math:`1/\hat\pi_j`.
+    kap, ikap
+        Volatility coupling :math:`\kappa` and :math:`1/\kappa`.
+    lv0
+        Log of the child's (mean-field) predicted volatility evaluated at the
+        parent's predicted mean, :math:`\log t + \omega + \kappa\hat\mu_j (+ \dots)`.
+    w1
+        The child's :math:`w = v/(\sigma + v)` at the parent's prediction (robust
+        expansion 1), or a negative number to compute it from ``lv0``.
+    sigc
+        Child's previous posterior variance :math:`\sigma` (floored at 1e-128).
+    beta
+        :math:`\beta = 1/\pi_a + \delta_a^2`.
+    g, dl
+        Classic effective precision :math:`\gamma_a = \Omega_a\hat\pi_a` and
+        volatility PE :math:`\Delta_a = \hat\pi_a\beta - 1`.
+    nwp
+        Number of volatility parents of the child (classic/eHGF divide the PE by it).
+
+    Returns
+    -------
+    (pi, var, x, mean_after)
+        Posterior precision and variance (the variance computed without dividing by
+        the precision: it lies on the loop's critical path); with ``mean_after``
+        the mean is :math:`\hat\mu_j + x \cdot var` (classic, computed after the
+        failure check and the precision cap), otherwise ``x`` is the posterior mean.
+    """
+    if upd == CLASSIC:
+        dln = dl / nwp
+        X = 0.5 * kap * kap * g * (g + (2.0 * g - 1.0) * dln)
+        return ph + X, sp / (1.0 + X * sp), 0.5 * kap * g * dln, True
+    if upd == EHGF:
+        dln = dl / nwp
+        newmu = mh + 0.5 * kap * g * dln * sp
+        om2 = np.exp(lv0 + kap * (newmu - mh))
+        ph2 = 1.0 / (sigc + om2)
+        g2 = om2 * ph2
+        w2 = (om2 - sigc) * ph2
+        dl2 = (beta * ph2 - 1.0) / nwp
+        term = 0.5 * kap * kap * g2 * (g2 + w2 * dl2)
+        if term.real < 0.0:
+            term = term * 0.0
+        return ph + term, sp / (1.0 + term * sp), newmu, False
+    # ------------------------------------------------------------- robust
+    # Written for latency: the filter is one long dependency chain through this
+    # function.  Quantities that do not depend on beta are formed apart, W0 is taken
+    # of z directly (no logarithm), the variance needs no division by the precision,
+    # and the path holds no selects: every range condition goes into one rare branch
+    # to :func:`_robust_careful`, which has the overflow-safe forms and fallbacks
+    # (and returns the same numbers wherever both apply).
+    k2 = 0.5 * kap * kap
+    if w1.real < 0.0:
+        w1, _la, _inv = _vol_at(sigc, lv0)
+    pi1 = ph + k2 * w1 * (1.0 - w1)
+    ipi1 = 1.0 / pi1
+    mu1 = mh + (0.5 * kap * w1 * ipi1) * dl
+    # second expansion at x* = mh + (W0(beta h e^(h - lv0)) - h) / kappa, h = kappa^2/(2 ph)
+    h = k2 * sp
+    hl = h - lv0
+    hE = h * np.exp(hl)
+    z = beta * hE
+    if not (z.real >= ZMIN_FAST and z.real < ZMAX_FAST and hl.real < 700.0):
+        pp, var, mean = _robust_careful(mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, dl)
+        return pp, var, mean, False
+    wl = _w0z_table(z)
+    shift = wl - h
+    dxs = shift * ikap  # x* - mh
+    # v(x*) = e^(lv0 + W - h) = beta h / W, since W e^W = beta h e^(h - lv0):
+    # inv2 = 1/(sigma + v), w2 = v/(sigma + v) with a single division
+    bh = beta * h
+    rden = 1.0 / (sigc * wl + bh)
+    inv2 = wl * rden
+    w2 = bh * rden
+    dl2 = beta * inv2 - 1.0
+    pi2 = ph + k2 * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
+    ipi2 = 1.0 / pi2
+    step = (0.5 * kap * w2 * dl2 - ph * dxs) * ipi2  # Newton step from x*
+    d2 = dxs + step
+    mu2 = mh + d2
+    # variational energy difference I(mu2) - I(mu1) and the mixture weight:
+    # I2 - I1 = -log(sb/sa)/2 - X, so e^(I1 - I2) = sqrt(sb/sa) e^X (a square root
+    # replaces a logarithm)
+    d1 = mu1 - mh
+    sa = sigc + np.exp(lv0 + kap * d1)
+    sb = sigc + np.exp((lv0 + shift) + kap * step)
+    ia = 1.0 / sa
+    ib = 1.0 / sb
+    X = 0.5 * beta * (ib - ia) + 0.5 * ph * (d2 * d2 - d1 * d1)
+    b = 1.0 / (1.0 + np.sqrt(sb * ia) * np.exp(X))
+    if not (
+        pi2.real > 0.0
+        and _isfinite(pi2)
+        and X.real < 700.0
+        and X.real > -700.0
+        and (lv0 + shift).real < 700.0
+        and _isfinite(mu2)
+        and _isfinite(sa)
+        and _isfinite(sb)
+    ):
+        pp, var, mean = _robust_careful(mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, dl)
+        return pp, var, mean, False
+    dm = mu1 - mu2
+    rb = 1.0 - b
+    var = rb * ipi1 + b * ipi2 + b * rb * dm * dm
     return 1.0 / var, var, rb * mu1 + b * mu2, False
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _settle(pp, inv, maxprec, nan, k, node, failed, status):
+    r"""Failure check and precision cap of one posterior (fast path's rare branch).
+
+    Called only when ``not (TINY < pp <= maxprec and isfinite(inv))``; ``inv`` is
+    the posterior variance computed without dividing by ``pp``.  (Kept out of line:
+    inlined, the compiler turns it into selects that put the check on the loop's
+    critical path.)  A precision at or below 1e-128 is a failure (recorded in
+    ``status`` if it is the first; the posterior becomes NaN), an overflowed
+    variance is recomputed as ``1/pp``, a precision above ``maxprec`` is capped.
+
+    Returns ``(pp, inv, failed_now)``.
+    """
+    if not (pp.real > TINY):
+        if not failed:
+            status[0] = FAIL_PRECISION
+            status[1] = k
+            status[2] = node
+            status[3] = pp.real
+        return nan, nan, True
+    if not _isfinite(inv):  # the predicted variance overflowed
+        inv = 1.0 / pp
+    if pp.real > maxprec:
+        pp = pp * 0.0 + maxprec
+        inv = inv * 0.0 + 1.0 / maxprec
+    return pp, inv, False
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -486,22 +587,12 @@ def _chain_core(
             a2pc = alpha * alpha * pc
             pp = ph1 + a2pc
             inv = sp1 / (1.0 + a2pc * sp1)  # = 1/pp without waiting for pp
-            if not _isfinite(inv):  # sp1 overflowed
-                inv = 1.0 / pp
-            if not (pp.real > TINY):
-                if not failed:
+            if not (pp.real > TINY and pp.real <= maxprec and _isfinite(inv)):
+                pp, inv, bad = _settle(pp, inv, maxprec, nan, k, i1, failed, status)
+                if bad:
                     failed = True
-                    status[0] = FAIL_PRECISION
-                    status[1] = k
-                    status[2] = i1
-                    status[3] = pp.real
-                if not fail_nan:
-                    return total, rtotal
-                pp = nan
-                inv = nan
-            if pp.real > maxprec:
-                pp = zero + maxprec
-                inv = zero + 1.0 / maxprec
+                    if not fail_nan:
+                        return total, rtotal
             m1 = mh1 + num * inv
             p1 = pp
             v1 = inv
@@ -528,22 +619,12 @@ def _chain_core(
                     ph1 * beta - 1.0,
                     1,
                 )
-                if not _isfinite(inv):  # the predicted variance overflowed
-                    inv = 1.0 / pp
-                if not (pp.real > TINY):
-                    if not failed:
+                if not (pp.real > TINY and pp.real <= maxprec and _isfinite(inv)):
+                    pp, inv, bad = _settle(pp, inv, maxprec, nan, k, i2, failed, status)
+                    if bad:
                         failed = True
-                        status[0] = FAIL_PRECISION
-                        status[1] = k
-                        status[2] = i2
-                        status[3] = pp.real
-                    if not fail_nan:
-                        return total, rtotal
-                    pp = nan
-                    inv = nan
-                if pp.real > maxprec:
-                    pp = zero + maxprec
-                    inv = zero + 1.0 / maxprec
+                        if not fail_nan:
+                            return total, rtotal
                 m2 = mh2 + x * inv if mean_after else x
                 p2 = pp
                 v2 = inv
@@ -568,22 +649,12 @@ def _chain_core(
                         ph2 * beta - 1.0,
                         1,
                     )
-                    if not _isfinite(inv):  # the predicted variance overflowed
-                        inv = 1.0 / pp
-                    if not (pp.real > TINY):
-                        if not failed:
+                    if not (pp.real > TINY and pp.real <= maxprec and _isfinite(inv)):
+                        pp, inv, bad = _settle(pp, inv, maxprec, nan, k, i3, failed, status)
+                        if bad:
                             failed = True
-                            status[0] = FAIL_PRECISION
-                            status[1] = k
-                            status[2] = i3
-                            status[3] = pp.real
-                        if not fail_nan:
-                            return total, rtotal
-                        pp = nan
-                        inv = nan
-                    if pp.real > maxprec:
-                        pp = zero + maxprec
-                        inv = zero + 1.0 / maxprec
+                            if not fail_nan:
+                                return total, rtotal
                     m3 = mh3 + x * inv if mean_after else x
                     p3 = pp
                     v3 = inv

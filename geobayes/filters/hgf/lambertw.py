@@ -192,8 +192,8 @@ def _from_bits(typingctx, x):
 _Z_E0 = -20
 _Z_NE = 84  # octaves 2^-20 ... 2^63
 _Z_DEG = 10
-_ZMIN = 2.0**_Z_E0
-_ZMAX = 2.0 ** (_Z_E0 + _Z_NE)
+ZMIN_FAST = 2.0**_Z_E0  # the table's range
+ZMAX_FAST = 2.0 ** (_Z_E0 + _Z_NE)
 _MANT = (1 << 52) - 1
 _ONE = 1023 << 52
 
@@ -237,22 +237,13 @@ _ZTAB = _build_ztab()
 
 
 @njit(float64(float64), cache=True, nogil=True, error_model="numpy", inline="always")
-def lambertw0_pos(z):
-    r"""Return :math:`W_0(z)` for finite ``z > 0``: the fast form used by the HGF.
+def lambertw0_table(z):
+    r"""Return :math:`W_0(z)` for ``ZMIN_FAST <= z < ZMAX_FAST`` (unchecked).
 
-    Table-driven on ``[2^-20, 2^64)`` (exponent and mantissa bits select a degree-10
-    polynomial, evaluated in Estrin form); the series below, the log-space
-    :func:`lambertw0_log` above.  Relative error below 1e-14.
-
-    Examples
-    --------
-    >>> round(lambertw0_pos(math.e), 12)
-    1.0
+    The exponent and the top three mantissa bits select a degree-10 polynomial in
+    the mantissa, evaluated in Estrin form: no branch, no logarithm, no division.
+    The caller guarantees the range (outside it the table index is invalid).
     """
-    if z < _ZMIN:
-        return z * (1.0 - z * (1.0 - 1.5 * z))
-    if not (z < _ZMAX):
-        return lambertw0_log(math.log(z))
     b = _bits(z)
     j = (b >> 49) & 7
     m = _from_bits((b & _MANT) | _ONE)
@@ -264,6 +255,25 @@ def lambertw0_pos(z):
     q1 = (c[4] + c[5] * t) + (c[6] + c[7] * t) * t2
     q2 = (c[8] + c[9] * t) + c[10] * t2
     return (q0 + q1 * t4) + q2 * (t4 * t4)
+
+
+@njit(float64(float64), cache=True, nogil=True, error_model="numpy", inline="always")
+def lambertw0_pos(z):
+    r"""Return :math:`W_0(z)` for finite ``z > 0``: the fast form used by the HGF.
+
+    :func:`lambertw0_table` on ``[2^-20, 2^64)``, the series below, the log-space
+    :func:`lambertw0_log` above.  Relative error below 1e-14.
+
+    Examples
+    --------
+    >>> round(lambertw0_pos(math.e), 12)
+    1.0
+    """
+    if z < ZMIN_FAST:
+        return z * (1.0 - z * (1.0 - 1.5 * z))
+    if not (z < ZMAX_FAST):
+        return lambertw0_log(math.log(z))
+    return lambertw0_table(z)
 
 
 @njit(float64(float64), cache=True, nogil=True, error_model="numpy")
