@@ -276,10 +276,23 @@ def test_chunk_kernel_releases_the_gil():
     def job():
         x = np.zeros(50)
         lp, g = m.lpg(x, m.fdata, m.idata)
-        run_chunk(np.random.default_rng(1), hmc_step, m.lpg, m.fdata, m.idata, x, g,
-                  np.array([lp, 0.2]), np.zeros(9), np.ones(50), np.zeros(101),
-                  np.array([2.0, 100.0]), np.zeros(n, np.int64), np.empty((n, 50)),
-                  np.empty((n, N_STATS)))
+        run_chunk(
+            np.random.default_rng(1),
+            hmc_step,
+            m.lpg,
+            m.fdata,
+            m.idata,
+            x,
+            g,
+            np.array([lp, 0.2]),
+            np.zeros(9),
+            np.ones(50),
+            np.zeros(101),
+            np.array([2.0, 100.0]),
+            np.zeros(n, np.int64),
+            np.empty((n, 50)),
+            np.empty((n, N_STATS)),
+        )
 
     job()
     th = threading.Thread(target=job)

@@ -40,8 +40,12 @@ def register(sub) -> None:
     )
     p.add_argument("suites", nargs="*", metavar="SUITE", help="suites to run")
     p.add_argument("--out", default=None, help="write all results as JSON to this file")
-    p.add_argument("--args", default="", metavar="'ARGS'",
-                   help="options passed to script-style suites (filters, hgf), e.g. '--quick'")
+    p.add_argument(
+        "--args",
+        default="",
+        metavar="'ARGS'",
+        help="options passed to script-style suites (filters, hgf), e.g. '--quick'",
+    )
     p.set_defaults(func=cmd_bench)
 
 

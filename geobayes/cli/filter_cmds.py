@@ -32,52 +32,88 @@ def _names():
 
 def _epilog():
     model_names, config_names, methods = _names()
-    return (f"models: {', '.join(model_names)}\n"
-            f"configurations: {', '.join(config_names)}\n"
-            f"methods: {', '.join(methods)}")
+    return (
+        f"models: {', '.join(model_names)}\n"
+        f"configurations: {', '.join(config_names)}\n"
+        f"methods: {', '.join(methods)}"
+    )
 
 
 def register(subparsers) -> None:
     """Add the ``simulate`` and ``filter`` subcommands to an argparse subparsers object."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser(
-        "simulate", help="simulate truth and observations of a state-space model",
+        "simulate",
+        help="simulate truth and observations of a state-space model",
         description="Simulate a truth trajectory and its observations from a built-in "
-                    "state-space model and write them to a netCDF file.",
-        epilog=_epilog(), formatter_class=fmt)
+        "state-space model and write them to a netCDF file.",
+        epilog=_epilog(),
+        formatter_class=fmt,
+    )
     p.add_argument("model", help="built-in model or configuration name")
-    p.add_argument("--cycles", type=int, default=None,
-                   help="assimilation cycles (default: 1000, or the configuration's)")
+    p.add_argument(
+        "--cycles",
+        type=int,
+        default=None,
+        help="assimilation cycles (default: 1000, or the configuration's)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--model-arg", action="append", metavar="NAME=VALUE",
-                   help="model parameter, e.g. dim=400 (repeatable)")
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="NAME=VALUE",
+        help="model parameter, e.g. dim=400 (repeatable)",
+    )
     p.add_argument("--out", required=True, help="output netCDF file")
     p.set_defaults(func=simulate_handler)
 
     p = subparsers.add_parser(
-        "filter", help="filter observations of a state-space model (EnKF, ETKF, LETKF, PF, KF)",
+        "filter",
+        help="filter observations of a state-space model (EnKF, ETKF, LETKF, PF, KF)",
         description="Filter observations (from --data, or simulated from the model), print "
-                    "RMSE and spread, and optionally write the trace and a plot.",
-        epilog=_epilog(), formatter_class=fmt)
+        "RMSE and spread, and optionally write the trace and a plot.",
+        epilog=_epilog(),
+        formatter_class=fmt,
+    )
     p.add_argument("model", help="built-in model or configuration name")
     p.add_argument("--method", default="etkf", help="filter method (default etkf)")
     p.add_argument("--ensemble-size", type=int, default=None, help="members or particles")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="method parameter, e.g. inflation=1.02 (repeatable)")
-    p.add_argument("--model-arg", action="append", metavar="NAME=VALUE",
-                   help="model parameter, e.g. dim=400 (repeatable)")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="method parameter, e.g. inflation=1.02 (repeatable)",
+    )
+    p.add_argument(
+        "--model-arg",
+        action="append",
+        metavar="NAME=VALUE",
+        help="model parameter, e.g. dim=400 (repeatable)",
+    )
     p.add_argument("--data", help="netCDF from `geobayes simulate` (default: simulate)")
-    p.add_argument("--cycles", type=int, default=None,
-                   help="cycles to simulate when no --data (default 1000 or the configuration's)")
+    p.add_argument(
+        "--cycles",
+        type=int,
+        default=None,
+        help="cycles to simulate when no --data (default 1000 or the configuration's)",
+    )
     p.add_argument("--sim-seed", type=int, default=0, help="seed of the simulation (default 0)")
     p.add_argument("--seed", type=int, default=1, help="seed of the filter (default 1)")
-    p.add_argument("--burn-in", type=int, default=None,
-                   help="cycles left out of the RMSE mean (default: the configuration's or 0)")
+    p.add_argument(
+        "--burn-in",
+        type=int,
+        default=None,
+        help="cycles left out of the RMSE mean (default: the configuration's or 0)",
+    )
     p.add_argument("--store", choices=("moments", "ensemble"), default="moments")
     p.add_argument("--out", help="write the trace (netCDF)")
     p.add_argument("--plot", help="write a PNG of truth, estimate and spread band")
-    p.add_argument("--threads", type=int, default=None,
-                   help="Numba threads (default: chosen from problem size and idle cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="Numba threads (default: chosen from problem size and idle cores)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=filter_handler)
 
@@ -115,8 +151,9 @@ def _load_data(path, ssm):
 
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         if "observations" not in ds:
-            raise ValueError(f"{path} has no 'observations' variable (write it with "
-                             "`geobayes simulate`)")
+            raise ValueError(
+                f"{path} has no 'observations' variable (write it with `geobayes simulate`)"
+            )
         y = ds["observations"].values
         x = ds["truth"].values if "truth" in ds else None
     if x is not None and x.shape[1] != ssm.dim:
@@ -141,9 +178,19 @@ def filter_handler(args) -> int:
     burn_in = args.burn_in
     if burn_in is None:
         burn_in = min(cfg.burn_in, len(y) // 2) if cfg else 0
-    tree = run_filter(ssm, y, args.method, ensemble_size=args.ensemble_size, seed=args.seed,
-                      truth=x, store=args.store, progress=not args.no_progress, burn_in=burn_in,
-                      threads=args.threads, **params)
+    tree = run_filter(
+        ssm,
+        y,
+        args.method,
+        ensemble_size=args.ensemble_size,
+        seed=args.seed,
+        truth=x,
+        store=args.store,
+        progress=not args.no_progress,
+        burn_in=burn_in,
+        threads=args.threads,
+        **params,
+    )
     a = tree.attrs
     line = f"{a['method']} on {ssm.name}: {a['n_cycles']} cycles"
     if "rmse_mean" in a:
@@ -156,8 +203,10 @@ def filter_handler(args) -> int:
     if cfg is not None:
         ref = _matching_reference(cfg, args.method, args.ensemble_size, params)
         if ref is not None:
-            print(f"reference rmse.a for {ref.label} in {cfg.name}: {ref.rmse:.2f} "
-                  f"({cfg.source.split(';')[0]})")
+            print(
+                f"reference rmse.a for {ref.label} in {cfg.name}: {ref.rmse:.2f} "
+                f"({cfg.source.split(';')[0]})"
+            )
     if a.get("partial"):
         print("interrupted: the trace holds the cycles filtered so far", file=sys.stderr)
     if args.out:
@@ -191,14 +240,22 @@ def _plot(tree, path, max_components=3):
     mean, sd = tree.filtered["mean"].values, tree.filtered["sd"].values
     d = mean.shape[1]
     comps = list(range(min(d, max_components)))
-    fig, axes = plt.subplots(len(comps), 1, figsize=(9, 2.2 * len(comps)), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(comps), 1, figsize=(9, 2.2 * len(comps)), sharex=True, squeeze=False
+    )
     for ax, j in zip(axes[:, 0], comps, strict=True):
         if "truth" in tree.children:
             ax.plot(t, tree.truth["x"].values[:, j], "k-", lw=1.0, label="truth")
         ax.plot(t, mean[:, j], "C0-", lw=1.0, label="analysis mean")
-        ax.fill_between(t, mean[:, j] - 2 * sd[:, j], mean[:, j] + 2 * sd[:, j], color="C0",
-                        alpha=0.25, lw=0, label="mean ± 2 sd")
+        ax.fill_between(
+            t,
+            mean[:, j] - 2 * sd[:, j],
+            mean[:, j] + 2 * sd[:, j],
+            color="C0",
+            alpha=0.25,
+            lw=0,
+            label="mean ± 2 sd",
+        )
         ax.set_ylabel(f"x[{j}]")
     axes[0, 0].legend(loc="upper right", fontsize=8, ncol=3)
     axes[-1, 0].set_xlabel("time")
@@ -219,8 +276,10 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, OSError, KeyError) as exc:
-        print(f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
-              file=sys.stderr)
+        print(
+            f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -59,11 +59,18 @@ def taper_coefficients(dist, radius: float, taper: Taper = Taper.GASPARI_COHN) -
         r = dist / c
         i1 = dist <= c
         r1 = r[i1]
-        out[i1] = (-0.25 * r1**5 + 0.5 * r1**4 + 0.625 * r1**3 - (5.0 / 3.0) * r1**2 + 1.0)
+        out[i1] = -0.25 * r1**5 + 0.5 * r1**4 + 0.625 * r1**3 - (5.0 / 3.0) * r1**2 + 1.0
         i2 = (dist > c) & (dist <= 2 * c)
         r2 = r[i2]
-        out[i2] = (r2**5 / 12.0 - 0.5 * r2**4 + 0.625 * r2**3 + (5.0 / 3.0) * r2**2
-                   - 5.0 * r2 + 4.0 - (2.0 / 3.0) / r2)
+        out[i2] = (
+            r2**5 / 12.0
+            - 0.5 * r2**4
+            + 0.625 * r2**3
+            + (5.0 / 3.0) * r2**2
+            - 5.0 * r2
+            + 4.0
+            - (2.0 / 3.0) / r2
+        )
         out = np.clip(out, 0.0, 1.0)
     return out
 
@@ -77,8 +84,14 @@ def periodic_distance(a, b, period: float) -> np.ndarray:
     return diff
 
 
-def local_obs_sets(state_coords, obs_coords, period: float, radius: float,
-                   taper: Taper = Taper.GASPARI_COHN, batch_size: int = 1):
+def local_obs_sets(
+    state_coords,
+    obs_coords,
+    period: float,
+    radius: float,
+    taper: Taper = Taper.GASPARI_COHN,
+    batch_size: int = 1,
+):
     """Local observation sets of blocks of state components.
 
     Consecutive components ``b * batch_size .. (b+1) * batch_size - 1`` form
@@ -104,7 +117,7 @@ def local_obs_sets(state_coords, obs_coords, period: float, radius: float,
     block_ptr = np.append(np.arange(0, d, bs), d).astype(np.int64)
     centres = np.empty(block_ptr.size - 1)
     for b in range(centres.size):
-        c = coords[block_ptr[b]:block_ptr[b + 1]]
+        c = coords[block_ptr[b] : block_ptr[b + 1]]
         if period > 0:  # circular mean, robust to blocks across the wrap
             ang = 2 * np.pi * c / period
             centres[b] = (np.angle(np.mean(np.exp(1j * ang))) % (2 * np.pi)) * period / (2 * np.pi)
@@ -116,5 +129,9 @@ def local_obs_sets(state_coords, obs_coords, period: float, radius: float,
     indptr = np.zeros(dist.shape[0] + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(mask.sum(axis=1))
     rows, cols = np.nonzero(mask)
-    return (block_ptr, indptr, np.ascontiguousarray(cols.astype(np.int64)),
-            np.ascontiguousarray(np.sqrt(coeff[rows, cols])))
+    return (
+        block_ptr,
+        indptr,
+        np.ascontiguousarray(cols.astype(np.int64)),
+        np.ascontiguousarray(np.sqrt(coeff[rows, cols])),
+    )

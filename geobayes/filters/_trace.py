@@ -69,15 +69,17 @@ def build_tree(
         c = dict(coords)
         if extra_coords:
             c.update(extra_coords)
-        return xr.Dataset({k: (dims, np.asarray(v)) for k, (dims, v) in variables.items()},
-                          coords={k: v for k, v in c.items()
-                                  if any(k in dims for dims, _ in variables.values())})
+        return xr.Dataset(
+            {k: (dims, np.asarray(v)) for k, (dims, v) in variables.items()},
+            coords={k: v for k, v in c.items() if any(k in dims for dims, _ in variables.values())},
+        )
 
     children = {
         "filtered": ds(filtered, {"state_": np.arange(d)}),
         "predicted": ds(predicted),
-        "observed_data": ds({"y": (("time", "obs"), observations[:K])},
-                            {"obs": np.arange(observations.shape[1])}),
+        "observed_data": ds(
+            {"y": (("time", "obs"), observations[:K])}, {"obs": np.arange(observations.shape[1])}
+        ),
         "sample_stats": ds({k: (("time",), v) for k, v in stats.items()}),
     }
     if truth is not None:

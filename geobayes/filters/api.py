@@ -48,8 +48,11 @@ from .ssm import StateSpaceModel, as_float_matrix, as_jitted
 __all__ = ["filter", "filtering", "Cycle", "validate_observations"]
 
 _STORES = ("moments", "ensemble")
-_SCHEMES = {Resampling.SYSTEMATIC: SYSTEMATIC, Resampling.STRATIFIED: STRATIFIED,
-            Resampling.MULTINOMIAL: MULTINOMIAL}
+_SCHEMES = {
+    Resampling.SYSTEMATIC: SYSTEMATIC,
+    Resampling.STRATIFIED: STRATIFIED,
+    Resampling.MULTINOMIAL: MULTINOMIAL,
+}
 
 
 def validate_observations(ssm: StateSpaceModel, observations):
@@ -166,9 +169,17 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     True
     """
     if hasattr(ssm, "run_filter") and callable(ssm.run_filter):
-        given = dict(method=method, ensemble_size=ensemble_size, seed=seed, truth=truth,
-                     store=store, progress=progress, burn_in=burn_in, chunk_size=chunk_size,
-                     threads=threads)
+        given = dict(
+            method=method,
+            ensemble_size=ensemble_size,
+            seed=seed,
+            truth=truth,
+            store=store,
+            progress=progress,
+            burn_in=burn_in,
+            chunk_size=chunk_size,
+            threads=threads,
+        )
         kwargs = {k: v for k, v in given.items() if v is not None}
         kwargs.update(method_params)
         return ssm.run_filter(observations, **kwargs)
@@ -217,8 +228,9 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
 
     n_done = out.pop("n_done")
     y_out = np.where(observed[:, None] > 0, y, np.nan)
-    return _assemble(front, ssm, y_out, x_true, out, n_done, K, burn_in, store,
-                     ss, elapsed, n_threads)
+    return _assemble(
+        front, ssm, y_out, x_true, out, n_done, K, burn_in, store, ss, elapsed, n_threads
+    )
 
 
 def _compile_kernel(front) -> None:
@@ -226,7 +238,8 @@ def _compile_kernel(front) -> None:
     from . import kalman
 
     kernel = {KalmanFilter: kalman._kalman_kernel, ParticleFilter: particle_chunk}.get(
-        type(front), ensemble_chunk)
+        type(front), ensemble_chunk
+    )
     getattr(kernel, "dispatcher", None)
 
 
@@ -310,8 +323,10 @@ def _applicable(method, params):
 
 def _outputs(K, N, d, store):
     out = {
-        "pred_mean": np.zeros((K, d)), "pred_sd": np.zeros((K, d)),
-        "filt_mean": np.zeros((K, d)), "filt_sd": np.zeros((K, d)),
+        "pred_mean": np.zeros((K, d)),
+        "pred_sd": np.zeros((K, d)),
+        "filt_mean": np.zeros((K, d)),
+        "filt_sd": np.zeros((K, d)),
     }
     out["ens"] = np.zeros((K if store == "ensemble" else 0, N, d))
     return out
@@ -343,8 +358,10 @@ def _chunked(K, chunk, progress, desc, run, out):
                 out["diverged"] = int(bad)
                 warnings.warn(
                     f"{desc}: the ensemble became non-finite at cycle {bad} (the filter "
-                    f"diverged); returning the {bad} cycles before", RuntimeWarning,
-                    stacklevel=4)
+                    f"diverged); returning the {bad} cycles before",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
                 done = int(bad)
                 break
             bar.update(k1 - done)
@@ -401,19 +418,49 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
     if isinstance(front, LETKF):
         block_ptr, indptr, indices, sqrtc = local_obs_sets(
-            ssm.state_coords, ssm.obs_coords, ssm.domain_length, front.localization_radius,
-            front.taper, front.batch_size)
+            ssm.state_coords,
+            ssm.obs_coords,
+            ssm.domain_length,
+            front.localization_radius,
+            front.taper,
+            front.batch_size,
+        )
     else:
         block_ptr, indptr = np.zeros(1, np.int64), np.zeros(1, np.int64)
         indices, sqrtc = np.zeros(0, np.int64), np.zeros(0)
 
     def run(k0, k1):
         ensemble_chunk(
-            rng, E, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
-            ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
-            y, observed, R, Rchol, Rm12, ssm._process_chol,
-            variant, front.inflation, rotate, U, block_ptr, indptr, indices, sqrtc,
-            out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
+            rng,
+            E,
+            k0,
+            k1,
+            ssm.t0,
+            ssm.dt,
+            ssm.steps_per_obs,
+            ssm.step,
+            ssm.step_data,
+            ssm.observe,
+            ssm.observe_data,
+            y,
+            observed,
+            R,
+            Rchol,
+            Rm12,
+            ssm._process_chol,
+            variant,
+            front.inflation,
+            rotate,
+            U,
+            block_ptr,
+            indptr,
+            indices,
+            sqrtc,
+            out["pred_mean"],
+            out["pred_sd"],
+            out["filt_mean"],
+            out["filt_sd"],
+            out["ens"],
         )
 
     return run, out, (E, None)
@@ -439,13 +486,38 @@ def _prepare_particle(front, ssm, y, observed, init_ss, run_ss, store):
 
     def run(k0, k1):
         particle_chunk(
-            rng, E, lw, k0, k1, ssm.t0, ssm.dt, ssm.steps_per_obs,
-            ssm.step, ssm.step_data, ssm.observe, ssm.observe_data,
-            y, observed, Rm12, ssm._process_chol, float(log_norm),
-            use_custom, loglik, ldata,
-            front.resample_threshold, front.regularization, _SCHEMES[front.resampling],
-            out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"], out["ens"],
-            out["logw"], out["ess"], out["lei"], out["resampled"],
+            rng,
+            E,
+            lw,
+            k0,
+            k1,
+            ssm.t0,
+            ssm.dt,
+            ssm.steps_per_obs,
+            ssm.step,
+            ssm.step_data,
+            ssm.observe,
+            ssm.observe_data,
+            y,
+            observed,
+            Rm12,
+            ssm._process_chol,
+            float(log_norm),
+            use_custom,
+            loglik,
+            ldata,
+            front.resample_threshold,
+            front.regularization,
+            _SCHEMES[front.resampling],
+            out["pred_mean"],
+            out["pred_sd"],
+            out["filt_mean"],
+            out["filt_sd"],
+            out["ens"],
+            out["logw"],
+            out["ess"],
+            out["lei"],
+            out["resampled"],
         )
 
     return run, out, (E, lw)
@@ -458,13 +530,25 @@ def _run_kalman(ssm, y, observed):
             f"observation_matrix, obs_noise_cov, steps_per_obs = 1); {ssm.name!r} is not one"
         )
     Q = ssm.process_noise_cov if ssm.process_noise_cov is not None else np.zeros((ssm.dim,) * 2)
-    r = kalman_filter(ssm.transition_matrix, Q, ssm.observation_matrix, ssm.obs_noise_cov,
-                      ssm.initial_mean, ssm.initial_cov, y, observed)
+    r = kalman_filter(
+        ssm.transition_matrix,
+        Q,
+        ssm.observation_matrix,
+        ssm.obs_noise_cov,
+        ssm.initial_mean,
+        ssm.initial_cov,
+        y,
+        observed,
+    )
     sd = lambda P: np.sqrt(np.clip(np.diagonal(P, axis1=1, axis2=2), 0, None))  # noqa: E731
     return {
-        "pred_mean": r.predicted_mean, "pred_sd": sd(r.predicted_cov),
-        "filt_mean": r.filtered_mean, "filt_sd": sd(r.filtered_cov),
-        "filt_cov": r.filtered_cov, "lei": r.log_evidence_increment, "n_done": y.shape[0],
+        "pred_mean": r.predicted_mean,
+        "pred_sd": sd(r.predicted_cov),
+        "filt_mean": r.filtered_mean,
+        "filt_sd": sd(r.filtered_cov),
+        "filt_cov": r.filtered_cov,
+        "lei": r.log_evidence_increment,
+        "n_done": y.shape[0],
     }
 
 
@@ -482,8 +566,7 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
     }
     if x_true is not None:
         stats["rmse"] = np.sqrt(np.mean((out["filt_mean"][:n] - x_true[:n]) ** 2, axis=1))
-        stats["rmse_predicted"] = np.sqrt(np.mean((out["pred_mean"][:n] - x_true[:n]) ** 2,
-                                                  axis=1))
+        stats["rmse_predicted"] = np.sqrt(np.mean((out["pred_mean"][:n] - x_true[:n]) ** 2, axis=1))
     if "lei" in out:
         stats["log_evidence_increment"] = out["lei"][:n]
     if "ess" in out:
@@ -514,8 +597,13 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
         attrs["seed_spawn_key"] = ",".join(str(int(v)) for v in seed.spawn_key)
     attrs.update(_trace.summary_attrs(stats, min(burn_in, max(n - 1, 0))))
     return _trace.build_tree(
-        times=ssm.times(K)[:n], filtered=filtered, predicted=predicted, observations=y[:n],
-        stats=stats, truth=None if x_true is None else x_true[:n], ensemble=ensemble,
+        times=ssm.times(K)[:n],
+        filtered=filtered,
+        predicted=predicted,
+        observations=y[:n],
+        stats=stats,
+        truth=None if x_true is None else x_true[:n],
+        ensemble=ensemble,
         attrs=attrs,
     )
 
@@ -550,8 +638,9 @@ class Cycle(NamedTuple):
     stats: dict
 
 
-def filtering(ssm, observations, method=None, *, ensemble_size=None, seed=None, threads=None,
-              **method_params):
+def filtering(
+    ssm, observations, method=None, *, ensemble_size=None, seed=None, threads=None, **method_params
+):
     """Iterate over assimilation cycles, one :class:`Cycle` at a time.
 
     The same kernels and random streams as :func:`filter` (a seed gives the
@@ -571,8 +660,9 @@ def filtering(ssm, observations, method=None, *, ensemble_size=None, seed=None, 
         method_params = dict(method_params, ensemble_size=ensemble_size)
     front = get_method(method, **_applicable(method, method_params))
     if isinstance(front, KalmanFilter):
-        raise TypeError("filtering() iterates ensemble and particle filters; use filter() for "
-                        "the Kalman filter")
+        raise TypeError(
+            "filtering() iterates ensemble and particle filters; use filter() for the Kalman filter"
+        )
     if not isinstance(ssm, StateSpaceModel):
         raise TypeError(f"ssm must be a StateSpaceModel, got {type(ssm).__name__}")
     y, observed = validate_observations(ssm, observations)
@@ -587,8 +677,19 @@ def filtering(ssm, observations, method=None, *, ensemble_size=None, seed=None, 
             run(k, k + 1)
         stats = {}
         if particle:
-            stats = {"ess": float(out["ess"][k]), "resampled": bool(out["resampled"][k]),
-                     "log_evidence_increment": float(out["lei"][k])}
-        yield Cycle(k, float(times[k]), out["pred_mean"][k].copy(), out["pred_sd"][k].copy(),
-                    out["filt_mean"][k].copy(), out["filt_sd"][k].copy(), E.copy(),
-                    None if lw is None else lw.copy(), stats)
+            stats = {
+                "ess": float(out["ess"][k]),
+                "resampled": bool(out["resampled"][k]),
+                "log_evidence_increment": float(out["lei"][k]),
+            }
+        yield Cycle(
+            k,
+            float(times[k]),
+            out["pred_mean"][k].copy(),
+            out["pred_sd"][k].copy(),
+            out["filt_mean"][k].copy(),
+            out["filt_sd"][k].copy(),
+            E.copy(),
+            None if lw is None else lw.copy(),
+            stats,
+        )

@@ -103,22 +103,37 @@ def sakov2012(n_cycles: int = 1000) -> Config:
         Reference("3D-Var xB=0.1", 1.04),
         Reference("ExtKF infl=180", 0.92),
         Reference("ETKF N=3 infl=1.30", 0.80, ETKF(ensemble_size=3, inflation=1.30)),
-        Reference("ETKF N=10 infl=1.02 rot", 0.60,
-                  ETKF(ensemble_size=10, inflation=1.02, rotate=True)),
+        Reference(
+            "ETKF N=10 infl=1.02 rot", 0.60, ETKF(ensemble_size=10, inflation=1.02, rotate=True)
+        ),
         Reference("EnKF N=10 infl=1.04", 0.65, EnKF(ensemble_size=10, inflation=1.04)),
         Reference("EnKF N=100 infl=1.01", 0.56, EnKF(ensemble_size=100, inflation=1.01)),
         Reference("EnKF-N N=10 rot", 0.54),
         Reference("iEnKS N=10 infl=1.02 rot", 0.31),
-        Reference("PF N=100 reg=2.4 NER=0.3", 0.38,
-                  ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3)),
-        Reference("PF N=800 reg=0.9 NER=0.2", 0.28,
-                  ParticleFilter(ensemble_size=800, regularization=0.9, resample_threshold=0.2)),
-        Reference("PF N=4000 reg=0.7 NER=0.05", 0.27,
-                  ParticleFilter(ensemble_size=4000, regularization=0.7,
-                                 resample_threshold=0.05)),
+        Reference(
+            "PF N=100 reg=2.4 NER=0.3",
+            0.38,
+            ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3),
+        ),
+        Reference(
+            "PF N=800 reg=0.9 NER=0.2",
+            0.28,
+            ParticleFilter(ensemble_size=800, regularization=0.9, resample_threshold=0.2),
+        ),
+        Reference(
+            "PF N=4000 reg=0.7 NER=0.05",
+            0.27,
+            ParticleFilter(ensemble_size=4000, regularization=0.7, resample_threshold=0.05),
+        ),
     )
-    return Config("sakov2012", models.lorenz63(), int(n_cycles), 64, refs,
-                  "DAPPER dapper/mods/Lorenz63/sakov2012.py; Sakov et al. (2012) Table 1")
+    return Config(
+        "sakov2012",
+        models.lorenz63(),
+        int(n_cycles),
+        64,
+        refs,
+        "DAPPER dapper/mods/Lorenz63/sakov2012.py; Sakov et al. (2012) Table 1",
+    )
 
 
 def sakov2008(dim: int = 40, forcing: float = 8.0, n_cycles: int = 1000) -> Config:
@@ -137,19 +152,32 @@ def sakov2008(dim: int = 40, forcing: float = 8.0, n_cycles: int = 1000) -> Conf
         Reference("EnKF N=40 infl=1.06", 0.22, EnKF(ensemble_size=40, inflation=1.06)),
         Reference("EnKF N=28 infl=1.08", 0.24, EnKF(ensemble_size=28, inflation=1.08)),
         Reference("DEnKF N=40 infl=1.01", 0.18),
-        Reference("ETKF N=24 infl=1.013 rot", 0.18,
-                  ETKF(ensemble_size=24, inflation=1.013, rotate=True)),
+        Reference(
+            "ETKF N=24 infl=1.013 rot", 0.18, ETKF(ensemble_size=24, inflation=1.013, rotate=True)
+        ),
         Reference("EnKF-N N=24 rot", 0.21),
-        Reference("LETKF N=7 infl=1.04 loc=4 rot", 0.22,
-                  LETKF(ensemble_size=7, inflation=1.04, localization_radius=4.0, rotate=True,
-                        batch_size=2)),
+        Reference(
+            "LETKF N=7 infl=1.04 loc=4 rot",
+            0.22,
+            LETKF(
+                ensemble_size=7, inflation=1.04, localization_radius=4.0, rotate=True, batch_size=2
+            ),
+        ),
         Reference("Serial EnSRF N=28 infl=1.02 rot", 0.18),
-        Reference("PF N=3000 NER=0.5 reg=0.7 (Ko=10000)", 0.26,
-                  ParticleFilter(ensemble_size=3000, resample_threshold=0.5,
-                                 regularization=0.7)),
+        Reference(
+            "PF N=3000 NER=0.5 reg=0.7 (Ko=10000)",
+            0.26,
+            ParticleFilter(ensemble_size=3000, resample_threshold=0.5, regularization=0.7),
+        ),
     )
-    return Config("sakov2008", models.lorenz96(dim=dim, forcing=forcing), int(n_cycles), 400, refs,
-                  "DAPPER dapper/mods/Lorenz96/sakov2008.py; Sakov & Oke (2008)")
+    return Config(
+        "sakov2008",
+        models.lorenz96(dim=dim, forcing=forcing),
+        int(n_cycles),
+        400,
+        refs,
+        "DAPPER dapper/mods/Lorenz96/sakov2008.py; Sakov & Oke (2008)",
+    )
 
 
 _CONFIGS = {"sakov2012": sakov2012, "sakov2008": sakov2008}

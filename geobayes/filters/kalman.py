@@ -52,8 +52,21 @@ _M3 = float64[:, :, ::1]
 
 
 @lazy_njit(
-    types.void(_M2, _M2, _M2, _M2, float64[::1], _M2, _M2, types.uint8[::1], _M2, _M3, _M2, _M3,
-               float64[::1]),
+    types.void(
+        _M2,
+        _M2,
+        _M2,
+        _M2,
+        float64[::1],
+        _M2,
+        _M2,
+        types.uint8[::1],
+        _M2,
+        _M3,
+        _M2,
+        _M3,
+        float64[::1],
+    ),
     cache=True,
 )
 def _kalman_kernel(F, Q, H, R, m0, P0, Y, observed, pm, pP, fm, fP, lei):  # pragma: no cover
@@ -129,6 +142,5 @@ def kalman_filter(F, Q, H, R, m0, P0, observations, observed=None) -> KalmanResu
     pP, fP = np.empty((K, d, d)), np.empty((K, d, d))
     lei = np.empty(K)
     obs = np.ones(K, np.uint8) if observed is None else np.ascontiguousarray(observed, np.uint8)
-    _kalman_kernel(F, Q, H, R, m0, P0, np.where(obs[:, None] > 0, Y, 0.0), obs, pm, pP, fm, fP,
-                   lei)
+    _kalman_kernel(F, Q, H, R, m0, P0, np.where(obs[:, None] > 0, Y, 0.0), obs, pm, pP, fm, fP, lei)
     return KalmanResult(pm, pP, fm, fP, lei)

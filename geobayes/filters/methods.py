@@ -187,8 +187,11 @@ class LETKF(_Method):
             valid = ", ".join(t.value for t in Taper)
             raise ValueError(f"unknown taper {self.taper!r}; valid: {valid}") from None
         object.__setattr__(self, "rotate", bool(self.rotate))
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or (
-                self.batch_size < 1):
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or (self.batch_size < 1)
+        ):
             raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
 

@@ -228,33 +228,59 @@ def linear_gaussian(
     if H.shape[1] != d:
         raise ValueError(f"observation_matrix must have {d} columns, got shape {H.shape}")
     return StateSpaceModel(
-        name="linear_gaussian", dim=d, obs_dim=m,
-        step=linear_step, step_data=F.ravel(), observe=linear_obs, observe_data=H.ravel(),
-        dt=1.0, steps_per_obs=1,
+        name="linear_gaussian",
+        dim=d,
+        obs_dim=m,
+        step=linear_step,
+        step_data=F.ravel(),
+        observe=linear_obs,
+        observe_data=H.ravel(),
+        dt=1.0,
+        steps_per_obs=1,
         initial_mean=np.zeros(d) if initial_mean is None else initial_mean,
-        initial_cov=initial_cov, process_noise_cov=process_noise_cov, obs_noise_cov=obs_noise_cov,
-        transition_matrix=F, observation_matrix=H,
+        initial_cov=initial_cov,
+        process_noise_cov=process_noise_cov,
+        obs_noise_cov=obs_noise_cov,
+        transition_matrix=F,
+        observation_matrix=H,
         description="linear-Gaussian x_k = F x_{k-1} + N(0,Q), y_k = H x_k + N(0,R)",
     )
 
 
 def lorenz63(
-    dt=0.01, steps_per_obs=25, obs_noise_cov=2.0, initial_cov=2.0, initial_mean=None,
-    sigma=10.0, rho=28.0, beta=8.0 / 3.0,
+    dt=0.01,
+    steps_per_obs=25,
+    obs_noise_cov=2.0,
+    initial_cov=2.0,
+    initial_mean=None,
+    sigma=10.0,
+    rho=28.0,
+    beta=8.0 / 3.0,
 ) -> StateSpaceModel:
     """Lorenz-63, Sakov (2012) setting by default (DAPPER ``Lorenz63/sakov2012.py``)."""
     return StateSpaceModel(
-        name="lorenz63", dim=3, obs_dim=3,
-        step=lorenz63_step, step_data=np.array([sigma, rho, beta]), observe=identity_obs,
-        dt=dt, steps_per_obs=steps_per_obs,
-        initial_mean=L63_X0 if initial_mean is None else initial_mean, initial_cov=initial_cov,
+        name="lorenz63",
+        dim=3,
+        obs_dim=3,
+        step=lorenz63_step,
+        step_data=np.array([sigma, rho, beta]),
+        observe=identity_obs,
+        dt=dt,
+        steps_per_obs=steps_per_obs,
+        initial_mean=L63_X0 if initial_mean is None else initial_mean,
+        initial_cov=initial_cov,
         obs_noise_cov=obs_noise_cov,
         description="Lorenz-63 (RK4), all components observed",
     )
 
 
 def lorenz96(
-    dim=40, forcing=8.0, dt=0.05, steps_per_obs=1, obs_noise_cov=1.0, initial_cov=0.001,
+    dim=40,
+    forcing=8.0,
+    dt=0.05,
+    steps_per_obs=1,
+    obs_noise_cov=1.0,
+    initial_cov=0.001,
     obs_indices=None,
 ) -> StateSpaceModel:
     """Lorenz-96, Sakov & Oke (2008) setting by default (DAPPER ``Lorenz96/sakov2008.py``).
@@ -275,10 +301,20 @@ def lorenz96(
             raise ValueError(f"obs_indices must be indices in [0, {dim}), got {obs_indices}")
         observe, odata, coords, m = partial_obs, idx.astype(float), idx.astype(float), idx.size
     return StateSpaceModel(
-        name="lorenz96", dim=dim, obs_dim=m,
-        step=lorenz96_step, step_data=np.array([forcing]), observe=observe, observe_data=odata,
-        dt=dt, steps_per_obs=steps_per_obs, initial_mean=x0, initial_cov=initial_cov,
-        obs_noise_cov=obs_noise_cov, obs_coords=coords, domain_length=float(dim),
+        name="lorenz96",
+        dim=dim,
+        obs_dim=m,
+        step=lorenz96_step,
+        step_data=np.array([forcing]),
+        observe=observe,
+        observe_data=odata,
+        dt=dt,
+        steps_per_obs=steps_per_obs,
+        initial_mean=x0,
+        initial_cov=initial_cov,
+        obs_noise_cov=obs_noise_cov,
+        obs_coords=coords,
+        domain_length=float(dim),
         description="Lorenz-96 (RK4), periodic, localisable",
     )
 
@@ -296,10 +332,19 @@ def stochastic_volatility(mu=-1.0, phi=0.95, sigma=0.3) -> StateSpaceModel:
         return np.exp(0.5 * x) * rng.standard_normal(x.shape)
 
     return StateSpaceModel(
-        name="stochastic_volatility", dim=1, obs_dim=1,
-        step=ar1_step, step_data=np.array([mu, phi]), observe=identity_obs,
-        dt=1.0, steps_per_obs=1, initial_mean=[mu], initial_cov=sigma**2 / (1 - phi**2),
-        process_noise_cov=sigma**2, obs_loglik=sv_loglik, obs_sampler=sampler,
+        name="stochastic_volatility",
+        dim=1,
+        obs_dim=1,
+        step=ar1_step,
+        step_data=np.array([mu, phi]),
+        observe=identity_obs,
+        dt=1.0,
+        steps_per_obs=1,
+        initial_mean=[mu],
+        initial_cov=sigma**2 / (1 - phi**2),
+        process_noise_cov=sigma**2,
+        obs_loglik=sv_loglik,
+        obs_sampler=sampler,
         description="stochastic volatility, y ~ N(0, exp(x)) (particle filter only)",
     )
 
@@ -307,41 +352,65 @@ def stochastic_volatility(mu=-1.0, phi=0.95, sigma=0.3) -> StateSpaceModel:
 def bimodal(obs_std=0.1) -> StateSpaceModel:
     """Static bimodal problem (spec §7.3.1): ``x ~ N(0, 1)``, ``y = x^2 + N(0, obs_std^2)``."""
     return StateSpaceModel(
-        name="bimodal", dim=1, obs_dim=1, step=identity_step, observe=square_obs,
-        dt=1.0, steps_per_obs=1, initial_mean=[0.0], initial_cov=1.0,
-        obs_noise_cov=obs_std**2, description="static x ~ N(0,1), y = x^2 + noise",
+        name="bimodal",
+        dim=1,
+        obs_dim=1,
+        step=identity_step,
+        observe=square_obs,
+        dt=1.0,
+        steps_per_obs=1,
+        initial_mean=[0.0],
+        initial_cov=1.0,
+        obs_noise_cov=obs_std**2,
+        description="static x ~ N(0,1), y = x^2 + noise",
     )
 
 
 def lorenz63_cubic(scale=100.0) -> StateSpaceModel:
     """Lorenz-63 (Sakov 2012 setting) observed through ``x^3 / scale`` (spec §7.3.2)."""
     base = lorenz63()
-    return _replace(base, name="lorenz63_cubic", observe=cubic_obs,
-                    observe_data=np.array([float(scale)]),
-                    description="Lorenz-63 observed through x^3/100")
+    return _replace(
+        base,
+        name="lorenz63_cubic",
+        observe=cubic_obs,
+        observe_data=np.array([float(scale)]),
+        description="Lorenz-63 observed through x^3/100",
+    )
 
 
 def lorenz63_sparse() -> StateSpaceModel:
     """Lorenz-63 with only ``x_1`` observed every 0.5 time units, ``R = 4`` (spec §7.3.3)."""
     base = lorenz63(steps_per_obs=50)
-    return _replace(base, name="lorenz63_sparse", obs_dim=1, observe=partial_obs,
-                    observe_data=np.array([0.0]), obs_noise_cov=np.array([[4.0]]),
-                    obs_coords=None, description="Lorenz-63, x_1 observed every 0.5")
+    return _replace(
+        base,
+        name="lorenz63_sparse",
+        obs_dim=1,
+        observe=partial_obs,
+        observe_data=np.array([0.0]),
+        obs_noise_cov=np.array([[4.0]]),
+        obs_coords=None,
+        description="Lorenz-63, x_1 observed every 0.5",
+    )
 
 
 def lorenz96_abs(dim=40, forcing=8.0) -> StateSpaceModel:
     """Lorenz-96 observed through ``|x|`` (spec §7.3.4)."""
     base = lorenz96(dim=dim, forcing=forcing)
-    return _replace(base, name="lorenz96_abs", observe=abs_partial_obs,
-                    observe_data=np.arange(base.dim, dtype=float),
-                    description="Lorenz-96 observed through |x|")
+    return _replace(
+        base,
+        name="lorenz96_abs",
+        observe=abs_partial_obs,
+        observe_data=np.arange(base.dim, dtype=float),
+        description="Lorenz-96 observed through |x|",
+    )
 
 
 def lorenz96_half(dim=40, forcing=8.0) -> StateSpaceModel:
     """Lorenz-96 with every second component observed (spec §7.3.4)."""
     base = lorenz96(dim=dim, forcing=forcing, obs_indices=np.arange(0, int(dim), 2))
-    return _replace(base, name="lorenz96_half",
-                    description="Lorenz-96, every second component observed")
+    return _replace(
+        base, name="lorenz96_half", description="Lorenz-96, every second component observed"
+    )
 
 
 def _replace(ssm: StateSpaceModel, **changes) -> StateSpaceModel:

@@ -41,8 +41,14 @@ from ._lazy import lazy_njit
 from ._types import OBS_LOGLIK, OBSERVE, STEP
 from .enkf import add_process_noise, forecast_members
 
-__all__ = ["SYSTEMATIC", "STRATIFIED", "MULTINOMIAL", "particle_chunk", "silverman_bandwidth",
-           "no_loglik"]
+__all__ = [
+    "SYSTEMATIC",
+    "STRATIFIED",
+    "MULTINOMIAL",
+    "particle_chunk",
+    "silverman_bandwidth",
+    "no_loglik",
+]
 
 SYSTEMATIC = 0
 STRATIFIED = 1
@@ -61,8 +67,9 @@ def silverman_bandwidth(n: int, d: int) -> float:
 
 
 @njit(parallel=True, cache=True)
-def _logliks(E, y, observe, observe_data, Rm12, log_norm, use_custom, obs_loglik,
-             loglik_data):  # pragma: no cover
+def _logliks(
+    E, y, observe, observe_data, Rm12, log_norm, use_custom, obs_loglik, loglik_data
+):  # pragma: no cover
     N = E.shape[0]
     out = np.empty(N)
     for i in prange(N):
@@ -96,23 +103,75 @@ _M3 = float64[:, :, ::1]
 _V = float64[::1]
 
 PF_CHUNK_SIG = types.void(
-    GENERATOR, _M2, _V, int64, int64, float64, float64, int64,
-    STEP, _V, OBSERVE, _V,
-    _M2, types.uint8[::1], _M2, _M2, float64,
-    boolean, OBS_LOGLIK, _V,
-    float64, float64, int64,
-    _M2, _M2, _M2, _M2, _M3, _M2, _V, _V, _V,
+    GENERATOR,
+    _M2,
+    _V,
+    int64,
+    int64,
+    float64,
+    float64,
+    int64,
+    STEP,
+    _V,
+    OBSERVE,
+    _V,
+    _M2,
+    types.uint8[::1],
+    _M2,
+    _M2,
+    float64,
+    boolean,
+    OBS_LOGLIK,
+    _V,
+    float64,
+    float64,
+    int64,
+    _M2,
+    _M2,
+    _M2,
+    _M2,
+    _M3,
+    _M2,
+    _V,
+    _V,
+    _V,
 )
 
 
 @lazy_njit(PF_CHUNK_SIG, cache=True)
 def particle_chunk(
-    rng, E, lw, k0, k1, t0, dt, n_steps,
-    step, step_data, observe, observe_data,
-    Y, observed, Rm12, Qchol, log_norm,
-    use_custom, obs_loglik, loglik_data,
-    threshold, regularization, scheme,
-    pred_mean, pred_sd, filt_mean, filt_sd, ens_out, logw_out, ess_out, lei_out, resampled_out,
+    rng,
+    E,
+    lw,
+    k0,
+    k1,
+    t0,
+    dt,
+    n_steps,
+    step,
+    step_data,
+    observe,
+    observe_data,
+    Y,
+    observed,
+    Rm12,
+    Qchol,
+    log_norm,
+    use_custom,
+    obs_loglik,
+    loglik_data,
+    threshold,
+    regularization,
+    scheme,
+    pred_mean,
+    pred_sd,
+    filt_mean,
+    filt_sd,
+    ens_out,
+    logw_out,
+    ess_out,
+    lei_out,
+    resampled_out,
 ):  # pragma: no cover
     """Run cycles ``k0 .. k1-1`` of the bootstrap particle filter in place.
 
@@ -139,8 +198,9 @@ def particle_chunk(
                 ens_out[k] = E
                 logw_out[k] = lw
             continue
-        ll = _logliks(E, Y[k], observe, observe_data, Rm12, log_norm, use_custom, obs_loglik,
-                      loglik_data)
+        ll = _logliks(
+            E, Y[k], observe, observe_data, Rm12, log_norm, use_custom, obs_loglik, loglik_data
+        )
         a = lw + ll
         lse = logsumexp(a)
         lei_out[k] = lse  # lw normalised, so logsumexp(lw) = 0

@@ -240,11 +240,17 @@ class StateSpaceModel:
         if self.domain_length < 0:
             raise ValueError(f"domain_length must be >= 0, got {self.domain_length}")
         if self.transition_matrix is not None:
-            s(self, "transition_matrix",
-              as_float_matrix(self.transition_matrix, "transition_matrix", (d, d)))
+            s(
+                self,
+                "transition_matrix",
+                as_float_matrix(self.transition_matrix, "transition_matrix", (d, d)),
+            )
         if self.observation_matrix is not None:
-            s(self, "observation_matrix",
-              as_float_matrix(self.observation_matrix, "observation_matrix", (m, d)))
+            s(
+                self,
+                "observation_matrix",
+                as_float_matrix(self.observation_matrix, "observation_matrix", (m, d)),
+            )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -302,25 +308,35 @@ class StateSpaceModel:
         else:
             noise = np.zeros((n_cycles, 0))
         truth = _simulate_truth(
-            x0, n_cycles, self.steps_per_obs, self.dt, self.t0, self.step, self.step_data,
+            x0,
+            n_cycles,
+            self.steps_per_obs,
+            self.dt,
+            self.t0,
+            self.step,
+            self.step_data,
             np.ascontiguousarray(noise),
         )
         if self.gaussian_obs:
             hx = _observe_all(truth, self.observe, self.observe_data, self.obs_dim)
             obs = hx + rng.standard_normal((n_cycles, self.obs_dim)) @ self._obs_chol.T
         else:
-            obs = np.stack([np.asarray(self.obs_sampler(rng, x), float).reshape(self.obs_dim)
-                            for x in truth])
+            obs = np.stack(
+                [np.asarray(self.obs_sampler(rng, x), float).reshape(self.obs_dim) for x in truth]
+            )
         return truth, np.ascontiguousarray(obs)
 
     def __repr__(self) -> str:
-        return (f"StateSpaceModel(name={self.name!r}, dim={self.dim}, obs_dim={self.obs_dim}, "
-                f"dt={self.dt}, steps_per_obs={self.steps_per_obs})")
+        return (
+            f"StateSpaceModel(name={self.name!r}, dim={self.dim}, obs_dim={self.obs_dim}, "
+            f"dt={self.dt}, steps_per_obs={self.steps_per_obs})"
+        )
 
 
 @lazy_njit(
-    float64[:, ::1](float64[::1], int64, int64, float64, float64, STEP, float64[::1],
-                    float64[:, ::1]),
+    float64[:, ::1](
+        float64[::1], int64, int64, float64, float64, STEP, float64[::1], float64[:, ::1]
+    ),
     cache=True,
 )
 def _simulate_truth(x0, n_cycles, n_steps, dt, t0, step, step_data, noise):  # pragma: no cover

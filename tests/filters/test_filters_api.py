@@ -116,26 +116,40 @@ def test_delegation_to_run_filter():
 
 
 # ----------------------------------------------------------------- bad input
-@pytest.mark.parametrize("make, match", [
-    (lambda: ETKF(ensemble_size=1), "ensemble_size must be an integer >= 2"),
-    (lambda: EnKF(ensemble_size=2.5), "ensemble_size must be an integer >= 2"),
-    (lambda: ETKF(inflation=-1.0), "inflation must be a positive"),
-    (lambda: LETKF(localization_radius=-4.0), "localization_radius must be positive"),
-    (lambda: LETKF(taper="triangle"), "unknown taper"),
-    (lambda: LETKF(batch_size=0), "batch_size"),
-    (lambda: ParticleFilter(resample_threshold=1.5), "resample_threshold"),
-    (lambda: ParticleFilter(regularization=-0.1), "regularization"),
-    (lambda: ParticleFilter(resampling="magic"), "unknown resampling"),
-    (lambda: models.linear_gaussian(obs_noise_cov=-0.5), "obs_noise_cov must be positive definite"),
-    (lambda: models.linear_gaussian(obs_noise_cov=[[1.0, 2.0], [2.0, 1.0]],
-                                    observation_matrix=np.eye(2)),
-     "obs_noise_cov must be positive definite"),
-    (lambda: models.linear_gaussian(process_noise_cov=[[1.0, 0.0], [0.0, -1.0]]),
-     "process_noise_cov must be positive semi-definite"),
-    (lambda: models.linear_gaussian(initial_cov=[[1.0, 3.0], [0.0, 1.0]]), "must be symmetric"),
-    (lambda: models.get("lorenz99"), "unknown state-space model 'lorenz99'; valid names: bimodal"),
-    (lambda: models.lorenz96(dim=2), "dim >= 4"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: ETKF(ensemble_size=1), "ensemble_size must be an integer >= 2"),
+        (lambda: EnKF(ensemble_size=2.5), "ensemble_size must be an integer >= 2"),
+        (lambda: ETKF(inflation=-1.0), "inflation must be a positive"),
+        (lambda: LETKF(localization_radius=-4.0), "localization_radius must be positive"),
+        (lambda: LETKF(taper="triangle"), "unknown taper"),
+        (lambda: LETKF(batch_size=0), "batch_size"),
+        (lambda: ParticleFilter(resample_threshold=1.5), "resample_threshold"),
+        (lambda: ParticleFilter(regularization=-0.1), "regularization"),
+        (lambda: ParticleFilter(resampling="magic"), "unknown resampling"),
+        (
+            lambda: models.linear_gaussian(obs_noise_cov=-0.5),
+            "obs_noise_cov must be positive definite",
+        ),
+        (
+            lambda: models.linear_gaussian(
+                obs_noise_cov=[[1.0, 2.0], [2.0, 1.0]], observation_matrix=np.eye(2)
+            ),
+            "obs_noise_cov must be positive definite",
+        ),
+        (
+            lambda: models.linear_gaussian(process_noise_cov=[[1.0, 0.0], [0.0, -1.0]]),
+            "process_noise_cov must be positive semi-definite",
+        ),
+        (lambda: models.linear_gaussian(initial_cov=[[1.0, 3.0], [0.0, 1.0]]), "must be symmetric"),
+        (
+            lambda: models.get("lorenz99"),
+            "unknown state-space model 'lorenz99'; valid names: bimodal",
+        ),
+        (lambda: models.lorenz96(dim=2), "dim >= 4"),
+    ],
+)
 def test_bad_parameters_raise_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -176,13 +190,31 @@ def test_model_functions_must_be_jitted():
         return x
 
     with pytest.raises(TypeError, match="numba.njit function"):
-        StateSpaceModel(name="bad", dim=1, obs_dim=1, step=step, observe=models.identity_obs,
-                        dt=1.0, steps_per_obs=1, initial_mean=[0.0], initial_cov=1.0,
-                        obs_noise_cov=1.0)
+        StateSpaceModel(
+            name="bad",
+            dim=1,
+            obs_dim=1,
+            step=step,
+            observe=models.identity_obs,
+            dt=1.0,
+            steps_per_obs=1,
+            initial_mean=[0.0],
+            initial_cov=1.0,
+            obs_noise_cov=1.0,
+        )
     with pytest.raises(ValueError, match="observe returns shape"):
-        StateSpaceModel(name="bad", dim=2, obs_dim=3, step=models.identity_step,
-                        observe=models.identity_obs, dt=1.0, steps_per_obs=1,
-                        initial_mean=[0.0, 0.0], initial_cov=1.0, obs_noise_cov=1.0)
+        StateSpaceModel(
+            name="bad",
+            dim=2,
+            obs_dim=3,
+            step=models.identity_step,
+            observe=models.identity_obs,
+            dt=1.0,
+            steps_per_obs=1,
+            initial_mean=[0.0, 0.0],
+            initial_cov=1.0,
+            obs_noise_cov=1.0,
+        )
 
 
 # ----------------------------------------------------------------- Ctrl-C, progress
@@ -235,8 +267,14 @@ REPRO_SCRIPT = textwrap.dedent("""
 
 def _repro_hash(threads, env_threads):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(env_threads))
-    out = subprocess.run([sys.executable, "-c", REPRO_SCRIPT, str(threads)], env=env,
-                         capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", REPRO_SCRIPT, str(threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -277,8 +315,9 @@ def test_one_compiled_kernel_serves_every_model_and_cache_is_warm(l63_data):
     # the second process must load the kernel from the disk cache; run twice in case a
     # source file of the (shared) working tree changed meanwhile and the cache was rebuilt
     for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             timeout=600, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True
+        ).stdout.split()
         hits, misses, seconds = int(out[-3]), int(out[-2]), float(out[-1])
         if misses == 0:
             break
@@ -320,10 +359,20 @@ def test_user_defined_model_reuses_the_compiled_kernel():
     def first(x, data):
         return x[:1].copy()
 
-    ssm = StateSpaceModel(name="rotation", dim=2, obs_dim=1, step=rotate_step,
-                          step_data=np.array([0.3]), observe=first, dt=0.1, steps_per_obs=5,
-                          initial_mean=[1.0, 0.0], initial_cov=0.1, obs_noise_cov=0.05,
-                          process_noise_cov=1e-3)
+    ssm = StateSpaceModel(
+        name="rotation",
+        dim=2,
+        obs_dim=1,
+        step=rotate_step,
+        step_data=np.array([0.3]),
+        observe=first,
+        dt=0.1,
+        steps_per_obs=5,
+        initial_mean=[1.0, 0.0],
+        initial_cov=0.1,
+        obs_noise_cov=0.05,
+        process_noise_cov=1e-3,
+    )
     x, y = ssm.simulate(200, seed=0)
     t = filter(ssm, y, "etkf", ensemble_size=20, seed=1, truth=x, burn_in=50)
     assert t.attrs["rmse_mean"] < 0.3  # prior sd 0.32 per component, and it rotates
@@ -363,8 +412,13 @@ def test_compiled_kernels_equal_plain_python(tmp_path):
     for jit in ("0", "1"):
         path = tmp_path / f"jit{jit}.npy"
         env = dict(os.environ, NUMBA_DISABLE_JIT=jit)
-        subprocess.run([sys.executable, "-c", NOJIT_SCRIPT, str(path)], env=env, check=True,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-c", NOJIT_SCRIPT, str(path)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         res[jit] = np.load(path)
     np.testing.assert_allclose(res["0"], res["1"], rtol=1e-9, atol=1e-9)
 
@@ -379,8 +433,11 @@ def test_missing_rows_skip_the_analysis(l63_data, method):
     ym[missing] = np.nan
     if method == "pf":  # a bootstrap PF needs jitter to follow L63 over the 0.5 gaps
         method = ParticleFilter(ensemble_size=500, regularization=1.0, resample_threshold=0.3)
-    kw = dict(seed=3, truth=x) if method == "pf" or not isinstance(method, str) else dict(
-        ensemble_size=10, seed=3, truth=x)
+    kw = (
+        dict(seed=3, truth=x)
+        if method == "pf" or not isinstance(method, str)
+        else dict(ensemble_size=10, seed=3, truth=x)
+    )
     t = filter(ssm, ym, method, **kw)
     f, p = t.filtered, t.predicted
     np.testing.assert_array_equal(f["mean"].values[missing], p["mean"].values[missing])
@@ -406,8 +463,9 @@ def test_kalman_with_missing_rows_gives_the_marginal_likelihood(lg_model, lg_dat
     t = filter(lg_model, ym, "kalman")
     F, H = lg_model.transition_matrix, lg_model.observation_matrix
     Q, R = lg_model.process_noise_cov, lg_model.obs_noise_cov
-    want = ref.joint_loglik(F, Q, H, R, lg_model.initial_mean, lg_model.initial_cov, y,
-                            observed=observed)
+    want = ref.joint_loglik(
+        F, Q, H, R, lg_model.initial_mean, lg_model.initial_cov, y, observed=observed
+    )
     np.testing.assert_allclose(t.attrs["log_evidence"], want, rtol=1e-9)
     assert np.all(t.sample_stats["log_evidence_increment"].values[~observed] == 0)
 

@@ -8,9 +8,15 @@ import importlib
 import pytest
 
 MODULES = [
-    "geobayes.filters", "geobayes.filters.api", "geobayes.filters.methods",
-    "geobayes.filters.models", "geobayes.filters.configs", "geobayes.filters.ssm",
-    "geobayes.filters.kalman", "geobayes.filters._localization", "geobayes.math.resampling",
+    "geobayes.filters",
+    "geobayes.filters.api",
+    "geobayes.filters.methods",
+    "geobayes.filters.models",
+    "geobayes.filters.configs",
+    "geobayes.filters.ssm",
+    "geobayes.filters.kalman",
+    "geobayes.filters._localization",
+    "geobayes.math.resampling",
 ]
 
 

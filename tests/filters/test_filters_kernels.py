@@ -64,8 +64,7 @@ def test_letkf_with_infinite_radius_equals_etkf():
     E, Eo, y, R = random_ensemble(rng, 6, 5, 4)
     R = np.diag(np.diag(R))
     for batch in (1, 2, 5):
-        bp, indptr, idx, sq = local_obs_sets(np.zeros(5), np.zeros(4), 0.0, 1.0, Taper.STEP,
-                                             batch)
+        bp, indptr, idx, sq = local_obs_sets(np.zeros(5), np.zeros(4), 0.0, 1.0, Taper.STEP, batch)
         got = K.letkf_analysis(E, Eo, y, _whiten(R), bp, indptr, idx, sq)
         np.testing.assert_allclose(got, K.etkf_analysis(E, Eo, y, _whiten(R)), atol=1e-10)
 
@@ -89,8 +88,9 @@ def test_letkf_batches_match_reference_with_block_centres():
 
 def test_gaspari_cohn_matches_reference_and_dapper_scaling():
     dist = np.linspace(0, 20, 401)
-    np.testing.assert_allclose(taper_coefficients(dist, 4.0), ref.gaspari_cohn(dist, 4.0),
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        taper_coefficients(dist, 4.0), ref.gaspari_cohn(dist, 4.0), atol=1e-14
+    )
     c = taper_coefficients(dist, 4.0)
     assert c[0] == 1.0 and np.all(np.diff(c) <= 1e-15) and np.all(c[dist > 2 * 1.82 * 4] == 0)
     # DAPPER scaling c = 1.82 r ~ sqrt(10/3) r: same curvature at 0 as exp(-d^2 / (2 r^2)),
@@ -150,8 +150,7 @@ def test_uninformative_observation_leaves_forecast():
     R = 1e14 * np.eye(2)
     np.testing.assert_allclose(K.etkf_analysis(E, Eo, y, _whiten(R)), E, atol=1e-9)
     Z = rng.standard_normal((8, 2))
-    np.testing.assert_allclose(K.enkf_analysis(E, Eo, y, R, np.linalg.cholesky(R), Z), E,
-                               atol=1e-5)
+    np.testing.assert_allclose(K.enkf_analysis(E, Eo, y, R, np.linalg.cholesky(R), Z), E, atol=1e-5)
 
 
 def test_kalman_matches_reference(lg_model, lg_data):
@@ -186,5 +185,8 @@ def test_kalman_3d_with_two_observations():
     got = kalman_filter(F, Q, H, R, np.ones(3), np.eye(3), Y)
     ms, Ps, lls = ref.kalman(F, Q, H, R, np.ones(3), np.eye(3), Y)
     np.testing.assert_allclose(got.filtered_mean, ms, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(got.log_evidence_increment.sum(),
-                               ref.joint_loglik(F, Q, H, R, np.ones(3), np.eye(3), Y), rtol=1e-9)
+    np.testing.assert_allclose(
+        got.log_evidence_increment.sum(),
+        ref.joint_loglik(F, Q, H, R, np.ones(3), np.eye(3), Y),
+        rtol=1e-9,
+    )

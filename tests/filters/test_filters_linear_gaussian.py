@@ -39,8 +39,15 @@ def test_error_shrinks_like_inverse_sqrt_n(lg_model, lg_data, kalman_tree, metho
     _, y = lg_data
     m, P = _kf_moments(kalman_tree)
     sizes = np.array([100, 400, 1600])
-    errs = [np.mean([_mean_error(filter(lg_model, y, method, ensemble_size=int(n), seed=s), m, P)
-                     for s in range(8)]) for n in sizes]
+    errs = [
+        np.mean(
+            [
+                _mean_error(filter(lg_model, y, method, ensemble_size=int(n), seed=s), m, P)
+                for s in range(8)
+            ]
+        )
+        for n in sizes
+    ]
     slope = np.polyfit(np.log(sizes), np.log(errs), 1)[0]
     assert -0.75 < slope < -0.3, (errs, slope)
 
@@ -49,8 +56,9 @@ def test_error_shrinks_like_inverse_sqrt_n(lg_model, lg_data, kalman_tree, metho
 def test_large_ensemble_matches_kalman(lg_model, lg_data, kalman_tree, method):
     _, y = lg_data
     m, P = _kf_moments(kalman_tree)
-    trees = [filter(lg_model, y, method, ensemble_size=2000, seed=s, store="ensemble")
-             for s in range(3)]
+    trees = [
+        filter(lg_model, y, method, ensemble_size=2000, seed=s, store="ensemble") for s in range(3)
+    ]
     assert np.mean([_mean_error(t, m, P) for t in trees]) < 0.1
     assert np.mean([_cov_error(t, P) for t in trees]) < 0.15
 
@@ -64,9 +72,17 @@ def test_etkf_covariance_closer_to_kalman_than_enkf(lg_model, lg_data, kalman_tr
     """
     _, y = lg_data
     _, P = _kf_moments(kalman_tree)
-    err = {meth: np.mean([_cov_error(filter(lg_model, y, meth, ensemble_size=100, seed=s,
-                                            store="ensemble"), P) for s in range(8)])
-           for meth in ("enkf", "etkf")}
+    err = {
+        meth: np.mean(
+            [
+                _cov_error(
+                    filter(lg_model, y, meth, ensemble_size=100, seed=s, store="ensemble"), P
+                )
+                for s in range(8)
+            ]
+        )
+        for meth in ("enkf", "etkf")
+    }
     assert err["etkf"] < err["enkf"], err
 
 
@@ -96,8 +112,7 @@ def test_uninformative_observations(lg_model, lg_data):
     _, y = lg_data
     for meth in ("etkf", "enkf"):
         t = filter(ssm, y, meth, ensemble_size=20, seed=0)
-        np.testing.assert_allclose(t.filtered["mean"].values, t.predicted["mean"].values,
-                                   atol=1e-5)
+        np.testing.assert_allclose(t.filtered["mean"].values, t.predicted["mean"].values, atol=1e-5)
         np.testing.assert_allclose(t.filtered["sd"].values, t.predicted["sd"].values, rtol=1e-5)
     t = filter(ssm, y, "pf", ensemble_size=200, seed=0)
     np.testing.assert_allclose(t.sample_stats["ess"].values, 200, rtol=1e-9)

@@ -26,8 +26,9 @@ def _median_rmse(cfg, method, seeds=SEEDS, **kw):
 
 
 def test_l63_etkf_n10_rmse_in_reference_band():
-    rmse, trees = _median_rmse(configs.sakov2012(),
-                               ETKF(ensemble_size=10, inflation=1.02, rotate=True))
+    rmse, trees = _median_rmse(
+        configs.sakov2012(), ETKF(ensemble_size=10, inflation=1.02, rotate=True)
+    )
     assert 0.5 <= rmse <= 0.75, rmse
     for t in trees:  # no collapse (spec §8.4)
         assert t.sample_stats["spread"].values.min() > 1e-6
@@ -35,11 +36,15 @@ def test_l63_etkf_n10_rmse_in_reference_band():
         assert 0.5 <= ratio <= 2.0, ratio
 
 
-@pytest.mark.parametrize("method", [
-    EnKF(ensemble_size=10, inflation=1.04),
-    ETKF(ensemble_size=10, inflation=1.02),
-    ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3),
-], ids=["enkf", "etkf-norot", "pf"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        EnKF(ensemble_size=10, inflation=1.04),
+        ETKF(ensemble_size=10, inflation=1.02),
+        ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3),
+    ],
+    ids=["enkf", "etkf-norot", "pf"],
+)
 def test_l63_every_method_beats_observation_noise(method):
     rmse, trees = _median_rmse(configs.sakov2012(), method, seeds=range(3))
     assert rmse < np.sqrt(2.0), rmse
@@ -48,8 +53,9 @@ def test_l63_every_method_beats_observation_noise(method):
 
 
 def test_l63_members_stay_distinct():
-    tree = configs.sakov2012().run(ETKF(ensemble_size=10, inflation=1.02, rotate=True), seed=0,
-                                   n_cycles=200, store="ensemble")
+    tree = configs.sakov2012().run(
+        ETKF(ensemble_size=10, inflation=1.02, rotate=True), seed=0, n_cycles=200, store="ensemble"
+    )
     ens = tree.posterior["ensemble"].values[0]  # (member, time, state)
     spread = tree.sample_stats["spread"].values
     diff = ens[:, None] - ens[None, :]
@@ -59,31 +65,40 @@ def test_l63_members_stay_distinct():
 
 
 def test_l96_letkf_n10():
-    rmse, trees = _median_rmse(configs.sakov2008(),
-                               LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0))
+    rmse, trees = _median_rmse(
+        configs.sakov2008(), LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0)
+    )
     assert rmse <= 0.25, rmse
     for t in trees:
         assert t.sample_stats["spread"].values.min() > 1e-6
 
 
 def test_l96_etkf_n24():
-    rmse, _ = _median_rmse(configs.sakov2008(),
-                           ETKF(ensemble_size=24, inflation=1.013, rotate=True))
+    rmse, _ = _median_rmse(
+        configs.sakov2008(), ETKF(ensemble_size=24, inflation=1.013, rotate=True)
+    )
     assert rmse <= 0.22, rmse
 
 
 def test_l96_etkf_without_localization_fails_at_small_n():
     """Sanity check that the L96 thresholds can fail: ETKF with N = 10 < 14 diverges (spec §7.2)."""
-    rmse, _ = _median_rmse(configs.sakov2008(), ETKF(ensemble_size=10, inflation=1.04),
-                           seeds=range(3))
+    rmse, _ = _median_rmse(
+        configs.sakov2008(), ETKF(ensemble_size=10, inflation=1.04), seeds=range(3)
+    )
     assert rmse > 0.5, rmse
 
 
 def test_l96_letkf_half_observed_and_larger_dim():
     ssm = models.lorenz96_half(dim=40)
     x, y = ssm.simulate(600, seed=3)
-    t = filter(ssm, y, LETKF(ensemble_size=20, inflation=1.05, localization_radius=3.0), seed=4,
-               truth=x, burn_in=300)
+    t = filter(
+        ssm,
+        y,
+        LETKF(ensemble_size=20, inflation=1.05, localization_radius=3.0),
+        seed=4,
+        truth=x,
+        burn_in=300,
+    )
     assert t.attrs["rmse_mean"] < 1.0  # climatology is 3.6
     ssm = models.lorenz96(dim=100)
     x, y = ssm.simulate(600, seed=5)
@@ -95,8 +110,9 @@ def test_bimodal_particle_filter_keeps_both_modes():
     """Spec §7.3.1: y = x^2 + noise, y* = 1; the PF keeps both modes, the EnKF cannot."""
     ssm = models.bimodal()
     y = np.array([[1.0]])
-    t = filter(ssm, y, ParticleFilter(ensemble_size=4000, resample_threshold=1.0), seed=0,
-               store="ensemble")
+    t = filter(
+        ssm, y, ParticleFilter(ensemble_size=4000, resample_threshold=1.0), seed=0, store="ensemble"
+    )
     x = t.posterior["ensemble"].values[0, :, 0, 0]
     assert np.mean(np.abs(np.abs(x) - 1) < 0.2) > 0.8
     assert 0.35 <= np.mean(x > 0) <= 0.65

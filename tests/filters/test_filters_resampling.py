@@ -11,7 +11,8 @@ from reference import filters_ref as ref
 from geobayes.math import resampling as rs
 
 weights_st = arrays(
-    np.float64, st.integers(1, 60),
+    np.float64,
+    st.integers(1, 60),
     elements=st.one_of(st.just(0.0), st.floats(1e-6, 1e3)),
 ).filter(lambda w: w.sum() > 0)
 uniform_st = st.floats(0.0, 1.0, exclude_max=True)
@@ -44,8 +45,7 @@ def test_systematic_equals_twin_on_generic_weights():
         if w.sum() == 0:
             w[0] = 1.0
         for u in rng.random(5):
-            np.testing.assert_array_equal(rs.systematic_from_uniform(w, u, n),
-                                          ref.systematic(w, u))
+            np.testing.assert_array_equal(rs.systematic_from_uniform(w, u, n), ref.systematic(w, u))
 
 
 @settings(max_examples=100, deadline=None)
@@ -53,8 +53,10 @@ def test_systematic_equals_twin_on_generic_weights():
 def test_stratified_and_multinomial_indices_valid(w, seed):
     n = w.size
     rng = np.random.default_rng(seed)
-    for idx in (rs.stratified_from_uniforms(w, rng.random(n)),
-                rs.multinomial_from_uniforms(w, rng.random(n))):
+    for idx in (
+        rs.stratified_from_uniforms(w, rng.random(n)),
+        rs.multinomial_from_uniforms(w, rng.random(n)),
+    ):
         assert idx.shape == (n,) and idx.min() >= 0 and idx.max() < n
         assert rs.counts(idx, n).sum() == n
         assert np.all(rs.counts(idx, n)[w == 0] == 0)
@@ -64,8 +66,7 @@ def test_stratified_and_multinomial_indices_valid(w, seed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(arrays(np.float64, st.integers(1, 40), elements=st.floats(-700, 700)),
-       st.floats(-1e3, 1e3))
+@given(arrays(np.float64, st.integers(1, 40), elements=st.floats(-700, 700)), st.floats(-1e3, 1e3))
 def test_log_weights_normalise_and_shift_invariant(lw, c):
     nlw, lse = rs.normalize_log_weights(lw)
     assert abs(np.exp(nlw).sum() - 1) < 1e-9

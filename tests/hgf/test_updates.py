@@ -67,14 +67,8 @@ def test_fast_robust_form_equals_careful_form():
     sig = np.maximum(al, 1e-128)
     v = np.exp(lv0)
     dl = be / (al + v) - 1.0
-    ref = np.array(
-        [
-            K._robust_careful(*args, -1.0, s_, b_, d_)[::2]
-            for args, s_, b_, d_ in zip(
-                zip(mh, ph, 1.0 / ph, ka, 1.0 / ka, lv0), sig, be, dl, strict=True
-            )
-        ]
-    )
+    cols = (mh, ph, 1.0 / ph, ka, 1.0 / ka, lv0, -np.ones_like(mh), sig, be, dl)
+    ref = np.array([K._robust_careful(*c)[::2] for c in zip(*cols, strict=True)])
     np.testing.assert_allclose(pi, ref[:, 0], rtol=1e-11)
     err = np.abs(mu - ref[:, 1]) / (np.abs(ref[:, 1]) + 1.0 / np.sqrt(ph))  # per posterior sd
     assert err.max() < 1e-11, err.max()

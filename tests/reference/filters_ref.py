@@ -20,8 +20,10 @@ def kalman(F, Q, H, R, m0, P0, Y):
         S = H @ P @ H.T + R
         K = P @ H.T @ np.linalg.inv(S)
         v = y - H @ m
-        lls.append(-0.5 * (len(y) * np.log(2 * np.pi) + np.log(np.linalg.det(S))
-                           + v @ np.linalg.inv(S) @ v))
+        lls.append(
+            -0.5
+            * (len(y) * np.log(2 * np.pi) + np.log(np.linalg.det(S)) + v @ np.linalg.inv(S) @ v)
+        )
         m = m + K @ v
         IKH = np.eye(len(m)) - K @ H
         P = IKH @ P @ IKH.T + K @ R @ K.T
@@ -49,7 +51,7 @@ def joint_loglik(F, Q, H, R, m0, P0, Y, observed=None):
             c = Fp[a] @ P0 @ Fp[b].T
             for j in range(1, min(a, b) + 1):
                 c = c + Fp[a - j] @ Q @ Fp[b - j].T
-            cov[(a - 1) * d:a * d, (b - 1) * d:b * d] = c
+            cov[(a - 1) * d : a * d, (b - 1) * d : b * d] = c
     Hb = np.kron(np.eye(K), H)
     mu = Hb @ np.concatenate(means)
     S = Hb @ cov @ Hb.T + np.kron(np.eye(K), R)
@@ -63,7 +65,7 @@ def joint_loglik(F, Q, H, R, m0, P0, Y, observed=None):
 
 def _sym_inv_sqrt(M):
     vals, vecs = np.linalg.eigh(M)
-    return vecs @ np.diag(vals ** -0.5) @ vecs.T
+    return vecs @ np.diag(vals**-0.5) @ vecs.T
 
 
 def etkf(E, Eo, y, R):
@@ -133,6 +135,6 @@ def systematic(weights, u):
     """Systematic resampling, spec §5: smallest i with cumsum_i > (u + k) / N."""
     N = len(weights)
     c = np.cumsum(weights / weights.sum())
-    c[np.nonzero(weights > 0)[0][-1]:] = 1.0  # exact 1 from the last positive weight on
+    c[np.nonzero(weights > 0)[0][-1] :] = 1.0  # exact 1 from the last positive weight on
     points = np.minimum((u + np.arange(N)) / N, np.nextafter(1.0, 0.0))
     return np.array([int(np.searchsorted(c, p, side="right")) for p in points])
