@@ -61,9 +61,12 @@ def run(job):
     seconds = time.perf_counter() - t0
     xp.stats.average_in_time()
     return {
-        "label": job["label"], "seed": job["seed"],
-        "rmse": float(xp.avrgs.err.rms.a.val), "spread": float(xp.avrgs.spread.rms.a.val),
-        "seconds": seconds, "cycles": int(HMM.tseq.Ko) + 1,
+        "label": job["label"],
+        "seed": job["seed"],
+        "rmse": float(xp.avrgs.err.rms.a.val),
+        "spread": float(xp.avrgs.spread.rms.a.val),
+        "seconds": seconds,
+        "cycles": int(HMM.tseq.Ko) + 1,
     }
 
 

@@ -35,11 +35,12 @@ def bimodal_rows(seeds):
     cdf = np.cumsum(p) / p.sum()
     exact = np.interp((np.arange(20000) + 0.5) / 20000, cdf, grid)
     rows = []
-    for label, method in [("EnKF N=200", EnKF(ensemble_size=200)),
-                          ("ETKF N=200", ETKF(ensemble_size=200)),
-                          ("PF N=200", ParticleFilter(ensemble_size=200, resample_threshold=1.0)),
-                          ("PF N=2000", ParticleFilter(ensemble_size=2000,
-                                                       resample_threshold=1.0))]:
+    for label, method in [
+        ("EnKF N=200", EnKF(ensemble_size=200)),
+        ("ETKF N=200", ETKF(ensemble_size=200)),
+        ("PF N=200", ParticleFilter(ensemble_size=200, resample_threshold=1.0)),
+        ("PF N=2000", ParticleFilter(ensemble_size=2000, resample_threshold=1.0)),
+    ]:
         ed, near, pos = [], [], []
         for s in seeds:
             t = filter(ssm, np.array([[1.0]]), method, seed=s, store="ensemble")
@@ -47,32 +48,62 @@ def bimodal_rows(seeds):
             ed.append(energy_distance(x, exact))
             near.append(np.mean(np.abs(np.abs(x) - 1) < 0.2))
             pos.append(np.mean(x > 0))
-        rows.append(f"| bimodal y*=1 | {label} | energy distance {np.median(ed):.3f} | "
-                    f"within 0.2 of ±1: {np.median(near):.2f} | fraction x>0: "
-                    f"{np.median(pos):.2f} |")
+        rows.append(
+            f"| bimodal y*=1 | {label} | energy distance {np.median(ed):.3f} | "
+            f"within 0.2 of ±1: {np.median(near):.2f} | fraction x>0: "
+            f"{np.median(pos):.2f} |"
+        )
     return rows
 
 
 def sequential_rows(seeds, cycles):
     problems = [
-        ("lorenz63_cubic", 64, [("EnKF N=20 infl 1.04", EnKF(ensemble_size=20, inflation=1.04)),
-                                ("ETKF N=20 infl 1.04", ETKF(ensemble_size=20, inflation=1.04)),
-                                ("PF N=1000 reg 0.9 NER 0.3",
-                                 ParticleFilter(ensemble_size=1000, regularization=0.9,
-                                                resample_threshold=0.3))]),
-        ("lorenz63_sparse", 32, [("EnKF N=20 infl 1.04", EnKF(ensemble_size=20, inflation=1.04)),
-                                 ("ETKF N=20 infl 1.04", ETKF(ensemble_size=20, inflation=1.04)),
-                                 ("PF N=1000 reg 0.9 NER 0.3",
-                                  ParticleFilter(ensemble_size=1000, regularization=0.9,
-                                                 resample_threshold=0.3))]),
-        ("lorenz96_abs", 400, [("LETKF N=20 infl 1.04 loc 4",
-                                LETKF(ensemble_size=20, inflation=1.04,
-                                      localization_radius=4.0)),
-                               ("EnKF N=40 infl 1.06", EnKF(ensemble_size=40, inflation=1.06))]),
-        ("lorenz96_half", 400, [("LETKF N=20 infl 1.04 loc 4",
-                                 LETKF(ensemble_size=20, inflation=1.04,
-                                       localization_radius=4.0)),
-                                ("ETKF N=24 infl 1.02", ETKF(ensemble_size=24, inflation=1.02))]),
+        (
+            "lorenz63_cubic",
+            64,
+            [
+                ("EnKF N=20 infl 1.04", EnKF(ensemble_size=20, inflation=1.04)),
+                ("ETKF N=20 infl 1.04", ETKF(ensemble_size=20, inflation=1.04)),
+                (
+                    "PF N=1000 reg 0.9 NER 0.3",
+                    ParticleFilter(ensemble_size=1000, regularization=0.9, resample_threshold=0.3),
+                ),
+            ],
+        ),
+        (
+            "lorenz63_sparse",
+            32,
+            [
+                ("EnKF N=20 infl 1.04", EnKF(ensemble_size=20, inflation=1.04)),
+                ("ETKF N=20 infl 1.04", ETKF(ensemble_size=20, inflation=1.04)),
+                (
+                    "PF N=1000 reg 0.9 NER 0.3",
+                    ParticleFilter(ensemble_size=1000, regularization=0.9, resample_threshold=0.3),
+                ),
+            ],
+        ),
+        (
+            "lorenz96_abs",
+            400,
+            [
+                (
+                    "LETKF N=20 infl 1.04 loc 4",
+                    LETKF(ensemble_size=20, inflation=1.04, localization_radius=4.0),
+                ),
+                ("EnKF N=40 infl 1.06", EnKF(ensemble_size=40, inflation=1.06)),
+            ],
+        ),
+        (
+            "lorenz96_half",
+            400,
+            [
+                (
+                    "LETKF N=20 infl 1.04 loc 4",
+                    LETKF(ensemble_size=20, inflation=1.04, localization_radius=4.0),
+                ),
+                ("ETKF N=24 infl 1.02", ETKF(ensemble_size=24, inflation=1.02)),
+            ],
+        ),
     ]
     rows = []
     for name, burn, methods in problems:
@@ -87,8 +118,10 @@ def sequential_rows(seeds, cycles):
                 rm.append(t.attrs["rmse_mean"])
                 sp.append(t.attrs["spread_mean"])
                 secs.append(t.attrs["filtering_time"] / cycles)
-            rows.append(f"| {name} | {label} | {np.median(rm):.3f} [{min(rm):.3f}, "
-                        f"{max(rm):.3f}] | {np.median(sp):.3f} | {1e3 * np.median(secs):.3f} |")
+            rows.append(
+                f"| {name} | {label} | {np.median(rm):.3f} [{min(rm):.3f}, "
+                f"{max(rm):.3f}] | {np.median(sp):.3f} | {1e3 * np.median(secs):.3f} |"
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -99,13 +132,25 @@ def main(argv=None):
     p.add_argument("--cycles", type=int, default=1000)
     args = p.parse_args(argv)
     seeds = list(range(args.seeds))
-    lines = ["# Non-Gaussian baselines (filters spec §7.3)", "",
-             f"Medians over {len(seeds)} seeds; {args.cycles} cycles for the sequential "
-             "problems (burn-in: 16 time units for L63, 20 for L96).", "",
-             "## Static bimodal problem", "", "| problem | method | | | |", "|---|---|---|---|---|"]
+    lines = [
+        "# Non-Gaussian baselines (filters spec §7.3)",
+        "",
+        f"Medians over {len(seeds)} seeds; {args.cycles} cycles for the sequential "
+        "problems (burn-in: 16 time units for L63, 20 for L96).",
+        "",
+        "## Static bimodal problem",
+        "",
+        "| problem | method | | | |",
+        "|---|---|---|---|---|",
+    ]
     lines += bimodal_rows(seeds)
-    lines += ["", "## Sequential problems", "",
-              "| model | method | rmse [min, max] | spread | ms/cycle |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Sequential problems",
+        "",
+        "| model | method | rmse [min, max] | spread | ms/cycle |",
+        "|---|---|---|---|---|",
+    ]
     lines += sequential_rows(seeds, args.cycles)
     text = "\n".join(lines) + "\n"
     (HERE / "NONGAUSSIAN.md").write_text(text)

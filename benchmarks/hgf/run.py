@@ -305,7 +305,17 @@ def main(argv=None):
     res["fresh_process"] = first_call_fresh_process()
     print("fresh process:", res["fresh_process"], flush=True)
     if not args.no_pyhgf:
-        res["pyhgf"] = time_pyhgf(u, max(2, repeats // 2))
+        # geobayes, pyhgf, geobayes, pyhgf: the machine's load drifts, so each side
+        # keeps the best of its two passes (best of 2 x 7 runs on both sides)
+        res["pyhgf"] = time_pyhgf(u, repeats)
+        for row, again in zip(res["geobayes"], time_geobayes(u, repeats), strict=True):
+            for key, val in again.items():
+                if key.endswith("_ns"):
+                    row[key] = min(row[key], val)
+        again = time_pyhgf(u, repeats)
+        if res["pyhgf"] and again:
+            for r, r2 in zip(res["pyhgf"]["results"], again["results"], strict=True):
+                r["steady_s"] = min(r["steady_s"], r2["steady_s"])
     res["throughput"] = throughput(500 if args.quick else 4000, (1, 2))
     if not args.no_fit:
         res["fit"] = full_fit(4, 1000, 1000) if not args.quick else full_fit(2, 200, 200)

@@ -304,16 +304,19 @@ def _vol_single(upd, mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, g, dl, nwp):
     wl = _w0z_table(z)
     shift = wl - h
     dxs = shift * ikap  # x* - mh
-    # v(x*) = e^(lv0 + W - h) = beta h / W, since W e^W = beta h e^(h - lv0):
-    # inv2 = 1/(sigma + v), w2 = v/(sigma + v) with a single division
+    # v(x*) = e^(lv0 + W - h) = beta h / W, since W e^W = beta h e^(h - lv0), so with
+    # D = sigma W + beta h:  w2 = v/(sigma + v) = beta h / D, 1/(sigma + v) = W / D,
+    # Delta2 = beta W / D - 1 = P / D,  pi2 = ph + k2 w2 (w2 + (2 w2 - 1) Delta2)
+    # = (ph D^3 + k2 beta h (beta h D + (2 beta h - D) P)) / D^3: one division for
+    # 1/pi2 and the Newton step from x* (instead of two in series)
     bh = beta * h
-    rden = 1.0 / (sigc * wl + bh)
-    inv2 = wl * rden
-    w2 = bh * rden
-    dl2 = beta * inv2 - 1.0
-    pi2 = ph + k2 * w2 * (w2 + (2.0 * w2 - 1.0) * dl2)
-    ipi2 = 1.0 / pi2
-    step = (0.5 * kap * w2 * dl2 - ph * dxs) * ipi2  # Newton step from x*
+    D = sigc * wl + bh
+    D3 = D * D * D
+    P = wl * (beta - sigc) - bh
+    den = ph * D3 + k2 * bh * (bh * D + (2.0 * bh - D) * P)  # = pi2 D^3
+    q = 1.0 / den
+    ipi2 = D3 * q
+    step = (0.5 * kap * bh * P * D - ph * dxs * D3) * q  # Newton step from x*
     d2 = dxs + step
     mu2 = mh + d2
     # variational energy difference I(mu2) - I(mu1) and the mixture weight:
@@ -327,8 +330,9 @@ def _vol_single(upd, mh, ph, sp, kap, ikap, lv0, w1, sigc, beta, g, dl, nwp):
     X = 0.5 * beta * (ib - ia) + 0.5 * ph * (d2 * d2 - d1 * d1)
     b = 1.0 / (1.0 + np.sqrt(sb * ia) * np.exp(X))
     if not (
-        pi2.real > 0.0
-        and _isfinite(pi2)
+        den.real > 0.0
+        and _isfinite(den)
+        and _isfinite(D3)
         and X.real < 700.0
         and X.real > -700.0
         and (lv0 + shift).real < 700.0
