@@ -38,7 +38,9 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+from numba import njit
 
 from . import _kernels as K
 
@@ -59,41 +61,106 @@ class HGFResult:
     elapsed: float
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _derived(mean, prec, emean, eprec, obs, kind, pu, eta0, eta1, col, with_obs):
+    """One pass over the trajectories: both sds and pyhgf's surprises (see
+    :func:`pyhgf_surprises`), without the temporaries of the NumPy expressions."""
+    T, n = mean.shape
+    sd_f = np.empty((T, n))
+    sd_p = np.empty((T, n))
+    node = np.empty((T, n))
+    total = np.empty(T)
+    for k in range(T):
+        acc = 0.0
+        seen = False
+        for a in range(n):
+            sd_f[k, a] = 1.0 / np.sqrt(prec[k, a])
+            sd_p[k, a] = 1.0 / np.sqrt(eprec[k, a])
+            kd = kind[a]
+            m = mean[k, a]
+            if kd == K.INPUT_CONT:
+                d = m - emean[k, a]
+                v = 0.5 * (K.LOG2PI - np.log(pu[a]) + pu[a] * d * d)
+            elif kd == K.INPUT_BIN_NOISY and with_obs:
+                u = obs[k, col[a]]
+                e = emean[k, a]
+                l1 = np.log(e) - 0.5 * pu[a] * (u - eta1[a]) ** 2
+                l0 = np.log(1.0 - e) - 0.5 * pu[a] * (u - eta0[a]) ** 2
+                big = max(l1, l0)
+                v = -(big + np.log(np.exp(l1 - big) + np.exp(l0 - big)))
+                v -= 0.5 * (np.log(pu[a]) - K.LOG2PI)
+            elif kd == K.INPUT_BIN:
+                e = emean[k, a]
+                if m != m:
+                    v = np.nan
+                elif m > 0.5:
+                    v = -np.log(e)
+                else:
+                    v = -np.log(1.0 - e)
+            else:
+                d = m - emean[k, a]
+                v = 0.5 * (K.LOG2PI - np.log(eprec[k, a]) + eprec[k, a] * d * d)
+            node[k, a] = v
+            if v == v:
+                acc += v
+                seen = True
+        total[k] = acc if seen else np.nan  # pandas' skipna sum, NaN when all are NaN
+    return sd_f, sd_p, node, total
+
+
+def _node_tables(network):
+    n = len(network.nodes)
+    kind = np.array([nd.kind for nd in network.nodes], dtype=np.int64)
+    pu = np.ones(n)
+    eta0 = np.zeros(n)
+    eta1 = np.ones(n)
+    col = np.full(n, -1, dtype=np.int64)
+    first_input = None
+    n_in = 0
+    for a, nd in enumerate(network.nodes):
+        if nd.kind != K.CONT:
+            col[a] = n_in
+            n_in += 1
+            first_input = a if first_input is None else first_input
+            if nd.kind in (K.INPUT_CONT, K.INPUT_BIN_NOISY):
+                pu[a] = nd.input_precision
+            if nd.kind == K.INPUT_BIN_NOISY:
+                eta0[a], eta1[a] = nd.input_values
+    return kind, pu, eta0, eta1, col, first_input
+
+
+def _all_derived(network, mean, prec, expected_mean, expected_precision, observations=None):
+    kind, pu, eta0, eta1, col, first_input = _node_tables(network)
+    with_obs = observations is not None
+    obs = np.ascontiguousarray(observations, dtype=float) if with_obs else np.empty((0, 0))
+    sd_f, sd_p, node, total = _derived(
+        np.ascontiguousarray(mean, dtype=float),
+        np.ascontiguousarray(prec, dtype=float),
+        np.ascontiguousarray(expected_mean, dtype=float),
+        np.ascontiguousarray(expected_precision, dtype=float),
+        obs,
+        kind,
+        pu,
+        eta0,
+        eta1,
+        col,
+        with_obs,
+    )
+    return sd_f, sd_p, node, node[:, first_input], total
+
+
 def pyhgf_surprises(network, mean, expected_mean, expected_precision, observations=None):
     """pyhgf's per-node surprise, input surprise and total surprise (NaN skipped).
 
-    A noisy binary input (no pyhgf counterpart) gets the negative log of its mixture
-    density, from ``observations`` (time x inputs).
+    Per node ``1/2 (log 2 pi - log pi_hat + pi_hat (mu - mu_hat)^2)`` (a continuous
+    input uses ``pi_u``), Bernoulli for a binary input; a noisy binary input (no pyhgf
+    counterpart) gets the negative log of its mixture density, from ``observations``
+    (time x inputs).
     """
-    first_input = None
-    n_in = 0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        node = 0.5 * (
-            K.LOG2PI - np.log(expected_precision) + expected_precision * (mean - expected_mean) ** 2
-        )
-        for a, nd in enumerate(network.nodes):
-            if nd.kind == K.INPUT_CONT:
-                pu = nd.input_precision
-                node[:, a] = 0.5 * (
-                    K.LOG2PI - np.log(pu) + pu * (mean[:, a] - expected_mean[:, a]) ** 2
-                )
-            elif nd.kind == K.INPUT_BIN_NOISY and observations is not None:
-                m, u, pu = expected_mean[:, a], observations[:, n_in], nd.input_precision
-                eta0, eta1 = nd.input_values
-                l1 = np.log(m) - 0.5 * pu * (u - eta1) ** 2
-                l0 = np.log(1.0 - m) - 0.5 * pu * (u - eta0) ** 2
-                node[:, a] = -np.logaddexp(l1, l0) - 0.5 * (np.log(pu) - K.LOG2PI)
-            elif nd.kind == K.INPUT_BIN:
-                m, u = expected_mean[:, a], mean[:, a]
-                node[:, a] = np.where(u > 0.5, -np.log(m), -np.log(1.0 - m))
-                node[np.isnan(u), a] = np.nan
-            if nd.kind != K.CONT:
-                n_in += 1
-                if first_input is None:
-                    first_input = a
-    total = np.nansum(node, axis=1)
-    total[np.isnan(node).all(axis=1)] = np.nan  # pandas' skipna sum, NaN when all are NaN
-    return node, node[:, first_input], total
+    _f, _p, node, s_in, total = _all_derived(
+        network, mean, expected_precision, expected_mean, expected_precision, observations
+    )
+    return node, s_in, total
 
 
 def to_datatree(res: HGFResult) -> xr.DataTree:
@@ -103,15 +170,13 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
     net = res.network
     T = res.observations.shape[0]
     names = list(net.node_names)
-    coords = {"time": np.arange(T), "node": names}
+    time_index = pd.RangeIndex(T, name="time")  # no array to copy per dataset
+    coords = {"time": time_index, "node": names}
     dims = ("time", "node")
-    node_s, s_in, s_tot = pyhgf_surprises(
-        net, res.mean, res.expected_mean, res.expected_precision, res.observations
+    sd_f, sd_p, node_s, s_in, s_tot = _all_derived(
+        net, res.mean, res.precision, res.expected_mean, res.expected_precision, res.observations
     )
     code = int(res.status[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd_f = 1.0 / np.sqrt(res.precision)
-        sd_p = 1.0 / np.sqrt(res.expected_precision)
     filtered = xr.Dataset(
         {"mean": (dims, res.mean), "precision": (dims, res.precision), "sd": (dims, sd_f)},
         coords=coords,
@@ -136,7 +201,7 @@ def to_datatree(res: HGFResult) -> xr.DataTree:
     )
     observed = xr.Dataset(
         {"observations": (("time", "input"), res.observations)},
-        coords={"time": np.arange(T), "input": list(net.input_names)},
+        coords={"time": time_index, "input": list(net.input_names)},
     )
     attrs = {
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
