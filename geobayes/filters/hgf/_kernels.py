@@ -400,6 +400,11 @@ def _chain_core(
     the general kernel (the tests compare them to rounding), but node states live in
     scalars (registers) instead of arrays indexed through the graph, which makes the
     loop several times faster.
+
+    Levels 2 and 3 repeat the same few lines on purpose: factored into an inline
+    helper, LLVM laid the loop out differently and the 3-level classic loop went
+    from 42 to 55 ns per observation (robust 166 -> 175).  The compiled code is
+    sensitive to such changes; time them (``benchmarks/hgf/run.py``).
     """
     nc = inet[H_CHAIN]
     iu, i1, i2, i3 = inet[H_CIDX], inet[H_CIDX + 1], inet[H_CIDX + 2], inet[H_CIDX + 3]
