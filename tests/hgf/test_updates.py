@@ -70,7 +70,7 @@ def test_fast_robust_form_equals_careful_form():
     cols = (mh, ph, 1.0 / ph, ka, 1.0 / ka, lv0, -np.ones_like(mh), sig, be, dl)
     ref = np.array([K._robust_careful(*c)[::2] for c in zip(*cols, strict=True)])
     np.testing.assert_allclose(pi, ref[:, 0], rtol=1e-11)
-    err = np.abs(mu - ref[:, 1]) / (np.abs(ref[:, 1]) + 1.0 / np.sqrt(ph))  # per posterior sd
+    err = np.abs(mu - ref[:, 1]) / (np.abs(ref[:, 1]) + 1.0 / np.sqrt(ph))  # or per prior sd
     assert err.max() < 1e-11, err.max()
     # how much of the grid the fast form covers (the rest went to the careful form)
     h = 0.5 * ka**2 / ph
