@@ -143,22 +143,25 @@ def _vol_at(sigc, L):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _w0z_table(z):
-    """:func:`_w0z` for ``ZMIN_FAST <= z.real < ZMAX_FAST`` (unchecked)."""
-    w = lambertw0_table(z.real)
+def _w0_step(w, z):
+    r"""``w = W0(z.real)`` as the scalar type of ``z``: for complex ``z`` (complex-step
+    differentiation) the derivative :math:`W/(z(1+W)) = e^{-W}/(1+W)` carries the
+    imaginary part."""
     if z.imag != 0.0:
         return w + (z - z.real) * (np.exp(-w) / (1.0 + w))
     return w + (z - z.real) * 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _w0z_table(z):
+    """:func:`_w0z` for ``ZMIN_FAST <= z.real < ZMAX_FAST`` (unchecked)."""
+    return _w0_step(lambertw0_table(z.real), z)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _w0z(z):
-    r"""W0(z) for z > 0 (finite); for complex z the derivative W/(z(1+W)) carries the
-    imaginary part."""
-    w = lambertw0_pos(z.real)
-    if z.imag != 0.0:
-        return w + (z - z.real) * (np.exp(-w) / (1.0 + w))
-    return w + (z - z.real) * 0.0
+    """W0(z) for finite z > 0 (real or complex-step)."""
+    return _w0_step(lambertw0_pos(z.real), z)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -86,9 +86,7 @@ def _derived(mean, prec, emean, eprec, obs, kind, pu, eta0, eta1, col, with_obs)
                 e = emean[k, a]
                 l1 = np.log(e) - 0.5 * pu[a] * (u - eta1[a]) ** 2
                 l0 = np.log(1.0 - e) - 0.5 * pu[a] * (u - eta0[a]) ** 2
-                big = max(l1, l0)
-                v = -(big + np.log(np.exp(l1 - big) + np.exp(l0 - big)))
-                v -= 0.5 * (np.log(pu[a]) - K.LOG2PI)
+                v = -K._logaddexp(l1, l0) - 0.5 * (np.log(pu[a]) - K.LOG2PI)
             elif kd == K.INPUT_BIN:
                 e = emean[k, a]
                 if m != m:

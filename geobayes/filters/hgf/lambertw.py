@@ -111,7 +111,18 @@ _TAB_L0 = -18.0
 _TAB_H = 0.125
 _TAB_N = 529
 _TAB_LMAX = _TAB_L0 + _TAB_H * (_TAB_N - 1)  # 48
-_TAB_W = np.array([_w0log_iter(_TAB_L0 + _TAB_H * i) for i in range(_TAB_N)])
+
+
+@njit(float64[::1](float64[::1]), cache=True, nogil=True, error_model="numpy")
+def _w0log_many(L):
+    """:func:`_w0log_iter` over an array (builds the tables at import)."""
+    out = np.empty_like(L)
+    for i in range(L.shape[0]):
+        out[i] = _w0log_iter(L[i])
+    return out
+
+
+_TAB_W = _w0log_many(_TAB_L0 + _TAB_H * np.arange(_TAB_N, dtype=np.float64))
 _TAB_D = _TAB_H * _TAB_W / (1.0 + _TAB_W)
 
 
@@ -198,24 +209,6 @@ _MANT = (1 << 52) - 1
 _ONE = 1023 << 52
 
 
-def _w0log_np(L):
-    """NumPy twin of :func:`_w0log_iter` for arrays with ``L > -20`` (table building)."""
-    z = np.exp(np.minimum(L, 1.0))
-    big = L > 1.0
-    lL = np.log(np.where(big, L, 2.0))
-    w = np.where(
-        big,
-        L - lL + lL / np.where(big, L, 2.0),
-        z * (1.0 + 4.0 / 3.0 * z) / (1.0 + z * (7.0 / 3.0 + 5.0 / 6.0 * z)),
-    )
-    for _ in range(4):
-        wp1 = 1.0 + w
-        a = (L - np.log(w) - w) / wp1
-        q2 = 2.0 * (1.0 + (2.0 / 3.0) * a)
-        w = w * (1.0 + a * (q2 - a / wp1) / (q2 - 2.0 * a / wp1))
-    return w
-
-
 def _build_ztab():
     from numpy.polynomial import chebyshev as C
 
@@ -224,7 +217,7 @@ def _build_ztab():
     e = np.arange(_Z_E0, _Z_E0 + _Z_NE)[:, None, None]
     j = np.arange(8)[None, :, None]
     z = 2.0**e * (1.0 + (j + 0.5) / 8.0 + t / 16.0)  # (octave, piece, node)
-    w = _w0log_np(np.log(z)).reshape(-1, _Z_DEG + 1)
+    w = _w0log_many(np.log(z).ravel()).reshape(-1, _Z_DEG + 1)
     cheb = C.chebfit(t, w.T, _Z_DEG).T  # interpolation at the Chebyshev points
     to_power = np.zeros((_Z_DEG + 1, _Z_DEG + 1))
     for i in range(_Z_DEG + 1):

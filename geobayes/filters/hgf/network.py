@@ -542,6 +542,29 @@ class Network:
         return run(self, observations, update=update, **kwargs)
 
 
+def _per_level(name, v, k):
+    """``v`` as ``k`` floats: a scalar is repeated, a sequence must have ``k`` values."""
+    a = np.broadcast_to(np.asarray(v, float), (k,)) if np.ndim(v) == 0 else np.asarray(v, float)
+    if a.shape != (k,):
+        raise ValueError(f"{name} needs {k} values, got {np.shape(v)}")
+    return a
+
+
+def _add_chain(net, child, names, *, volatility_coupling, **per_node):
+    """Add continuous nodes ``names`` above ``child``: the first its value parent
+    (alpha = 1), each next one the volatility parent of the one before (kappa).
+    ``per_node`` (tonic_volatility, mean, precision, tonic_drift, autoconnection) and
+    ``volatility_coupling`` take a scalar or one value per node / per volatility edge."""
+    k = len(names)
+    vals = {key: _per_level(key, v, k) for key, v in per_node.items()}
+    ka = _per_level("volatility_coupling", volatility_coupling, k - 1)
+    for i, name in enumerate(names):
+        net.add_node(name, **{key: float(a[i]) for key, a in vals.items()})
+    net.add_value_parent(child, names[0], 1.0)
+    for i in range(1, k):
+        net.add_volatility_parent(names[i - 1], names[i], float(ka[i - 1]))
+
+
 def continuous_hgf(
     levels: int = 2,
     input_precision: float = 1e4,
@@ -567,33 +590,19 @@ def continuous_hgf(
     """
     if levels not in (2, 3):
         raise ValueError(f"levels must be 2 or 3, got {levels!r}")
-
-    def per(name, v, k):
-        a = np.broadcast_to(np.asarray(v, float), (k,)) if np.ndim(v) == 0 else np.asarray(v, float)
-        if a.shape != (k,):
-            raise ValueError(f"{name} needs {k} values, got {np.shape(v)}")
-        return a
-
-    om = per("tonic_volatility", tonic_volatility, levels)
-    ka = per("volatility_coupling", volatility_coupling, levels - 1)
-    mu = per("mean", mean, levels)
-    pr = per("precision", precision, levels)
-    rh = per("tonic_drift", tonic_drift, levels)
-    la = per("autoconnection", autoconnection, levels)
     net = Network(**network_kwargs)
     net.add_input("u", "continuous", input_precision)
-    for i in range(levels):
-        net.add_node(
-            f"x{i + 1}",
-            mean=mu[i],
-            precision=pr[i],
-            tonic_volatility=om[i],
-            tonic_drift=rh[i],
-            autoconnection=la[i],
-        )
-    net.add_value_parent("u", "x1", 1.0)
-    for i in range(1, levels):
-        net.add_volatility_parent(f"x{i}", f"x{i + 1}", ka[i - 1])
+    _add_chain(
+        net,
+        "u",
+        [f"x{i + 1}" for i in range(levels)],
+        tonic_volatility=tonic_volatility,
+        volatility_coupling=volatility_coupling,
+        mean=mean,
+        precision=precision,
+        tonic_drift=tonic_drift,
+        autoconnection=autoconnection,
+    )
     return net
 
 
@@ -618,34 +627,19 @@ def binary_hgf(
     """
     if levels not in (2, 3):
         raise ValueError(f"levels must be 2 or 3, got {levels!r}")
-    nc = levels - 1
-
-    def per(name, v, k):
-        a = np.broadcast_to(np.asarray(v, float), (k,)) if np.ndim(v) == 0 else np.asarray(v, float)
-        if a.shape != (k,):
-            raise ValueError(f"{name} needs {k} values, got {np.shape(v)}")
-        return a
-
-    om = per("tonic_volatility", tonic_volatility, nc)
-    mu = per("mean", mean, nc)
-    pr = per("precision", precision, nc)
-    rh = per("tonic_drift", tonic_drift, nc)
-    la = per("autoconnection", autoconnection, nc)
     net = Network(**network_kwargs)
     net.add_input("x1", "binary", precision=input_precision, values=input_values)
-    for i in range(nc):
-        net.add_node(
-            f"x{i + 2}",
-            mean=mu[i],
-            precision=pr[i],
-            tonic_volatility=om[i],
-            tonic_drift=rh[i],
-            autoconnection=la[i],
-        )
-    net.add_value_parent("x1", "x2", 1.0)
-    if levels == 3:
-        ka = per("volatility_coupling", volatility_coupling, 1)
-        net.add_volatility_parent("x2", "x3", ka[0])
+    _add_chain(
+        net,
+        "x1",
+        [f"x{i + 2}" for i in range(levels - 1)],
+        tonic_volatility=tonic_volatility,
+        volatility_coupling=volatility_coupling,
+        mean=mean,
+        precision=precision,
+        tonic_drift=tonic_drift,
+        autoconnection=autoconnection,
+    )
     return net
 
 
