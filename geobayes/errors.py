@@ -1,6 +1,6 @@
 """Exceptions with messages meant for users."""
 
-__all__ = ["GeobayesError", "InitializationError"]
+__all__ = ["GeobayesError", "InitializationError", "InsufficientMemoryError"]
 
 
 class GeobayesError(ValueError):
@@ -9,3 +9,10 @@ class GeobayesError(ValueError):
 
 class InitializationError(GeobayesError):
     """No initial point with a finite log density and gradient was found."""
+
+
+class InsufficientMemoryError(GeobayesError, MemoryError):
+    """A run would need more memory than the machine has; raised before allocating.
+
+    Both a ``ValueError`` (the request is too large) and a ``MemoryError``.
+    """

@@ -3,6 +3,9 @@
 :func:`summary` calls ``arviz.summary`` on ordinary traces and computes weighted
 statistics (mean, sd, quantiles, Kish effective sample size) on weighted-particle
 traces (see :mod:`geobayes.trace`), where ``arviz.summary`` would ignore the weights.
+Filter and HGF traces (which have a ``filtered`` group instead of a ``posterior``) are
+summarized per state component: final mean and sd, time-averaged spread and, with the
+truth, RMSE; the run's RMSE, spread and evidence are in the table's ``attrs``.
 :func:`resample` turns a weighted trace into an equally weighted one that any ArviZ
 function accepts.
 """
@@ -54,6 +57,22 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
           mean  ess_kish
     x[0]  0.75       1.6
     """
+    if "filtered" in trace.children and "posterior" not in trace.children:
+        return _filter_summary(trace, var_names)
+    if "posterior" not in trace.children:
+        raise ValueError(
+            "this trace has no posterior group (groups: "
+            f"{', '.join(trace.children) or 'none'}); an interrupted run with no draws "
+            "has nothing to summarize"
+        )
+    if var_names is not None:
+        var_names = [var_names] if isinstance(var_names, str) else list(var_names)
+        known = list(trace["posterior"].data_vars)
+        unknown = [v for v in var_names if v not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown variable(s) {', '.join(unknown)}; the posterior has: {', '.join(known)}"
+            )
     if not is_weighted(trace):
         import arviz as az
 
@@ -79,6 +98,48 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
                 idx = np.unravel_index(k, da.shape[2:])
                 index.append(f"{name}[{','.join(str(i) for i in idx)}]")
     return pd.DataFrame(rows, index=index, columns=["mean", "sd", "q05", "q50", "q95", "ess_kish"])
+
+
+def _filter_summary(trace, var_names=None) -> pd.DataFrame:
+    """Per-component table of a filter or HGF trace (see the module docstring)."""
+    f = trace["filtered"]
+    mean, sd = f["mean"], f["sd"]
+    comp = mean.dims[1]
+    names = [str(v) for v in mean[comp].values]
+    if var_names is not None:
+        var_names = [var_names] if isinstance(var_names, str) else list(var_names)
+        unknown = [v for v in var_names if v not in names]
+        if unknown:
+            raise ValueError(
+                f"unknown {comp}(s) {', '.join(unknown)}; this trace has: {', '.join(names)}"
+            )
+    burn = int(trace.attrs.get("burn_in", 0))
+    m, s = mean.values, sd.values
+    cols = {"final_mean": m[-1], "final_sd": s[-1]}
+    with np.errstate(invalid="ignore"):
+        cols["mean_spread"] = np.nanmean(s[burn:], axis=0) if s.shape[0] > burn else s[-1]
+        if "truth" in trace.children:
+            err = (m - trace["truth"]["x"].values)[burn:]
+            cols["rmse"] = np.sqrt(np.nanmean(err * err, axis=0))
+    df = pd.DataFrame(cols, index=names)
+    if var_names is not None:
+        df = df.loc[var_names]
+    df.attrs = {
+        k: trace.attrs[k]
+        for k in (
+            "method",
+            "update",
+            "ssm",
+            "n_cycles",
+            "rmse_mean",
+            "spread_mean",
+            "log_evidence",
+            "total_surprise",
+            "burn_in",
+        )
+        if k in trace.attrs
+    }
+    return df
 
 
 def resample(trace, n: int, seed=None) -> xr.DataTree:

@@ -19,7 +19,14 @@ import argparse
 import json
 import sys
 
-from ._common import check_writable, parse_key_values, use_agg
+from ._common import (
+    CommandParser,
+    add_overwrite,
+    check_output,
+    parse_key_values,
+    use_agg,
+    write_atomically,
+)
 
 __all__ = ["register", "simulate_handler", "filter_handler", "main"]
 
@@ -33,22 +40,20 @@ def _names():
 def _epilog():
     model_names, config_names, methods = _names()
     return (
-        f"models: {', '.join(model_names)}\n"
-        f"configurations: {', '.join(config_names)}\n"
+        f"models: {', '.join(model_names)}\n\n"
+        f"configurations: {', '.join(config_names)}\n\n"
         f"methods: {', '.join(methods)}"
     )
 
 
 def register(subparsers) -> None:
     """Add the ``simulate`` and ``filter`` subcommands to an argparse subparsers object."""
-    fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser(
         "simulate",
         help="simulate truth and observations of a state-space model",
         description="Simulate a truth trajectory and its observations from a built-in "
         "state-space model and write them to a netCDF file.",
         epilog=_epilog(),
-        formatter_class=fmt,
     )
     p.add_argument("model", help="built-in model or configuration name")
     p.add_argument(
@@ -57,7 +62,7 @@ def register(subparsers) -> None:
         default=None,
         help="assimilation cycles (default: 1000, or the configuration's)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument(
         "--model-arg",
         action="append",
@@ -65,6 +70,7 @@ def register(subparsers) -> None:
         help="model parameter, e.g. dim=400 (repeatable)",
     )
     p.add_argument("--out", required=True, help="output netCDF file")
+    add_overwrite(p)
     p.set_defaults(func=simulate_handler)
 
     p = subparsers.add_parser(
@@ -73,10 +79,9 @@ def register(subparsers) -> None:
         description="Filter observations (from --data, or simulated from the model), print "
         "RMSE and spread, and optionally write the trace and a plot.",
         epilog=_epilog(),
-        formatter_class=fmt,
     )
     p.add_argument("model", help="built-in model or configuration name")
-    p.add_argument("--method", default="etkf", help="filter method (default etkf)")
+    p.add_argument("--method", default="etkf", help="filter method (see the list below)")
     p.add_argument("--ensemble-size", type=int, default=None, help="members or particles")
     p.add_argument(
         "--param",
@@ -97,17 +102,25 @@ def register(subparsers) -> None:
         default=None,
         help="cycles to simulate when no --data (default 1000 or the configuration's)",
     )
-    p.add_argument("--sim-seed", type=int, default=0, help="seed of the simulation (default 0)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the filter (default 1)")
+    p.add_argument("--sim-seed", type=int, default=0, help="seed of the simulation")
+    p.add_argument("--seed", type=int, default=1, help="seed of the filter")
     p.add_argument(
         "--burn-in",
         type=int,
         default=None,
         help="cycles left out of the RMSE mean (default: the configuration's or 0)",
     )
-    p.add_argument("--store", choices=("moments", "ensemble"), default="moments")
+    p.add_argument(
+        "--store",
+        choices=("moments", "ensemble"),
+        default="moments",
+        help="keep the filtered means and sds only, or every member at every cycle",
+    )
     p.add_argument("--out", help="write the trace (netCDF)")
-    p.add_argument("--plot", help="write a PNG of truth, estimate and spread band")
+    p.add_argument(
+        "--plot", help="write a picture (.png, .pdf, .svg) of truth, estimate and spread band"
+    )
+    add_overwrite(p)
     p.add_argument(
         "--threads",
         type=int,
@@ -131,19 +144,29 @@ def simulate_handler(args) -> int:
     """Write ``truth`` and ``observations`` of a simulated run to ``args.out``."""
     import xarray as xr
 
-    check_writable(args.out)
+    check_output(args.out, overwrite=args.overwrite)
     model_args = parse_key_values(args.model_arg, "--model-arg")
     ssm, cfg = _model_and_config(args.model, model_args)
-    cycles = args.cycles or (cfg.n_cycles if cfg else 1000)
+    cycles = _cycles(args.cycles, cfg)
     x, y = ssm.simulate(cycles, seed=args.seed)
     ds = xr.Dataset(
         {"truth": (("time", "state"), x), "observations": (("time", "obs"), y)},
         coords={"time": ssm.times(cycles)},
         attrs={"model": args.model, "model_args": json.dumps(model_args), "seed": args.seed},
     )
-    ds.to_netcdf(args.out, engine="h5netcdf")
+    with write_atomically(args.out) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
     print(f"wrote {args.out}: {cycles} cycles of {ssm.name} (state {ssm.dim}, obs {ssm.obs_dim})")
     return 0
+
+
+def _cycles(cycles, cfg) -> int:
+    """``--cycles``: the given number (>= 1), else the configuration's or 1000."""
+    if cycles is None:
+        return cfg.n_cycles if cfg else 1000
+    if cycles < 1:
+        raise ValueError(f"--cycles must be >= 1, got {cycles}")
+    return cycles
 
 
 def _load_data(path, ssm):
@@ -165,16 +188,15 @@ def filter_handler(args) -> int:
     """Filter, print RMSE/spread, optionally save the trace and a plot."""
     from geobayes.filters import filter as run_filter
 
-    check_writable(args.out)
-    check_writable(args.plot)
+    check_output(args.out, overwrite=args.overwrite)
+    check_output(args.plot, overwrite=args.overwrite, option="--plot", image=True)
     model_args = parse_key_values(args.model_arg, "--model-arg")
     params = parse_key_values(args.param, "--param")
     ssm, cfg = _model_and_config(args.model, model_args)
     if args.data:
         x, y = _load_data(args.data, ssm)
     else:
-        cycles = args.cycles or (cfg.n_cycles if cfg else 1000)
-        x, y = ssm.simulate(cycles, seed=args.sim_seed)
+        x, y = ssm.simulate(_cycles(args.cycles, cfg), seed=args.sim_seed)
     burn_in = args.burn_in
     if burn_in is None:
         burn_in = min(cfg.burn_in, len(y) // 2) if cfg else 0
@@ -191,6 +213,14 @@ def filter_handler(args) -> int:
         threads=args.threads,
         **params,
     )
+    if args.out:  # written first: nothing finished is lost to a later failure
+        with write_atomically(args.out) as tmp:
+            tree.to_netcdf(tmp, engine="h5netcdf")
+        print(f"wrote {args.out}")
+    if args.plot:
+        with write_atomically(args.plot) as tmp:
+            _plot(tree, tmp)
+        print(f"wrote {args.plot}")
     a = tree.attrs
     line = f"{a['method']} on {ssm.name}: {a['n_cycles']} cycles"
     if "rmse_mean" in a:
@@ -207,14 +237,15 @@ def filter_handler(args) -> int:
                 f"reference rmse.a for {ref.label} in {cfg.name}: {ref.rmse:.2f} "
                 f"({cfg.source.split(';')[0]})"
             )
-    if a.get("partial"):
-        print("interrupted: the trace holds the cycles filtered so far", file=sys.stderr)
-    if args.out:
-        tree.to_netcdf(args.out, engine="h5netcdf")
-        print(f"wrote {args.out}")
-    if args.plot:
-        _plot(tree, args.plot)
-        print(f"wrote {args.plot}")
+    if a.get("diverged"):
+        print(
+            "warning: the ensemble became non-finite; the trace holds the cycles before it",
+            file=sys.stderr,
+        )
+    elif a.get("partial"):
+        where = f"written to {args.out}" if args.out else "not written (no --out)"
+        print(f"interrupted after {a['n_cycles']} cycles; partial trace {where}", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -271,7 +302,7 @@ def _plot(tree, path, max_components=3):
 def main(argv=None) -> int:
     """Run these subcommands alone (``python -m geobayes.cli.filter_cmds filter ...``)."""
     parser = argparse.ArgumentParser(prog="geobayes")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True, parser_class=CommandParser))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

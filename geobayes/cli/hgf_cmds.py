@@ -10,11 +10,12 @@ Examples::
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
+
+from geobayes.cli._common import add_overwrite, check_output, write_atomically
 
 __all__ = ["register", "handler", "read_column"]
 
@@ -26,6 +27,20 @@ examples:
 """
 
 
+def _enum_name(cls_name):
+    """argparse ``type``: the canonical name of an HGF variant (accepts its aliases)."""
+
+    def parse(text):
+        from geobayes.filters.hgf import network
+
+        try:
+            return getattr(network, cls_name).parse(text).name.lower()
+        except ValueError:
+            return text  # argparse then lists the valid choices
+
+    return parse
+
+
 def register(subparsers) -> None:
     """Add the ``hgf`` subcommand."""
     p = subparsers.add_parser(
@@ -35,7 +50,6 @@ def register(subparsers) -> None:
         "volatility updates) on one column of a CSV file; print a summary, "
         "optionally write the trace (netCDF) and a PNG of the trajectories.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("csv", help="CSV file with a header row")
     p.add_argument(
@@ -43,13 +57,24 @@ def register(subparsers) -> None:
         default=None,
         help="column name or 0-based index (default: the only/first column)",
     )
-    p.add_argument("--levels", type=int, default=2, choices=(2, 3))
+    p.add_argument(
+        "--levels", type=int, default=2, choices=(2, 3), help="number of levels of the HGF"
+    )
     p.add_argument("--binary", action="store_true", help="binary inputs (0/1): binary HGF")
-    p.add_argument("--update", default="robust", help="robust (default), classic or ehgf")
+    p.add_argument(
+        "--update",
+        default="robust",
+        type=_enum_name("Update"),
+        choices=("robust", "classic", "ehgf"),
+        help="volatility update: robust (Lambert-W, precision always positive), classic "
+        "(Mathys et al.) or ehgf (Weber et al.)",
+    )
     p.add_argument(
         "--prediction",
         default="mean_field",
-        help="mean_field (classic HGF, default) or pyhgf (pyhgf >= 0.3)",
+        type=_enum_name("Prediction"),
+        choices=("mean_field", "pyhgf"),
+        help="prediction step: mean_field (classic HGF) or pyhgf (as pyhgf >= 0.3)",
     )
     p.add_argument(
         "--omega",
@@ -57,7 +82,11 @@ def register(subparsers) -> None:
         help="tonic volatilities, one or comma-separated per level (default -3); "
         "write --omega=-3,-4 for negative values",
     )
-    p.add_argument("--kappa", default=None, help="volatility couplings (default 1)")
+    p.add_argument(
+        "--kappa",
+        default=None,
+        help="volatility couplings, one or comma-separated per edge (default 1)",
+    )
     p.add_argument(
         "--input-precision",
         type=float,
@@ -65,31 +94,65 @@ def register(subparsers) -> None:
         help="input precision pi_u: continuous inputs (default 1e4); with --binary it "
         "makes the input a noisy binary one with sensory values 0 and 1",
     )
-    p.add_argument("--on-failure", default="raise", help="raise (default) or nan")
-    p.add_argument("--missing", default="error", help="error (default) or skip NaN values")
+    p.add_argument(
+        "--on-failure",
+        default="raise",
+        choices=("raise", "nan"),
+        help="when an update fails (classic/eHGF precision <= 0): stop with an error, or "
+        "continue with NaN from that step on",
+    )
+    p.add_argument(
+        "--missing",
+        default="error",
+        choices=("error", "skip"),
+        help="an empty or NA cell in the column: report it as an error, or skip that "
+        "step (the time index is kept)",
+    )
     p.add_argument(
         "--fit",
         default=None,
         help="comma-separated parameters to fit by HMC, e.g. omega_x1,omega_x2",
     )
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int, default=1000, help="with --fit: draws per chain")
+    p.add_argument("--warmup", type=int, default=1000, help="with --fit: warmup per chain")
+    p.add_argument("--chains", type=int, default=4, help="with --fit: number of chains")
+    p.add_argument("--seed", type=int, default=0, help="with --fit: random seed")
     p.add_argument("--out", default=None, help="write the trace to this netCDF file")
-    p.add_argument("--plot", default=None, help="write a PNG of the trajectories")
+    p.add_argument(
+        "--plot", default=None, help="write a picture of the trajectories (.png, .pdf, .svg)"
+    )
+    add_overwrite(p)
     p.set_defaults(func=handler)
 
 
-def read_column(path, column=None) -> tuple[np.ndarray, str]:
-    """Read one numeric column of a CSV with a header; empty cells become NaN."""
+_MISSING_TOKENS = {"", "na", "nan", "null", "none"}
+
+
+def read_column(path, column=None, missing="error") -> tuple[np.ndarray, str]:
+    """Read one numeric column of a CSV file with a header row.
+
+    The file is read with the standard library's CSV reader, so quoted fields, blank
+    lines and short rows are seen for what they are: a blank line or an empty (or
+    ``NA``/``NaN``) cell is a *missing* value, which is an error naming its line and
+    column unless ``missing="skip"`` (then it becomes NaN and the HGF skips that step,
+    keeping the time index).  A cell that is not a number is always an error naming its
+    line and column.  Blank lines at the end of the file are ignored.
+    """
+    import csv
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
-    with open(path) as fh:
-        header = [h.strip().strip('"') for h in fh.readline().strip().split(",")]
-    if not header or header == [""]:
-        raise ValueError(f"{path} is empty")
+    if missing not in ("error", "skip"):
+        raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise ValueError(f"{path} is empty (a header row naming the columns is needed)")
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+    while body and not any(c.strip() for c in body[-1]):
+        body.pop()  # trailing blank lines
     if column is None:
         idx = 0
     elif column in header:
@@ -105,16 +168,29 @@ def read_column(path, column=None) -> tuple[np.ndarray, str]:
             raise ValueError(
                 f"column index {idx} out of range: {path.name} has {len(header)} columns"
             )
-    try:
-        data = np.genfromtxt(
-            path, delimiter=",", skip_header=1, usecols=(idx,), dtype=np.float64, invalid_raise=True
-        )
-    except ValueError as exc:
-        raise ValueError(f"{path.name}: {str(exc).splitlines()[0]}") from None
-    data = np.atleast_1d(data)
-    if data.size == 0:
+    name = header[idx]
+    if not body:
         raise ValueError(f"{path.name} has no data rows")
-    return data, header[idx]
+    data = np.empty(len(body))
+    for i, row in enumerate(body):
+        line = i + 2  # 1-based, after the header
+        cell = row[idx].strip() if idx < len(row) else ""
+        if cell.lower() in _MISSING_TOKENS:
+            if missing == "error":
+                raise ValueError(
+                    f"{path.name}, line {line}, column {name!r}: missing value "
+                    f"({'empty cell' if not cell else repr(cell)}); fill it in, or pass "
+                    "--missing skip to let the HGF skip that step"
+                )
+            data[i] = np.nan
+            continue
+        try:
+            data[i] = float(cell)
+        except ValueError:
+            raise ValueError(
+                f"{path.name}, line {line}, column {name!r}: {cell!r} is not a number"
+            ) from None
+    return data, name
 
 
 def _floats(text, name):
@@ -208,7 +284,9 @@ def handler(args) -> int:
     """Run the ``hgf`` command; returns the exit code."""
     from geobayes.filters import hgf
 
-    u, label = read_column(args.csv, args.column)
+    check_output(args.out, overwrite=args.overwrite)
+    check_output(args.plot, overwrite=args.overwrite, option="--plot", image=True)
+    u, label = read_column(args.csv, args.column, args.missing)
     net = _network(args)
     if args.fit:
         import geobayes
@@ -234,13 +312,15 @@ def handler(args) -> int:
             x = post[nm].values
             print(f"  {nm:<14} mean {x.mean():10.5g}  sd {x.std():10.5g}")
         if args.out:
-            trace.to_netcdf(args.out)
+            with write_atomically(args.out) as tmp:
+                trace.to_netcdf(tmp)
             print(f"trace written to {args.out}")
         if args.plot:
             # trajectories at the posterior means
             fitted = {nm: float(post[nm].values.mean()) for nm in names}
             tree = _run_at(net, u, fitted, args)
-            plot_trajectories(tree, args.plot, f"HGF at posterior means ({args.update})")
+            with write_atomically(args.plot) as tmp:
+                plot_trajectories(tree, tmp, f"HGF at posterior means ({args.update})")
             print(f"plot written to {args.plot}")
         return 0
     tree = hgf.run(
@@ -251,12 +331,14 @@ def handler(args) -> int:
         on_failure=args.on_failure,
         missing=args.missing,
     )
-    print(_summary(tree, label))
-    if args.out:
-        tree.to_netcdf(args.out)
+    if args.out:  # written before the summary: nothing finished is lost
+        with write_atomically(args.out) as tmp:
+            tree.to_netcdf(tmp)
         print(f"trace written to {args.out}")
+    print(_summary(tree, label))
     if args.plot:
-        plot_trajectories(tree, args.plot)
+        with write_atomically(args.plot) as tmp:
+            plot_trajectories(tree, tmp)
         print(f"plot written to {args.plot}")
     return 0
 

@@ -13,6 +13,8 @@ import importlib
 import os
 import sys
 
+from geobayes.cli._common import CommandParser, HelpFormatter
+
 __all__ = ["main", "build_parser"]
 
 _COMMAND_MODULES = (
@@ -41,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="geobayes",
         description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"geobayes {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in _COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -68,6 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `geobayes summary big.nc | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
+    except MemoryError as exc:
+        if os.environ.get("GEOBAYES_DEBUG"):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"error: not enough memory{': ' + detail if detail else ''}; reduce the size of "
+            "the run (draws, chains, ensemble size, cycles) or store less",
+            file=sys.stderr,
+        )
+        return 2
     except (ValueError, TypeError, OSError, KeyError) as exc:
         if os.environ.get("GEOBAYES_DEBUG"):
             raise

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+import sys
 import time
 
-from geobayes.cli._common import check_writable, parse_key_values, use_agg
+from geobayes.cli._common import (
+    add_overwrite,
+    check_output,
+    check_writable,
+    parse_key_values,
+    use_agg,
+    write_atomically,
+)
 
 __all__ = ["register"]
 
@@ -22,8 +29,9 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "methods",
-        help="list the sampling methods",
-        description="List the sampling methods and their hyperparameters.",
+        help="list the sampling and filtering methods",
+        description="List the sampling methods with their default hyperparameters, the "
+        "filter methods and the HGF updates.",
     )
     p.set_defaults(func=cmd_methods)
 
@@ -34,7 +42,6 @@ def register(sub) -> None:
         "its summary.",
         epilog="example: geobayes sample gaussian --model-arg dim=100 --method mala "
         "--param step_size=0.2 --out gauss.nc",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", help="built-in model name (see 'geobayes models')")
     p.add_argument("--method", default="hmc", help="sampling method (see 'geobayes methods')")
@@ -56,14 +63,16 @@ def register(sub) -> None:
         help="method hyperparameter (repeatable), e.g. step_size=0.1",
     )
     p.add_argument("--save-warmup", action="store_true", help="keep the warmup draws")
+    add_overwrite(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser(
         "summary",
         help="summarize a saved trace",
-        description="Print the summary of a trace file (weight-aware for "
-        "weighted-particle traces).",
+        description="Print the summary of a trace file written by geobayes: the ArviZ "
+        "summary of a sampler's trace (weight-aware for weighted-particle traces), or "
+        "RMSE, spread and evidence of a filter or HGF trace.",
     )
     p.add_argument("trace", help="netCDF file written by geobayes")
     p.add_argument(
@@ -80,7 +89,6 @@ def register(sub) -> None:
         help="eight schools with HMC and MALA: summary, trace file and plot",
         description="Sample the eight schools model (non-centered) with HMC and MALA, print "
         "the ArviZ summaries and write the traces (netCDF) and a trace plot (PNG).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out-dir", default="demo_output", help="folder for the files")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -130,16 +138,31 @@ def _print_summary(trace, var_names=None) -> None:
 
     import geobayes
 
+    table = geobayes.summary(trace, var_names=var_names)
+    if table.attrs:  # filter / HGF trace: the run's figures first
+        print(", ".join(f"{k} {_fmt(v)}" for k, v in table.attrs.items()))
     with pd.option_context("display.width", 120, "display.max_rows", 200):
-        print(geobayes.summary(trace, var_names=var_names))
+        print(table)
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _interrupted_exit(trace, out) -> int:
+    """Report an interrupted run (exit status 130, as a shell reports SIGINT)."""
+    n = int(trace.attrs.get("draws", 0))
+    where = f"partial trace written to {out}" if out else "nothing written (no --out)"
+    print(f"interrupted after {n} draws per chain; {where}", file=sys.stderr)
+    return 130
 
 
 def cmd_sample(args) -> int:
-    """Sample a built-in model and write its trace."""
+    """Sample a built-in model; write the trace first, then print its summary."""
     import geobayes
     from geobayes.models import get
 
-    check_writable(args.out)
+    check_output(args.out, overwrite=args.overwrite)
     model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
     trace = geobayes.sample(
         model,
@@ -152,19 +175,24 @@ def cmd_sample(args) -> int:
         save_warmup=args.save_warmup,
         **parse_key_values(args.param, "--param"),
     )
+    if args.out:  # written before anything else can fail or be interrupted
+        with write_atomically(args.out) as tmp:
+            trace.to_netcdf(tmp)
+        print(f"wrote {args.out}")
+    if trace.attrs.get("partial"):
+        if int(trace.attrs.get("draws", 0)) > 0:
+            _print_summary(trace)
+        return _interrupted_exit(trace, args.out)
     _print_summary(trace)
     print(
         f"sampling time {trace.attrs['sampling_time']:.3f} s, "
         f"{trace.attrs['divergences']} divergences"
     )
-    if args.out:
-        trace.to_netcdf(args.out)
-        print(f"wrote {args.out}")
     return 0
 
 
 def cmd_summary(args) -> int:
-    """Print the summary of a trace file."""
+    """Print the summary of a trace file (sampler, filter or HGF trace)."""
     import xarray as xr
 
     if not os.path.isfile(args.trace):

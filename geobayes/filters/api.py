@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._memory import FLOAT, require
 from ..random import as_seed_sequence
 from . import _trace
 from ._blas import single_threaded_blas
@@ -197,6 +198,7 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     front = get_method(method, **_applicable(method, method_params))
     y, observed = validate_observations(ssm, observations)
     K = y.shape[0]
+    _check_memory(front, ssm, K, store)
     x_true = None
     if truth is not None:
         x_true = as_float_matrix(truth, "truth")
@@ -230,6 +232,31 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     y_out = np.where(observed[:, None] > 0, y, np.nan)
     return _assemble(
         front, ssm, y_out, x_true, out, n_done, K, burn_in, store, ss, elapsed, n_threads
+    )
+
+
+def filter_memory_bytes(front, ssm, n_cycles: int, store: str) -> float:
+    """Estimated peak memory (bytes) of :func:`filter`: outputs, trace copy, working set."""
+    N = int(getattr(front, "ensemble_size", 1) or 1)
+    d, m, K = ssm.dim, ssm.obs_dim, n_cycles
+    kept = 4.0 * K * d + 10.0 * K + K * m  # moments, per-cycle statistics, observations
+    if isinstance(front, KalmanFilter):
+        kept += 1.0 * K * d * d  # filtered covariances
+    if store == "ensemble":
+        kept += 1.0 * K * N * (d + 1)
+    work = 4.0 * N * d + 3.0 * N * m + 3.0 * N * N + 2.0 * d * d + 2.0 * m * m
+    return FLOAT * (2.0 * kept + work)  # the trace holds a copy of what was kept
+
+
+def _check_memory(front, ssm, n_cycles, store) -> None:
+    N = getattr(front, "ensemble_size", None)
+    size = f"ensemble of {N} x {ssm.dim}" if N else f"state of {ssm.dim}"
+    require(
+        filter_memory_bytes(front, ssm, n_cycles, store),
+        f"filtering {n_cycles} cycles with an {size}"
+        + (" (store='ensemble')" if store == "ensemble" else ""),
+        "reduce ensemble_size or the number of cycles"
+        + (", or use store='moments'" if store == "ensemble" else ""),
     )
 
 

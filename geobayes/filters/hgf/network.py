@@ -538,7 +538,15 @@ class Network:
 
         del seed, progress
         if method is not None and str(method).lower() != "hgf":
-            update = method
+            try:
+                update = Update.parse(method)
+            except ValueError:
+                raise ValueError(
+                    f"method {method!r} does not apply to an HGF network: geobayes.filter on "
+                    "a Network runs the HGF; pass method='hgf' (or leave it out) with "
+                    "update='robust', 'classic' or 'ehgf'. The ensemble and particle "
+                    "filters need a state-space model (geobayes.filters.models)"
+                ) from None
         return run(self, observations, update=update, **kwargs)
 
 
