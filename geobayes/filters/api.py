@@ -423,7 +423,40 @@ def _run_ensemble(front, ssm, y, observed, init_ss, run_ss, store, progress, chu
 def _run_particle(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk):
     run, out, _ = _prepare_particle(front, ssm, y, observed, init_ss, run_ss, store)
     out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run, out)
+    n = out["n_done"]
+    _warn_if_collapsed(front, out["filt_mean"][:n], out["filt_sd"][:n], observed[:n])
     return out
+
+
+#: Relative spread below which the particles are copies of one another.
+_COLLAPSED_SPREAD = 1e-8
+
+
+def _warn_if_collapsed(front, mean, sd, observed) -> None:
+    """Warn when a particle filter's ensemble keeps collapsing to copies of one particle.
+
+    The weights do not show it (copies weigh the same, so the effective sample size
+    looks large); the spread does: below ``1e-8`` of the state's magnitude in every
+    component means the particles are identical.
+    """
+    import warnings
+
+    keep = observed > 0
+    if np.count_nonzero(keep) < 10:
+        return
+    scale = np.abs(mean[keep]) + 1.0
+    collapsed = np.all(sd[keep] < _COLLAPSED_SPREAD * scale, axis=1)
+    frac = float(np.mean(collapsed))
+    if frac > 0.5:
+        warnings.warn(
+            f"particle filter: in {100 * frac:.0f}% of the observed cycles all "
+            f"{front.ensemble_size} particles were copies of one (spread ~ 0): the ensemble "
+            "has collapsed and its estimates are unreliable; set regularization > 0 (e.g. "
+            "2.4, jitter after resampling), increase ensemble_size or use an ensemble "
+            "Kalman filter",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):

@@ -142,6 +142,16 @@ def run(
     if code != K.OK and on_failure == OnFailure.RAISE:
         name = network.node_names[node]
         if code == K.FAIL_PRECISION:
+            if update == Update.ROBUST or not value <= 0.0:
+                # the robust update keeps precisions positive: only overflow gets here
+                u_step = obs[step] if step < obs.shape[0] else np.nan
+                raise ValueError(
+                    f"{update.name.lower()} update: the posterior precision of node {name!r} "
+                    f"at step {step} is {value:.6g} (not a finite positive number): the "
+                    f"input there ({np.ravel(u_step)[0]:.6g}) is beyond what float64 "
+                    "arithmetic of the update can hold; rescale the inputs, or pass "
+                    "on_failure='nan' to continue with NaN"
+                )
             raise ValueError(
                 f"{update.name.lower()} update: non-positive posterior precision {value:.6g} "
                 f"of node {name!r} at step {step}; use update='robust', or "
