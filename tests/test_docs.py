@@ -16,6 +16,8 @@ MODULES = [
     "geobayes.models.eight_schools",
     "geobayes.models.logistic",
     "geobayes.models.registry",
+    "geobayes.models.posteriordb",
+    "geobayes.models.reference",
     "geobayes.adaptation.mass_matrix",
     "geobayes.samplers.mala",
     "geobayes.samplers.hmc",

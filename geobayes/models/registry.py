@@ -9,6 +9,7 @@ from geobayes.models.eight_schools import eight_schools
 from geobayes.models.gaussian import correlated_gaussian, gaussian
 from geobayes.models.logistic import logistic_regression
 from geobayes.models.mixture import mixture_2d, mixture_10d
+from geobayes.models.posteriordb import POSTERIORDB_MODELS
 from geobayes.models.shapes import banana, double_well, funnel
 
 __all__ = ["get", "available", "REGISTRY"]
@@ -35,7 +36,24 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
         logistic_regression,
         "Bayesian logistic regression on synthetic data; n=1000, dim=5, seed=0",
     ),
+    "eight_schools-eight_schools_noncentered": (
+        eight_schools,
+        "posteriordb: eight schools, non-centered (reference draws in ../shared)",
+    ),
 }
+
+_POSTERIORDB_TEXT = {
+    "arK-arK": "AR(5) time series, T=200; dim=7",
+    "garch-garch11": "GARCH(1,1) volatility, beta1 < 1 - alpha1; dim=4",
+    "gp_pois_regr-gp_pois_regr": "latent GP, Poisson counts, N=11; dim=13",
+    "kidiq-kidscore_interaction": "regression with interaction, N=434; dim=5",
+    "kilpisjarvi_mod-kilpisjarvi": "linear trend, corr(alpha, beta) ~ -1, N=62; dim=3",
+    "low_dim_gauss_mix-low_dim_gauss_mix": "2-component mixture, ordered means, N=1000; dim=5",
+    "sblrc-blr": "linear regression, correlated coefficients, N=100; dim=6",
+}
+for _name, (_factory, _alias) in POSTERIORDB_MODELS.items():
+    REGISTRY[_name] = (_factory, "posteriordb: " + _POSTERIORDB_TEXT[_name])
+    REGISTRY[_alias] = (_factory, f"{_POSTERIORDB_TEXT[_name]} (alias of {_name})")
 
 
 def available() -> list[str]:
