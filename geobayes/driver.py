@@ -24,8 +24,8 @@ from geobayes.errors import InitializationError
 from geobayes.models.base import Model
 from geobayes.random import chain_generators, seed_entropy
 from geobayes.samplers import get_method
-from geobayes.samplers._chunk import N_STATS, STAT_NAMES, run_chunk
-from geobayes.samplers.mala import mala_step
+from geobayes.samplers._chunk import run_chunk, welford_size
+from geobayes.samplers.mala import langevin_proposal
 from geobayes.trace import build_trace
 
 __all__ = ["sample"]
@@ -91,15 +91,15 @@ def _initial_state(model, rng, given):
     )
 
 
-def _find_step_size(model, rng, x, lp, g, scale, eps):
+def _find_step_size(model, rng, x, lp, g, metric, eps):
     """Stan's heuristic: double or halve until one Langevin/leapfrog step crosses 0.8 acceptance."""
     direction = 0
-    empty = np.zeros(0)
     for _ in range(60):
         z = rng.standard_normal(model.dim)
-        acc = mala_step(
-            x, lp, g, z, 0.5, 0.5, model.lpg, model.fdata, model.idata, eps, scale, empty
+        log_ratio = langevin_proposal(
+            x, lp, g, z, model.lpg, model.fdata, model.idata, eps, metric
         )[3]
+        acc = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
         new = 1 if acc > 0.8 else -1
         if direction == 0:
             direction = new
@@ -135,17 +135,14 @@ class _Chain:
         d = model.dim
         self.rng = rng
         self.x, lp, self.g = _initial_state(model, rng, start)
-        inv_mass = method.inv_mass
-        if inv_mass is not None and inv_mass.shape != (d,):
-            raise ValueError(f"inv_mass must have shape ({d},), got {inv_mass.shape}")
-        # the kernels take the metric as scale = sqrt(inverse mass)
-        self.scale = np.ones(d) if inv_mass is None else np.sqrt(inv_mass.astype(float))
+        # layout: samplers/_integrators.py (diagonal: sqrt(inverse mass); dense: + Cholesky)
+        self.metric = method.metric_array(d)
         eps = method.step_size
         if eps is None:
-            eps = _find_step_size(model, rng, self.x, lp, self.g, self.scale, 1.0)
+            eps = _find_step_size(model, rng, self.x, lp, self.g, self.metric, 1.0)
         self.scal = np.array([lp, float(eps)])
         self.da = da_init(float(eps), method.target_accept)
-        self.welford = np.zeros(1 + 2 * d)
+        self.welford = np.zeros(welford_size(d, method.metric == "dense"))
         self.pos, self.stats, self.wpos, self.wstats = out  # views into the run's arrays
         self.done = 0  # iterations completed (warmup first)
         self.divergences = 0
@@ -223,9 +220,10 @@ def sample(
     starts = _initial_points(initial_points, chains, model)
     n_wsave = warmup if save_warmup else 0
     all_pos = np.empty((chains, draws, model.dim))
-    all_stats = np.empty((chains, draws, N_STATS))
+    n_stats = method.n_stats
+    all_stats = np.empty((chains, draws, n_stats))
     all_wpos = np.empty((chains, n_wsave, model.dim))
-    all_wstats = np.empty((chains, n_wsave, N_STATS))
+    all_wstats = np.empty((chains, n_wsave, n_stats))
     state = [
         _Chain(
             model,
@@ -242,7 +240,7 @@ def sample(
     params = np.ascontiguousarray(method.params_array(), dtype=np.float64)
     step = method.step_fn
     scratch = [np.empty((0, model.dim)) for _ in range(chains)]
-    scratch_s = [np.empty((0, N_STATS)) for _ in range(chains)]
+    scratch_s = [np.empty((0, n_stats)) for _ in range(chains)]
 
     def run(c, n):
         ch = state[c]
@@ -257,7 +255,7 @@ def sample(
         else:
             if scratch[c].shape[0] < n:
                 scratch[c] = np.empty((n, model.dim))
-                scratch_s[c] = np.empty((n, N_STATS))
+                scratch_s[c] = np.empty((n, n_stats))
             out_x, out_s = scratch[c][:n], scratch_s[c][:n]
         ch.divergences += run_chunk(
             ch.rng,
@@ -269,14 +267,14 @@ def sample(
             ch.g,
             ch.scal,
             ch.da,
-            ch.scale,
+            ch.metric,
             ch.welford,
             params,
             flags,
             out_x,
             out_s,
         )
-        ch.n_grad += int(out_s[:, 4].sum())
+        ch.n_grad += int(out_s[:, 3].sum())
         if i0 + n == warmup and method.adapt_step_size and warmup > 0:
             ch.scal[1] = math.exp(ch.da[1])  # final step size: the dual-averaging average
         ch.done = i0 + n
@@ -344,7 +342,8 @@ def sample(
     n_draws = max(0, done - warmup)
     n_warm = min(done, warmup)
     positions = all_pos[:, :n_draws]
-    keep = {name: STAT_NAMES.index(name) for name in method.stat_names}
+    columns = method.all_stat_names
+    keep = {name: columns.index(name) for name in method.stat_names}
     stats = {name: all_stats[:, :n_draws, k] for name, k in keep.items()}
     n_div = int(stats["diverging"].sum())
     wpos = wstats = None

@@ -37,8 +37,8 @@ __all__ = ["build_trace", "weighted_trace", "is_weighted", "WEIGHT_CONVENTION"]
 #: Value of the root attribute ``weight_convention`` of weighted traces.
 WEIGHT_CONVENTION = "chain=replicate, draw=particle, sample_stats.log_weight normalized per chain"
 
-_BOOL_STATS = {"diverging", "is_accepted"}
-_INT_STATS = {"n_steps"}
+_BOOL_STATS = {"diverging", "is_accepted", "reached_max_treedepth"}
+_INT_STATS = {"n_steps", "tree_depth"}
 
 
 def _stats_dict(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

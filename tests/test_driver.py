@@ -226,13 +226,44 @@ def test_divergences_are_counted_not_propagated():
 def test_one_compiled_chunk_kernel_for_all_models():
     from geobayes.samplers._chunk import run_chunk
     from geobayes.samplers.hmc import hmc_step
-    from geobayes.samplers.mala import mala_step
+    from geobayes.samplers.mala import langevin_proposal, mala_step
 
     for name in ("gaussian", "banana", "eight_schools"):
         for method in ("hmc", "mala"):
             geobayes.sample(name, method=method, draws=5, warmup=5, chains=1, progress=False)
+    geobayes.sample(
+        "banana", method="hmc", metric="dense", draws=5, warmup=30, chains=1, progress=False
+    )
     assert len(run_chunk.signatures) == 1
     assert len(hmc_step.signatures) == 1 and len(mala_step.signatures) == 1
+    assert len(langevin_proposal.signatures) == 1
+
+
+_CACHE_PROBE = """
+import geobayes
+from geobayes.samplers._chunk import run_chunk
+for name, method in (("gaussian", "hmc"), ("banana", "mala")):
+    geobayes.sample(name, method=method, draws=5, warmup=5, chains=1, progress=False)
+print(len(run_chunk.signatures), sum(run_chunk.stats.cache_hits.values()),
+      sum(run_chunk.stats.cache_misses.values()))
+"""
+
+
+def test_chunk_kernel_cache_is_hit_in_a_new_process():
+    """After this process compiled (and cached) run_chunk, a fresh process sampling two
+    other models with two methods loads it from disk: one signature, no cache miss."""
+    geobayes.sample("gaussian", method="hmc", draws=5, warmup=5, chains=1, progress=False)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    out = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE],
+        check=True,
+        env=env,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    n_sig, hits, misses = map(int, out[-3:])
+    assert n_sig == 1 and hits == 1 and misses == 0
 
 
 def test_ctrl_c_single_thread_keeps_completed_chunks(monkeypatch):
@@ -267,7 +298,7 @@ def test_chunk_kernel_releases_the_gil():
     """Chains run in threads: while one chunk runs, Python code in another thread proceeds."""
     import threading
 
-    from geobayes.samplers._chunk import N_STATS, run_chunk
+    from geobayes.samplers._chunk import N_BASE_STATS, run_chunk
     from geobayes.samplers.hmc import hmc_step
 
     m = geobayes.models.gaussian(dim=50)
@@ -291,7 +322,7 @@ def test_chunk_kernel_releases_the_gil():
             np.array([2.0, 100.0]),
             np.zeros(n, np.int64),
             np.empty((n, 50)),
-            np.empty((n, N_STATS)),
+            np.empty((n, N_BASE_STATS + 1)),
         )
 
     job()

@@ -13,8 +13,12 @@ jitted chunk runner reads, so the loop needs no Python.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
+
+from geobayes.math.linalg import cholesky_into
 
 __all__ = [
     "warmup_schedule",
@@ -23,6 +27,8 @@ __all__ = [
     "ADAPT_WINDOW_END",
     "welford_update",
     "welford_variance",
+    "welford_cov_update",
+    "welford_covariance",
 ]
 
 ADAPT_STEP = 1  #: adapt the step size at this iteration
@@ -85,3 +91,43 @@ def welford_variance(w, out):
             var = w[1 + d + i] / (n - 1.0)
             out[i] = (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0))
     w[:] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def welford_cov_update(w, x):
+    """Add ``x`` to full-covariance Welford statistics ``w = [n, mean (d), m2 (d*d)]``."""
+    d = x.shape[0]
+    w[0] += 1.0
+    n = w[0]
+    delta = np.empty(d)
+    for i in range(d):
+        delta[i] = x[i] - w[1 + i]
+        w[1 + i] += delta[i] / n
+    for i in range(d):
+        di = x[i] - w[1 + i]  # (x - new mean)
+        for j in range(d):
+            w[1 + d + i * d + j] += delta[j] * di
+
+
+@njit(cache=True, nogil=True)
+def welford_covariance(w, out):
+    """Stan's regularized covariance of the window, ``n/(n+5) cov + 1e-3 * 5/(n+5) I``,
+    as a dense metric ``[sqrt(diag), Cholesky factor row-major]`` into ``out``; resets
+    ``w``.  Keeps ``out`` unchanged (and returns False) if the factorization fails."""
+    d = int(round((math.sqrt(1.0 + 4.0 * (w.shape[0] - 1)) - 1.0) / 2.0))
+    n = w[0]
+    ok = True
+    if n >= 3.0:
+        a = np.empty((d, d))
+        for i in range(d):
+            for j in range(d):
+                a[i, j] = (n / (n + 5.0)) * w[1 + d + i * d + j] / (n - 1.0)
+            a[i, i] += 1e-3 * (5.0 / (n + 5.0))
+        new = np.empty(d + d * d)
+        ok = cholesky_into(a, new, d)
+        if ok:
+            for i in range(d):
+                new[i] = math.sqrt(a[i, i])
+            out[:] = new
+    w[:] = 0.0
+    return ok

@@ -1,73 +1,94 @@
-"""The jitted chunk runner shared by every single-chain MCMC method.
+"""The jitted chunk runner shared by every single-chain MCMC method (the STEP contract).
 
-A method supplies one *step* function of the fixed type :data:`STEP`::
+The step contract
+-----------------
+A method supplies one *step* function of the fixed first-class type :data:`STEP`::
 
-    step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, scale, params)
-        -> (x, lp, g, accept_prob, is_accepted, n_grad, energy, diverging)
+    step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats) -> (x, lp, g)
 
-``scale`` is the diagonal metric as standard deviations: ``scale**2`` is the inverse
-mass matrix (steps then need no square roots or divisions per coordinate).
-``z`` (standard normals, shape ``(dim,)``) and the two uniforms are drawn by the
-runner, so a step is a pure function of its inputs (easy to test against a NumPy
-twin) and every method consumes the same random stream layout.  ``params`` holds the
-method's own hyperparameters as a float64 vector.
+* ``rng`` -- the chain's ``numpy.random.Generator`` (Numba type
+  :data:`geobayes.types.GENERATOR`).  The step draws whatever it needs from it (HMC:
+  ``d`` normals then two uniforms; MALA: ``d`` normals then one uniform; NUTS: a
+  direction and multinomial choices per tree doubling).  Every chain owns its generator
+  and the runner draws nothing itself, so a trace depends only on the seed, never on the
+  thread count or on chunk boundaries.
+* ``x, lp, g`` -- current position, log density and gradient.  The step must not modify
+  them in place (it may return them unchanged, e.g. on rejection); it returns the new
+  state.
+* ``lpg, fdata, idata`` -- the model (:data:`geobayes.types.LPG`) and its data.
+* ``step_size`` -- the integrator step size (adapted by the runner during warmup).
+* ``metric`` -- float64 vector, see :mod:`geobayes.samplers._integrators`: length ``d``
+  is a diagonal metric ``sqrt(diag(M^-1))``; length ``d + d*d`` a dense one
+  (``[sqrt(diag(M^-1)), L row-major]`` with ``M^-1 = L L^T``, Stan's ``dense_e``).
+  The runner adapts both kinds.
+* ``params`` -- the method's hyperparameters as a float64 vector
+  (:meth:`SamplerMethod.params_array`).
+* ``stats`` -- this iteration's row of the statistics array, float64, zeroed by the
+  runner, width ``N_BASE_STATS + len(method.extra_stat_names)``.  Columns:
 
-:func:`run_chunk` loops ``n`` steps for one chain: draws the noise, calls the step,
-applies warmup adaptation according to per-iteration flags (dual-averaging step size,
-Welford statistics and window ends for a diagonal metric) and writes positions and
-sample statistics into preallocated arrays.  Because both the step and the model
-enter as typed first-class functions, this one compiled kernel (cached on disk)
-serves every method and every model.  It releases the GIL, so chains run in threads.
+  ====  ===================  =================================================
+  0     ``lp``               written by the runner (log density after the step)
+  1     ``step_size``        written by the runner (step size used)
+  2     ``acceptance_rate``  written by the step; dual averaging reads it
+  3     ``n_steps``          written by the step: gradient evaluations
+  4     ``diverging``        written by the step: 0 or 1 (runner counts them)
+  5     ``energy``           written by the step (NaN when meaningless)
+  6...  method-specific      ``method.extra_stat_names``, written by the step
+  ====  ===================  =================================================
+
+  ``method.stat_names`` selects (by name, ArviZ vocabulary) which columns reach
+  ``sample_stats``.
+
+The runner
+----------
+:func:`run_chunk` loops ``n`` steps for one chain: calls the step, applies warmup
+adaptation according to per-iteration flags (dual-averaging step size when
+``ADAPT_STEP``; Welford statistics of positions and, at window ends, a new diagonal or
+dense metric -- Stan's windowed scheme) and writes positions and statistics into
+preallocated arrays.  Because the step and the model enter as typed first-class
+functions, this one compiled kernel (cached on disk) serves every method and every
+model.  It releases the GIL, so chains run in threads.
 """
 
 from __future__ import annotations
 
 import math
 
-from numba import boolean, float64, int64, njit, types
+from numba import float64, int64, njit, types
 
 from geobayes.adaptation.mass_matrix import (
     ADAPT_ACCUMULATE,
     ADAPT_STEP,
     ADAPT_WINDOW_END,
+    welford_cov_update,
+    welford_covariance,
     welford_update,
     welford_variance,
 )
 from geobayes.adaptation.step_size import da_restart, da_update
 from geobayes.types import GENERATOR, LPG
 
-__all__ = ["STEP", "STEP_SIG", "run_chunk", "STAT_NAMES", "N_STATS"]
+__all__ = ["STEP", "STEP_SIG", "run_chunk", "BASE_STAT_NAMES", "N_BASE_STATS", "welford_size"]
 
-STEP_SIG = types.Tuple(
-    (float64[::1], float64, float64[::1], float64, boolean, int64, float64, boolean)
-)(
+STEP_SIG = types.Tuple((float64[::1], float64, float64[::1]))(
+    GENERATOR,  # rng
     float64[::1],  # x
     float64,  # lp
     float64[::1],  # g
-    float64[::1],  # z
-    float64,  # u_accept
-    float64,  # u_jitter
     LPG,
     float64[::1],  # fdata
     int64[::1],  # idata
     float64,  # step_size
-    float64[::1],  # scale = sqrt(inverse mass)
+    float64[::1],  # metric
     float64[::1],  # params
+    float64[::1],  # stats row (out)
 )
 #: First-class function type of a method's step.
 STEP = types.FunctionType(STEP_SIG)
 
-#: Columns of the statistics array written by :func:`run_chunk`.
-STAT_NAMES = (
-    "lp",
-    "acceptance_rate",
-    "is_accepted",
-    "step_size",
-    "n_steps",
-    "energy",
-    "diverging",
-)
-N_STATS = len(STAT_NAMES)
+#: Fixed leading columns of every statistics row.
+BASE_STAT_NAMES = ("lp", "step_size", "acceptance_rate", "n_steps", "diverging", "energy")
+N_BASE_STATS = len(BASE_STAT_NAMES)
 
 _CHUNK_SIG = int64(
     GENERATOR,
@@ -79,18 +100,23 @@ _CHUNK_SIG = int64(
     float64[::1],  # g (in/out)
     float64[::1],  # scalars (in/out): [lp, step_size]
     float64[::1],  # dual averaging state (in/out)
-    float64[::1],  # scale = sqrt(inverse mass) (in/out)
+    float64[::1],  # metric (in/out)
     float64[::1],  # welford state (in/out)
     float64[::1],  # method params
     int64[::1],  # per-iteration adaptation flags (length n)
     float64[:, ::1],  # out positions (n, dim)
-    float64[:, ::1],  # out stats (n, N_STATS)
+    float64[:, ::1],  # out stats (n, N_BASE_STATS + n_extra)
 )
+
+
+def welford_size(dim: int, dense: bool) -> int:
+    """Length of the Welford state array the runner needs for a metric kind."""
+    return 1 + dim + (dim * dim if dense else dim)
 
 
 @njit(_CHUNK_SIG, cache=True, nogil=True)
 def run_chunk(
-    rng, step, lpg, fdata, idata, x, g, scal, da, scale, welford, params, flags, out_x, out_s
+    rng, step, lpg, fdata, idata, x, g, scal, da, metric, welford, params, flags, out_x, out_s
 ):
     """Run ``len(flags)`` steps of one chain; returns the number of divergences.
 
@@ -99,38 +125,37 @@ def run_chunk(
     """
     n = flags.shape[0]
     d = x.shape[0]
+    dense = metric.shape[0] != d
     xc = x.copy()
     gc = g.copy()
     lp = scal[0]
     eps = scal[1]
     n_div = 0
     for i in range(n):
-        z = rng.standard_normal(d)
-        u1 = rng.random()
-        u2 = rng.random()
+        row = out_s[i]
+        row[:] = 0.0
         eps_used = eps
-        xc, lp, gc, acc, is_acc, n_grad, energy, div = step(
-            xc, lp, gc, z, u1, u2, lpg, fdata, idata, eps, scale, params
-        )
+        xc, lp, gc = step(rng, xc, lp, gc, lpg, fdata, idata, eps, metric, params, row)
+        row[0] = lp
+        row[1] = eps_used
         f = flags[i]
         if f & ADAPT_STEP:
-            eps = da_update(da, acc)
+            eps = da_update(da, row[2])
         if f & ADAPT_ACCUMULATE:
-            welford_update(welford, xc)
+            if dense:
+                welford_cov_update(welford, xc)
+            else:
+                welford_update(welford, xc)
         if f & ADAPT_WINDOW_END:
-            welford_variance(welford, scale)  # writes the variance = inverse mass ...
-            for k in range(d):
-                scale[k] = math.sqrt(scale[k])  # ... stored as its square root
+            if dense:
+                welford_covariance(welford, metric)
+            else:
+                welford_variance(welford, metric)  # writes the variance = inverse mass ...
+                for k in range(d):
+                    metric[k] = math.sqrt(metric[k])  # ... stored as its square root
             da_restart(da, eps)
         out_x[i, :] = xc
-        out_s[i, 0] = lp
-        out_s[i, 1] = acc
-        out_s[i, 2] = 1.0 if is_acc else 0.0
-        out_s[i, 3] = eps_used
-        out_s[i, 4] = n_grad
-        out_s[i, 5] = energy
-        out_s[i, 6] = 1.0 if div else 0.0
-        if div:
+        if row[4] != 0.0:
             n_div += 1
     x[:] = xc
     g[:] = gc

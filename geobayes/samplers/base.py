@@ -2,9 +2,10 @@
 
 A method is a small frozen dataclass.  The driver (:mod:`geobayes.driver`) asks it for
 its jitted step function (:attr:`SamplerMethod.step_fn`, of type
-:data:`geobayes.samplers._chunk.STEP`), its parameter vector and the names of the
-statistics it reports, and runs everything else itself.  A new single-chain method is a
-step function plus a dataclass of about twenty lines.
+:data:`geobayes.samplers._chunk.STEP`), its parameter vector, its initial metric, the
+names of the extra statistics columns its step writes (``extra_stat_names``) and which
+statistics reach the trace (``stat_names``), and runs everything else itself.  A new
+single-chain method is a step function plus a dataclass of about twenty lines.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+
+from geobayes.samplers._chunk import BASE_STAT_NAMES, N_BASE_STATS
+from geobayes.samplers._integrators import dense_metric, diag_metric
 
 __all__ = ["SamplerMethod"]
 
@@ -32,9 +36,13 @@ class SamplerMethod:
     adapt_step_size : bool
         Tune the step size during warmup.
     adapt_mass_matrix : bool
-        Adapt a diagonal metric in Stan's windows during warmup.
-    inv_mass : array of shape (dim,), optional
-        Initial diagonal inverse mass matrix (positive); identity by default.
+        Adapt the metric in Stan's windows during warmup.
+    inv_mass : array of shape (dim,) or (dim, dim), optional
+        Initial inverse mass matrix: a positive diagonal, or (dense metric only) a
+        symmetric positive definite matrix; identity by default.
+    metric : {"diag", "dense"}
+        Diagonal metric (Stan's ``diag_e``) or dense one (``dense_e``), adapted in the
+        same windows.
     """
 
     step_size: float | None = None
@@ -42,8 +50,13 @@ class SamplerMethod:
     adapt_step_size: bool = True
     adapt_mass_matrix: bool = False
     inv_mass: np.ndarray | None = field(default=None, repr=False, compare=False)
+    metric: str = field(default="diag", repr=False)
 
     name: ClassVar[str] = "base"
+    #: names of the statistics columns the step writes after the fixed ones
+    #: (:data:`geobayes.samplers._chunk.BASE_STAT_NAMES`)
+    extra_stat_names: ClassVar[tuple[str, ...]] = ()
+    #: statistics (fixed or extra columns, by name) that reach ``sample_stats``
     stat_names: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
@@ -59,16 +72,51 @@ class SamplerMethod:
                 )
         if not (isinstance(self.target_accept, (int, float)) and 0 < self.target_accept < 1):
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
+        if self.metric not in ("diag", "dense"):
+            raise ValueError(f"metric must be 'diag' or 'dense', got {self.metric!r}")
         if self.inv_mass is not None:
             arr = np.asarray(self.inv_mass, dtype=float)
-            if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-                raise ValueError("inv_mass must be a 1-D array of positive finite numbers")
+            if arr.ndim == 2 and self.metric == "dense":
+                dense_metric(arr)  # raises a ValueError unless symmetric positive definite
+            elif arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+                raise ValueError(
+                    "inv_mass must be a 1-D array of positive finite numbers "
+                    "(or, with metric='dense', a symmetric positive definite matrix)"
+                )
             object.__setattr__(self, "inv_mass", arr)
 
     @property
     def step_fn(self):  # pragma: no cover - abstract
         """The method's jitted step function."""
         raise NotImplementedError
+
+    @property
+    def n_stats(self) -> int:
+        """Width of the statistics row: the fixed columns plus ``extra_stat_names``."""
+        return N_BASE_STATS + len(self.extra_stat_names)
+
+    @property
+    def all_stat_names(self) -> tuple[str, ...]:
+        """Names of every column of the statistics row."""
+        return BASE_STAT_NAMES + tuple(self.extra_stat_names)
+
+    def metric_array(self, dim: int) -> np.ndarray:
+        """Initial metric vector for the step and runner (layout in
+        :mod:`geobayes.samplers._integrators`)."""
+        inv = self.inv_mass
+        if self.metric == "dense":
+            if inv is None:
+                inv = np.eye(dim)
+            elif inv.ndim == 1:
+                inv = np.diag(inv)
+            if inv.shape != (dim, dim):
+                raise ValueError(f"inv_mass must have shape ({dim}, {dim}), got {inv.shape}")
+            return dense_metric(inv)
+        if inv is None:
+            return np.ones(dim)
+        if inv.shape != (dim,):
+            raise ValueError(f"inv_mass must have shape ({dim},), got {inv.shape}")
+        return diag_metric(inv)
 
     def params_array(self) -> np.ndarray:
         """Hyperparameters the step reads, as a float64 vector (empty by default)."""

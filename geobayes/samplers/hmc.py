@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from geobayes.samplers._chunk import STAT_NAMES, STEP_SIG
+from geobayes.samplers._chunk import STEP_SIG
+from geobayes.samplers._integrators import drift, kick
 from geobayes.samplers.base import SamplerMethod
 
 __all__ = ["HMC", "hmc_step"]
@@ -43,49 +44,55 @@ def _sum_sq(v):
 
 
 @njit(STEP_SIG, cache=True, nogil=True)
-def hmc_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, scale, params):
-    """One HMC transition with metric ``scale**2``; ``params = [integration_time, max_leapfrog]``.
+def hmc_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
+    """One HMC transition; ``params = [integration_time, max_leapfrog]``.
 
-    Works with the whitened momentum ``v = scale * p`` (so ``v = z`` and the kinetic energy
-    is ``|v|^2 / 2``): the leapfrog updates are ``v += (eps/2) scale g`` and
-    ``x += eps scale v``.
+    Draws ``z ~ N(0, I_d)``, then ``u_accept``, then ``u_jitter`` from ``rng``.  Works
+    with the whitened momentum ``v = S^T p`` (so ``v = z`` and the kinetic energy is
+    ``|v|^2 / 2``), see :mod:`geobayes.samplers._integrators`.  Extra statistics
+    column: ``is_accepted``.
     """
     d = x.shape[0]
+    v = rng.standard_normal(d)
+    u_accept = rng.random()
+    u_jitter = rng.random()
     n_leap = int(round(params[0] / step_size * (0.5 + u_jitter)))
     n_leap = max(1, min(n_leap, int(params[1])))
-    v = z.copy()
     h0 = -lp + 0.5 * _sum_sq(v)
     xn = x.copy()
     gn = g
     lpn = lp
     half = 0.5 * step_size
-    for i in range(d):
-        v[i] += half * scale[i] * gn[i]
+    kick(v, metric, gn, half)
     diverging = False
     n_grad = 0
     for step in range(n_leap):
-        for i in range(d):
-            xn[i] += step_size * scale[i] * v[i]
+        drift(xn, metric, v, step_size)
         lpn, gn = lpg(xn, fdata, idata)
         n_grad += 1
         if not math.isfinite(lpn):
             diverging = True
             break
-        kick = step_size if step < n_leap - 1 else half
-        for i in range(d):
-            v[i] += kick * scale[i] * gn[i]
+        kick(v, metric, gn, step_size if step < n_leap - 1 else half)
     h1 = math.inf
     if not diverging:
         h1 = -lpn + 0.5 * _sum_sq(v)
         if not math.isfinite(h1) or h1 - h0 > _DIVERGENCE:
             diverging = True
+    stats[3] = n_grad
     if diverging:
-        return x, lp, g, 0.0, False, n_grad, h0, True
+        stats[2] = 0.0
+        stats[4] = 1.0
+        stats[5] = h0
+        return x, lp, g
     log_ratio = h0 - h1
-    acc = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
+    stats[2] = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
     if math.log(u_accept) < log_ratio:
-        return xn, lpn, gn, acc, True, n_grad, h1, False
-    return x, lp, g, acc, False, n_grad, h0, False
+        stats[5] = h1
+        stats[6] = 1.0
+        return xn, lpn, gn
+    stats[5] = h0
+    return x, lp, g
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,10 @@ class HMC(SamplerMethod):
         Acceptance rate targeted by dual averaging (Stan's default 0.8).
     adapt_step_size, adapt_mass_matrix : bool
         Warmup adaptation switches (both on by default, as in Stan).
-    inv_mass : array of shape (dim,), optional
-        Initial diagonal inverse mass matrix (default identity).
+    inv_mass : array of shape (dim,) or (dim, dim), optional
+        Initial inverse mass matrix (default identity).
+    metric : {"diag", "dense"}
+        Diagonal (default) or dense metric, adapted in Stan's windows.
 
     Examples
     --------
@@ -120,7 +129,16 @@ class HMC(SamplerMethod):
     max_leapfrog: int = 1024
 
     name = "hmc"
-    stat_names = STAT_NAMES  # every statistic the chunk runner records
+    extra_stat_names = ("is_accepted",)
+    stat_names = (
+        "lp",
+        "acceptance_rate",
+        "is_accepted",
+        "step_size",
+        "n_steps",
+        "energy",
+        "diverging",
+    )
 
     def __post_init__(self):
         super().__post_init__()

@@ -28,49 +28,85 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import float64, int64, njit, types
 
 from geobayes.samplers._chunk import STEP_SIG
+from geobayes.samplers._integrators import drift, metric_t_dot
 from geobayes.samplers.base import SamplerMethod
+from geobayes.types import LPG
 
-__all__ = ["MALA", "mala_step"]
+__all__ = ["MALA", "mala_step", "langevin_proposal"]
 
 
-@njit(STEP_SIG, cache=True, nogil=True)
-def mala_step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, scale, params):
-    """One MALA transition with metric ``scale**2``; ``params`` is unused.
+_PROPOSAL_SIG = types.Tuple((float64[::1], float64, float64[::1], float64))(
+    float64[::1],  # x
+    float64,  # lp
+    float64[::1],  # g
+    float64[::1],  # z
+    LPG,
+    float64[::1],  # fdata
+    int64[::1],  # idata
+    float64,  # step_size
+    float64[::1],  # metric
+)
 
-    With ``m = scale**2`` and ``h = step_size**2 / 2`` the proposal is
-    ``y = x + h m g(x) + step_size scale z`` and the log proposal ratio simplifies to
-    ``log q(x|y) - log q(y|x) = -sum((h m / 4) (g + g_y)^2 + (step_size / 2) scale z (g + g_y))``
-    (expand ``|x - y - h m g_y|^2 / (4 h m)`` with ``y - x`` above), which needs no
-    division or square root per coordinate.
+
+@njit(_PROPOSAL_SIG, cache=True, nogil=True)
+def langevin_proposal(x, lp, g, z, lpg, fdata, idata, step_size, metric):
+    """The Langevin proposal from noise ``z``; returns ``(y, lp(y), grad(y), log_ratio)``.
+
+    With ``M^-1 = S S^T`` (metric, see :mod:`geobayes.samplers._integrators`),
+    ``h = step_size**2 / 2`` and ``w = S^T (g(x) + g(y))``, the proposal is
+    ``y = x + S (h S^T g(x) + step_size z)`` and the log proposal ratio simplifies to
+    ``log q(x|y) - log q(y|x) = -(h / 4) |w|^2 - (step_size / 2) z.w``
+    (expand ``|S^-1 (x - y - h M^-1 g(y))|^2 / (4 h)``), which needs no inverse.
+    ``log_ratio`` is ``-inf`` when the log density or gradient at ``y`` is not finite.
     """
     d = x.shape[0]
     h = 0.5 * step_size * step_size
-    y = np.empty(d)
+    a = np.empty(d)
+    metric_t_dot(metric, g, a)
     for i in range(d):
-        s = scale[i]
-        y[i] = x[i] + h * s * s * g[i] + step_size * s * z[i]
+        a[i] = h * a[i] + step_size * z[i]
+    y = x.copy()
+    drift(y, metric, a, 1.0)
     lpy, gy = lpg(y, fdata, idata)
     finite = math.isfinite(lpy)
     for i in range(d):
         if not math.isfinite(gy[i]):
             finite = False
     if not finite:
-        return x, lp, g, 0.0, False, 1, math.nan, True
+        return y, lpy, gy, -math.inf
+    gs = g + gy
+    w = np.empty(d)
+    metric_t_dot(metric, gs, w)
     lq = 0.0
-    half_eps = 0.5 * step_size
-    quarter_h = 0.25 * h
     for i in range(d):
-        s = scale[i]
-        gs = g[i] + gy[i]
-        lq -= quarter_h * s * s * gs * gs + half_eps * s * z[i] * gs
-    log_ratio = lpy - lp + lq
-    acc = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
-    if math.log(u_accept) < log_ratio:
-        return y, lpy, gy, acc, True, 1, math.nan, False
-    return x, lp, g, acc, False, 1, math.nan, False
+        lq -= 0.25 * h * w[i] * w[i] + 0.5 * step_size * z[i] * w[i]
+    return y, lpy, gy, lpy - lp + lq
+
+
+@njit(STEP_SIG, cache=True, nogil=True)
+def mala_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
+    """One MALA transition; ``params`` is unused.
+
+    Draws ``z ~ N(0, I_d)`` then one uniform from ``rng``.  Statistics: acceptance
+    probability, one gradient, ``diverging`` when the proposal's log density or gradient
+    is not finite, energy NaN; extra column ``is_accepted``.
+    """
+    z = rng.standard_normal(x.shape[0])
+    u = rng.random()
+    y, lpy, gy, log_ratio = langevin_proposal(x, lp, g, z, lpg, fdata, idata, step_size, metric)
+    stats[3] = 1.0
+    stats[5] = math.nan
+    if log_ratio == -math.inf:
+        stats[4] = 1.0
+        return x, lp, g
+    stats[2] = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
+    if math.log(u) < log_ratio:
+        stats[6] = 1.0
+        return y, lpy, gy
+    return x, lp, g
 
 
 @dataclass(frozen=True)
@@ -88,8 +124,10 @@ class MALA(SamplerMethod):
     adapt_mass_matrix : bool
         Also adapt a diagonal preconditioner in Stan's windows (default True: on eight
         schools it raises the bulk ESS of ``mu`` about tenfold).
-    inv_mass : array of shape (dim,), optional
-        Initial diagonal inverse mass matrix (default identity).
+    inv_mass : array of shape (dim,) or (dim, dim), optional
+        Initial inverse mass matrix (default identity).
+    metric : {"diag", "dense"}
+        Diagonal (default) or dense preconditioner, adapted in Stan's windows.
 
     Examples
     --------
@@ -102,6 +140,7 @@ class MALA(SamplerMethod):
     adapt_mass_matrix: bool = True
 
     name = "mala"
+    extra_stat_names = ("is_accepted",)
     stat_names = ("lp", "acceptance_rate", "is_accepted", "step_size", "n_steps", "diverging")
 
     @property

@@ -61,14 +61,18 @@ def _broken_mala_step():
     from geobayes.samplers._chunk import STEP_SIG
 
     @numba.njit(STEP_SIG)
-    def step(x, lp, g, z, u_accept, u_jitter, lpg, fdata, idata, step_size, inv_mass, params):
-        y = x + 0.5 * step_size**2 * inv_mass * g + step_size * np.sqrt(inv_mass) * z
+    def step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
+        z = rng.standard_normal(x.shape[0])
+        u = rng.random()
+        y = x + 0.5 * step_size**2 * metric**2 * g + step_size * metric * z
         lpy, gy = lpg(y, fdata, idata)
         log_ratio = lpy - lp
-        acc = min(1.0, math.exp(log_ratio))
-        if math.log(u_accept) < log_ratio:
-            return y, lpy, gy, acc, True, 1, math.nan, False
-        return x, lp, g, acc, False, 1, math.nan, False
+        stats[2] = min(1.0, math.exp(log_ratio))
+        stats[3] = 1.0
+        if math.log(u) < log_ratio:
+            stats[6] = 1.0
+            return y, lpy, gy
+        return x, lp, g
 
     return step
 

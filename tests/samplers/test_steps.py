@@ -5,57 +5,64 @@ import pytest
 from reference import samplers_ref as ref
 
 from geobayes.models import correlated_gaussian, get
+from geobayes.samplers._integrators import dense_metric
 from geobayes.samplers.hmc import hmc_step
 from geobayes.samplers.mala import mala_step
 
 
+def _run_step(step, model, x, seed, eps, metric, params, n_extra=1):
+    lp, g = model.logdensity_and_grad(x)
+    stats = np.zeros(6 + n_extra)
+    out = step(
+        np.random.default_rng(seed),
+        x,
+        lp,
+        g,
+        model.lpg,
+        model.fdata,
+        model.idata,
+        eps,
+        metric,
+        params,
+        stats,
+    )
+    return out, stats
+
+
 @pytest.mark.parametrize("name", ["eight_schools", "banana", "funnel"])
-def test_steps_match_numpy_twins(name):
+@pytest.mark.parametrize("dense", [False, True])
+def test_steps_match_numpy_twins(name, dense):
+    """Same generator state in, same draws out: the step and its NumPy twin agree."""
     model = get(name)
     rng = np.random.default_rng(0)
     f = lambda t: model.logdensity_and_grad(t)  # noqa: E731
-    for _ in range(20):
+    for k in range(20):
         x = rng.uniform(-1, 1, model.dim)
         lp, g = f(x)
-        z = rng.standard_normal(model.dim)
-        u, uj = rng.random(), rng.random()
-        inv_mass = rng.uniform(0.5, 2.0, model.dim)
+        if dense:
+            a = rng.standard_normal((model.dim, model.dim))
+            inv_mass = a @ a.T / model.dim + 0.5 * np.eye(model.dim)
+            metric = dense_metric(inv_mass)
+        else:
+            inv_mass = rng.uniform(0.5, 2.0, model.dim)
+            metric = np.sqrt(inv_mass)
         eps = rng.uniform(0.05, 0.5)
-        out = mala_step(
-            x,
-            lp,
-            g,
-            z,
-            u,
-            uj,
-            model.lpg,
-            model.fdata,
-            model.idata,
-            eps,
-            np.sqrt(inv_mass),
-            np.zeros(0),
-        )
+        out, st = _run_step(mala_step, model, x, k, eps, metric, np.zeros(0))
+        r = np.random.default_rng(k)
+        z = r.standard_normal(model.dim)
+        u = r.random()
         exp = ref.mala_step(x, lp, g, z, u, f, eps, inv_mass)
         np.testing.assert_allclose(out[0], exp[0], rtol=1e-12)
-        assert out[3] == pytest.approx(exp[3], rel=1e-9, abs=1e-12) and out[4] == exp[4]
-        out = hmc_step(
-            x,
-            lp,
-            g,
-            z,
-            u,
-            uj,
-            model.lpg,
-            model.fdata,
-            model.idata,
-            eps,
-            np.sqrt(inv_mass),
-            np.array([1.3, 50.0]),
-        )
+        assert st[2] == pytest.approx(exp[3], rel=1e-9, abs=1e-12) and st[6] == exp[4]
+        assert st[3] == 1 and st[4] == 0
+        out, st = _run_step(hmc_step, model, x, k, eps, metric, np.array([1.3, 50.0]))
+        r = np.random.default_rng(k)
+        z = r.standard_normal(model.dim)
+        u, uj = r.random(), r.random()
         exp = ref.hmc_step(x, lp, g, z, u, uj, f, eps, inv_mass, 1.3, 50)
         np.testing.assert_allclose(out[0], exp[0], rtol=1e-10, atol=1e-12)
-        assert out[3] == pytest.approx(exp[3], rel=1e-8, abs=1e-12)
-        assert out[4] == exp[4] and out[5] == exp[5]
+        assert st[2] == pytest.approx(exp[3], rel=1e-8, abs=1e-12)
+        assert st[6] == exp[4] and st[3] == exp[5]
 
 
 @pytest.mark.parametrize(
@@ -74,23 +81,9 @@ def test_one_step_from_exact_draws_keeps_the_target(step, params):
     acc = 0.0
     for k in range(n):
         x = np.ascontiguousarray(draws[k])
-        lp, g = model.logdensity_and_grad(x)
-        res = step(
-            x,
-            lp,
-            g,
-            rng.standard_normal(4),
-            rng.random(),
-            rng.random(),
-            model.lpg,
-            model.fdata,
-            model.idata,
-            0.9,
-            np.ones(4),
-            params,
-        )
+        res, st = _run_step(step, model, x, k, 0.9, np.ones(4), params)
         out[k] = res[0]
-        acc += res[3]
+        acc += st[2]
     assert 0.2 < acc / n < 0.95  # a real mix of accepts and rejects
     sd = np.sqrt(np.diag(cov))
     assert np.all(np.abs(out.mean(0)) < 4 * sd / np.sqrt(n))
