@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 from geobayes import _cache_guard  # noqa: E402, F401  (before any kernel is loaded)
 from geobayes.driver import sample  # noqa: E402
 from geobayes.models import Model  # noqa: E402
-from geobayes.samplers import HMC, MALA  # noqa: E402
+from geobayes.samplers import HMC, MALA, NUTS  # noqa: E402
 from geobayes.summary import resample, summary  # noqa: E402
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Model",
     "HMC",
     "MALA",
+    "NUTS",
     "models",
     "filters",
     "hgf",

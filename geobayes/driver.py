@@ -151,7 +151,7 @@ class _Chain:
 
 def sample(
     model,
-    method="hmc",
+    method="nuts",
     *,
     draws: int = 1000,
     warmup: int = 1000,
@@ -171,7 +171,8 @@ def sample(
     model : geobayes.Model or str
         The target, or the name of a built-in model (``geobayes models`` lists them).
     method : str or SamplerMethod
-        ``"hmc"``, ``"mala"`` or a configured object such as ``geobayes.HMC(...)``.
+        ``"nuts"`` (default), ``"hmc"``, ``"mala"`` or a configured object such as
+        ``geobayes.NUTS(metric="dense")``.
     draws, warmup : int
         Iterations kept per chain (>= 1) and adaptation iterations discarded (>= 0).
     chains : int

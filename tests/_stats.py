@@ -65,3 +65,18 @@ def fd_grad(f, x, eps=1e-6):
         e[i] = eps * max(1.0, abs(x[i]))
         g[i] = (f(x + e) - f(x - e)) / (2 * e[i])
     return g
+
+
+def check_gaussian_trace(trace, model, var="x"):
+    """Means and variances of ``trace.posterior[var]`` within ``Z_MCSE`` MCSE of a Gaussian
+    model's ``true_mean``/``true_cov`` (variance as the mean of ``(x - mu)^2``), R-hat < 1.01.
+    Returns the draws."""
+    import arviz as az
+
+    x = trace.posterior[var].values
+    assert_mean_within_mcse(x, model.true_mean, what="mean")
+    sq = (x - model.true_mean) ** 2
+    assert_mean_within_mcse(sq, np.diag(model.true_cov), what="variance")
+    rhat = az.rhat(trace)[var].values
+    assert np.all(rhat < 1.01), rhat
+    return x

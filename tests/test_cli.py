@@ -27,7 +27,9 @@ def test_models_and_methods(capsys):
     out = capsys.readouterr().out
     assert "eight_schools_noncentered" in out and "funnel" in out
     assert main(["methods"]) == 0
-    assert "HMC(" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "HMC(" in out and "NUTS(" in out
+    assert "default nuts" in out and "(default)" in out.split("nuts ")[1].splitlines()[0]
 
 
 def test_sample_then_summary(tmp_path, capsys):

@@ -44,7 +44,7 @@ def register(sub) -> None:
         "--param step_size=0.2 --out gauss.nc",
     )
     p.add_argument("model", help="built-in model name (see 'geobayes models')")
-    p.add_argument("--method", default="hmc", help="sampling method (see 'geobayes methods')")
+    p.add_argument("--method", default="nuts", help="sampling method (see 'geobayes methods')")
     p.add_argument("--chains", type=int, default=4, help="number of chains")
     p.add_argument("--draws", type=int, default=1000, help="draws kept per chain")
     p.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain")
@@ -123,10 +123,11 @@ def cmd_methods(args) -> int:
     from geobayes.filters import method_names
     from geobayes.samplers import METHODS
 
-    print("sampling methods (geobayes sample --method):")
+    print("sampling methods (geobayes sample --method; default nuts):")
     for name in sorted(METHODS):
         cls, text = METHODS[name]
-        print(f"  {name:<6}  {text}")
+        mark = " (default)" if name == "nuts" else ""
+        print(f"  {name:<6}  {text}{mark}")
         print(f"          defaults: {cls()!r}")
     print("\nfilter methods (geobayes filter --method): " + ", ".join(method_names()))
     print("HGF updates (geobayes hgf --update): classic, ehgf, robust")

@@ -6,11 +6,13 @@
 from geobayes.samplers.base import SamplerMethod
 from geobayes.samplers.hmc import HMC
 from geobayes.samplers.mala import MALA
+from geobayes.samplers.nuts import NUTS
 
-__all__ = ["SamplerMethod", "MALA", "HMC", "METHODS", "get_method"]
+__all__ = ["SamplerMethod", "MALA", "HMC", "NUTS", "METHODS", "get_method"]
 
 #: name -> (class, one-line description)
 METHODS = {
+    "nuts": (NUTS, "No-U-Turn Sampler (multinomial, Stan's variant), diagonal or dense metric"),
     "hmc": (HMC, "Hamiltonian Monte Carlo, Stan-style step size and diagonal metric adaptation"),
     "mala": (MALA, "Metropolis-adjusted Langevin algorithm, dual-averaging step size"),
 }

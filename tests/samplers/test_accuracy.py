@@ -13,7 +13,12 @@ import json
 
 import numpy as np
 import pytest
-from _stats import POSTERIORDB, Z_MCSE, assert_mean_within_mcse, skip_without_posteriordb
+from _stats import (
+    POSTERIORDB,
+    Z_MCSE,
+    check_gaussian_trace,
+    skip_without_posteriordb,
+)
 
 import geobayes
 from geobayes.models import correlated_gaussian
@@ -21,16 +26,7 @@ from geobayes.models import correlated_gaussian
 pytestmark = pytest.mark.slow
 
 
-def _check_gaussian(trace, model):
-    x = trace.posterior["x"].values
-    assert_mean_within_mcse(x, model.true_mean, what="mean")
-    sq = (x - model.true_mean) ** 2
-    assert_mean_within_mcse(sq, np.diag(model.true_cov), what="variance")
-    import arviz as az
-
-    rhat = az.rhat(trace)["x"].values
-    assert np.all(rhat < 1.01), rhat
-    return x
+_check_gaussian = check_gaussian_trace
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,225 @@
+"""geobayes NUTS against NumPyro NUTS (and against geobayes HMC and MALA): min bulk ESS per second.
+
+Every run is a fresh Python process that imports its library, builds the model and draws
+4 chains x (1000 warmup + 1000 draws) in float64 (NumPyro: ``chain_method="vectorized"``,
+``jax_enable_x64``).  Inside the process the sampler is then called a second time with
+another seed, in the same process, so that nothing is left to compile.  ESS (ArviZ bulk,
+minimum over the parameters) is computed after all timings.  Three timings per run:
+
+* ``process``: from the parent's spawn to the end of the first sampling call (imports,
+  model, compilation, sampling; ESS excluded).  For NumPyro with JAX's persistent
+  compilation cache off (NumPyro's default, ``numpyro``), and with it on and warm
+  (``numpyro+cache``, the fair counterpart of geobayes' warm Numba disk cache);
+* ``call``: the second sampling call alone (no compilation for either library).
+
+Runs alternate between the libraries within each repetition and the table reports
+medians over repetitions.  The machine is shared: the load average is recorded.
+
+NumPyro and JAX are optional (``pip install -e ".[peers]"``); without them only the
+geobayes rows are printed.
+
+Run::
+
+    python -m benchmarks.nuts_vs_numpyro --repeats 3
+    python -m benchmarks.nuts_vs_numpyro --models eight_schools --repeats 1 --no-numpyro
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["run", "format_table"]
+
+MODELS = ("gaussian_100", "eight_schools")
+
+_GEOBAYES = """
+import time, json, sys
+import numpy as np
+import geobayes
+import arviz as az
+name, method = {name!r}, {method!r}
+model = geobayes.models.gaussian(dim=100) if name == "gaussian_100" else geobayes.models.get(name)
+kw = dict(method=method, chains=4, draws=1000, warmup=1000, progress=False,
+          log_likelihood=False)
+tr = geobayes.sample(model, seed=0, **kw)
+t_first = time.time()
+t1 = time.perf_counter()
+tr2 = geobayes.sample(model, seed=1, **kw)
+t_call = time.perf_counter() - t1
+def min_ess(t):
+    post = t.posterior[[v for v in t.posterior.data_vars if not v.endswith("_trans")]]
+    e = az.ess(post, method="bulk")
+    return min(float(e[v].min()) for v in e.data_vars)
+print(json.dumps({{"t_first": t_first, "call_s": t_call, "ess_first": min_ess(tr),
+                  "ess_call": min_ess(tr2),
+                  "grads": int(tr.sample_stats["n_steps"].values.sum())}}))
+"""
+
+_NUMPYRO = """
+import time, json, os
+import numpy as np
+import jax
+jax.config.update("jax_enable_x64", True)
+cache = os.environ.get("NUTSBENCH_JAX_CACHE")
+if cache:
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+import numpyro, numpyro.distributions as dist
+from numpyro.infer import MCMC, NUTS
+name = {name!r}
+y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+def gaussian_100():
+    numpyro.sample("x", dist.Normal(0.0, 1.0).expand([100]))
+def eight_schools():
+    mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
+    tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
+    with numpyro.plate("J", 8):
+        z = numpyro.sample("theta_trans", dist.Normal(0.0, 1.0))
+        numpyro.deterministic("theta", mu + tau * z)
+        numpyro.sample("obs", dist.Normal(mu + tau * z, sigma), obs=y)
+model = {{"gaussian_100": gaussian_100, "eight_schools": eight_schools}}[name]
+def go(seed):
+    mcmc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000, num_chains=4,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(seed))
+    s = mcmc.get_samples(group_by_chain=True)
+    jax.block_until_ready(s)
+    return mcmc, s
+mcmc, s1 = go(0)
+t_first = time.time()
+t1 = time.perf_counter()
+mcmc.run(jax.random.PRNGKey(1))
+s2 = mcmc.get_samples(group_by_chain=True)
+jax.block_until_ready(s2)
+t_call = time.perf_counter() - t1
+import arviz as az
+def min_ess(s):
+    return min(float(np.min(np.asarray(az.ess(np.asarray(v), method="bulk"))))
+               for k, v in s.items() if not k.endswith("_trans"))
+print(json.dumps({{"t_first": t_first, "call_s": t_call, "ess_first": min_ess(s1),
+                  "ess_call": min_ess(s2)}}))
+"""
+
+
+def _proc(code: str, env=None) -> dict:
+    t0 = time.time()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["process_s"] = res.pop("t_first") - t0
+    return res
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def run(models=MODELS, repeats=3, numpyro=True, methods=("nuts", "hmc", "mala")) -> list[dict]:
+    """Median timings per (model, sampler); each row also lists the individual runs."""
+    have = numpyro and importlib.util.find_spec("numpyro") is not None
+    cache_dir = tempfile.mkdtemp(prefix="nutsbench_jax_cache_")
+    env_cache = dict(os.environ, NUTSBENCH_JAX_CACHE=cache_dir)
+    rows = []
+    for name in models:
+        runs: dict[str, list[dict]] = {}
+        # warm the Numba cache and the JAX persistent cache (untimed)
+        _proc(_GEOBAYES.format(name=name, method="nuts"))
+        if have:
+            _proc(_NUMPYRO.format(name=name), env=env_cache)
+        jobs = [(f"geobayes {m.upper()}", _GEOBAYES.format(name=name, method=m), None)
+                for m in methods]  # fmt: skip
+        if have:
+            jobs.append(("numpyro NUTS", _NUMPYRO.format(name=name), None))
+            jobs.append(("numpyro NUTS+cache", _NUMPYRO.format(name=name), env_cache))
+        for rep in range(repeats):
+            order = jobs if rep % 2 == 0 else jobs[::-1]
+            for label, code, env in order:
+                r = _proc(code, env=env)
+                r["load"] = _load()
+                runs.setdefault(label, []).append(r)
+                print(f"  {name} {label} rep {rep}: {json.dumps(r)}", file=sys.stderr)
+        for label, rs in runs.items():
+
+            def med(k, rs=rs):
+                return statistics.median(r[k] for r in rs)
+
+            rows.append(
+                {
+                    "model": name,
+                    "sampler": label,
+                    "process_s": med("process_s"),
+                    "call_s": med("call_s"),
+                    "min_ess": med("ess_first"),
+                    "ess_per_process_s": med("ess_first") / med("process_s"),
+                    "ess_per_call_s": med("ess_call") / med("call_s"),
+                    "runs": rs,
+                }
+            )
+    return rows
+
+
+def format_table(rows) -> str:
+    lines = [
+        f"{'model':<16} {'sampler':<20} {'process s':>9} {'call s':>8} {'min ESS':>8} "
+        f"{'ESS/process s':>13} {'ESS/call s':>10}"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['model']:<16} {r['sampler']:<20} {r['process_s']:>9.2f} {r['call_s']:>8.3f} "
+            f"{r['min_ess']:>8.0f} {r['ess_per_process_s']:>13.0f} {r['ess_per_call_s']:>10.0f}"
+        )
+    return "\n".join(lines)
+
+
+def format_ratios(rows) -> str:
+    """geobayes NUTS over each other sampler, per model, for the three timings."""
+    out = []
+    for name in dict.fromkeys(r["model"] for r in rows):
+        by = {r["sampler"]: r for r in rows if r["model"] == name}
+        g = by.get("geobayes NUTS")
+        if g is None:
+            continue
+        for label, r in by.items():
+            if label == "geobayes NUTS":
+                continue
+            rp = g["ess_per_process_s"] / r["ess_per_process_s"]
+            rc = g["ess_per_call_s"] / r["ess_per_call_s"]
+            out.append(
+                f"{name:<16} NUTS / {label:<20} ESS/process s {rp:6.2f}x   ESS/call s {rc:8.2f}x"
+            )
+    return "\n".join(out)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-numpyro", action="store_true")
+    p.add_argument("--out", default=None, help="write the rows as JSON")
+    args = p.parse_args(argv)
+    print(f"load average before: {_load()}  (cpus: {os.cpu_count()})")
+    rows = run(args.models, args.repeats, numpyro=not args.no_numpyro)
+    print(format_table(rows))
+    print()
+    print(format_ratios(rows))
+    print(f"load average after: {_load()}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
