@@ -44,6 +44,7 @@ class SamplerMethod:
     inv_mass: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     name: ClassVar[str] = "base"
+    family: ClassVar[str] = "chain"
     stat_names: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
