@@ -26,6 +26,7 @@ from geobayes.models.base import Model
 from geobayes.random import chain_generators, seed_entropy
 from geobayes.samplers import get_method
 from geobayes.samplers._chunk import run_chunk, welford_size
+from geobayes.samplers._integrators import NONFINITE
 from geobayes.samplers.mala import langevin_proposal
 from geobayes.trace import build_trace
 
@@ -127,6 +128,35 @@ def _initial_points(initial_points, chains, model):
             f"({chains}, {model.dim}), got {arr.shape}"
         )
     return [np.ascontiguousarray(a) for a in arr]
+
+
+def _bad_gradient_message(model, x, chain, iteration) -> str:
+    """The error for a model whose gradient has the wrong length somewhere."""
+    _, g = model.lpg(np.ascontiguousarray(x), model.fdata, model.idata)
+    with np.printoptions(precision=6, threshold=20):
+        return (
+            f"model {model.name!r}: logdensity_and_grad returned a gradient of length "
+            f"{np.asarray(g).shape[0]} instead of {model.dim} at the unconstrained point "
+            f"{np.array2string(np.asarray(x))} (chain {chain}, iteration {iteration}); the "
+            "gradient must have one entry per parameter everywhere"
+        )
+
+
+def _warn_nonfinite(model, n_bad: int, n_total: int) -> None:
+    """Warn when the log density was NaN or +inf in a share of the transitions."""
+    if n_bad == 0 or n_total == 0:
+        return
+    import warnings
+
+    warnings.warn(
+        f"model {model.name!r}: {n_bad} of {n_total} transitions "
+        f"({100.0 * n_bad / n_total:.2g}%) met a log density of NaN or +inf and were "
+        "rejected (counted as divergences): the model is undefined in part of the space "
+        "the sampler visits; check it there (a log density outside the support should be "
+        "-inf)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class _Chain:
@@ -277,7 +307,7 @@ def sample(
                 scratch[c] = np.empty((n, model.dim))
                 scratch_s[c] = np.empty((n, n_stats))
             out_x, out_s = scratch[c][:n], scratch_s[c][:n]
-        ch.divergences += run_chunk(
+        ret = run_chunk(
             ch.rng,
             step,
             model.lpg,
@@ -294,6 +324,9 @@ def sample(
             out_x,
             out_s,
         )
+        if ret < 0:
+            raise ValueError(_bad_gradient_message(model, ch.x, c, i0 - ret - 1))
+        ch.divergences += ret
         ch.n_grad += int(out_s[:, 3].sum())
         if i0 + n == warmup and method.adapt_step_size and warmup > 0:
             ch.scal[1] = math.exp(ch.da[1])  # final step size: the dual-averaging average
@@ -365,7 +398,9 @@ def sample(
     columns = method.all_stat_names
     keep = {name: columns.index(name) for name in method.stat_names}
     stats = {name: all_stats[:, :n_draws, k] for name, k in keep.items()}
-    n_div = int(stats["diverging"].sum())
+    status = all_stats[:, :n_draws, 4]  # 0 or why a transition was rejected
+    n_div = int(np.count_nonzero(status))
+    _warn_nonfinite(model, int(np.count_nonzero(status == NONFINITE)), status.size)
     wpos = wstats = None
     if save_warmup:
         wpos = all_wpos[:, :n_warm]

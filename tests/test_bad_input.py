@@ -194,3 +194,64 @@ def test_particle_filter_collapse_is_warned():
     x, y = cfg.ssm.simulate(60, seed=0)
     with pytest.warns(RuntimeWarning, match="collapsed"):
         geobayes.filter(cfg.ssm, y, method="pf", ensemble_size=50, seed=1, progress=False)
+
+
+# --------------------------------------------------------------------------- broken models
+def _broken_models():
+    import numba
+
+    @numba.njit
+    def short_grad(theta, fdata, idata):  # a gradient of the wrong length for x0 > 1
+        lp = -0.5 * np.sum(theta * theta)
+        if theta[0] > 1.0:
+            return lp, -theta[:1].copy()
+        return lp, -theta.copy()
+
+    @numba.njit
+    def nan_region(theta, fdata, idata):  # undefined (NaN) for x0 > 1
+        lp = -0.5 * np.sum(theta * theta)
+        if theta[0] > 1.0:
+            return np.nan, -theta.copy()
+        return lp, -theta.copy()
+
+    p = {"x": (3,)}
+    return geobayes.Model(short_grad, params=p, name="short"), geobayes.Model(
+        nan_region, params=p, name="nanregion"
+    )
+
+
+@pytest.mark.parametrize("method", ["hmc", "mala", "nuts"])
+def test_wrong_gradient_length_names_the_point(method):
+    short, _ = _broken_models()
+    start = np.zeros(3)
+    with pytest.raises(ValueError, match="gradient of length 1 instead of 3 at the unconstrained"):
+        geobayes.sample(
+            short,
+            method,
+            draws=200,
+            warmup=50,
+            chains=2,
+            seed=0,
+            progress=False,
+            initial_points=start,
+        )
+
+
+@pytest.mark.parametrize("method", ["hmc", "mala", "nuts"])
+def test_nan_region_is_counted_and_warned(method):
+    _, nan_region = _broken_models()
+    with pytest.warns(RuntimeWarning, match="met a log density of NaN or \\+inf") as rec:
+        t = geobayes.sample(
+            nan_region,
+            method,
+            draws=300,
+            warmup=100,
+            chains=2,
+            seed=0,
+            progress=False,
+            initial_points=np.zeros(3),
+        )
+    msg = str(rec[0].message)
+    n_bad = int(msg.split(": ")[1].split(" of ")[0])
+    assert 0 < n_bad <= int(t.attrs["divergences"])
+    assert t.sample_stats["diverging"].dtype == bool

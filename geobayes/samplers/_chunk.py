@@ -31,7 +31,10 @@ A method supplies one *step* function of the fixed first-class type :data:`STEP`
   1     ``step_size``        written by the runner (step size used)
   2     ``acceptance_rate``  written by the step; dual averaging reads it
   3     ``n_steps``          written by the step: gradient evaluations
-  4     ``diverging``        written by the step: 0 or 1 (runner counts them)
+  4     ``diverging``        written by the step: 0, or why the transition was
+                             rejected (``_integrators``: 1 divergence or -inf, 2 a
+                             NaN/+inf log density, 3 a gradient of the wrong length,
+                             which stops the run); the trace keeps ``!= 0``
   5     ``energy``           written by the step (NaN when meaningless)
   6...  method-specific      ``method.extra_stat_names``, written by the step
   ====  ===================  =================================================
@@ -66,6 +69,7 @@ from geobayes.adaptation.mass_matrix import (
     welford_variance,
 )
 from geobayes.adaptation.step_size import da_restart, da_update
+from geobayes.samplers._integrators import BAD_GRADIENT
 from geobayes.types import GENERATOR, LPG
 
 __all__ = ["STEP", "STEP_SIG", "run_chunk", "BASE_STAT_NAMES", "N_BASE_STATS", "welford_size"]
@@ -120,6 +124,10 @@ def run_chunk(
 ):
     """Run ``len(flags)`` steps of one chain; returns the number of divergences.
 
+    A step that met a gradient of the wrong length (status ``BAD_GRADIENT`` in column 4)
+    stops the chunk: the offending point is written to ``x`` and ``-(i + 1)`` returned
+    for iteration ``i`` (the driver raises an error naming the point).
+
     ``x``, ``g`` and ``scal = [lp, step_size]`` hold the chain's state on entry and are
     overwritten with the state after the last step, so the next chunk continues from it.
     """
@@ -154,6 +162,9 @@ def run_chunk(
                 for k in range(d):
                     metric[k] = math.sqrt(metric[k])  # ... stored as its square root
             da_restart(da, eps)
+        if row[4] == BAD_GRADIENT:  # the model is broken: stop, hand back the point
+            x[:] = xc
+            return -(i + 1)
         out_x[i, :] = xc
         if row[4] != 0.0:
             n_div += 1

@@ -28,6 +28,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -41,7 +43,35 @@ __all__ = [
     "cholesky_into",
     "dense_metric",
     "diag_metric",
+    "DIVERGENT",
+    "NONFINITE",
+    "BAD_GRADIENT",
+    "eval_status",
 ]
+
+# Codes a step writes in its statistics column 4 (``diverging``); any non-zero code is a
+# rejected transition and reaches the trace as ``diverging = True``.
+#: Energy error above the method's threshold, or a log density of -inf (outside the support).
+DIVERGENT = 1.0
+#: The model returned a log density of NaN or +inf (counted apart and warned about).
+NONFINITE = 2.0
+#: The model returned a gradient of the wrong length: fatal, the runner stops the chain
+#: and returns the offending point in ``x`` (the driver raises a ValueError naming it).
+BAD_GRADIENT = 3.0
+
+
+@njit(cache=True, inline="always")
+def eval_status(x, lp, g):
+    """Status of one model evaluation at ``x``: 0 (usable), ``NONFINITE`` or ``BAD_GRADIENT``.
+
+    Two cheap tests, an integer compare and a float compare; a log density of ``-inf`` is
+    a legitimate "outside the support" and left to the caller (status 0).
+    """
+    if g.shape[0] != x.shape[0]:
+        return BAD_GRADIENT
+    if math.isnan(lp) or lp == math.inf:
+        return NONFINITE
+    return 0.0
 
 
 @njit(cache=True, inline="always")

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from geobayes.samplers._chunk import STEP_SIG
-from geobayes.samplers._integrators import drift, kick
+from geobayes.samplers._integrators import BAD_GRADIENT, DIVERGENT, drift, eval_status, kick
 from geobayes.samplers.base import SamplerMethod
 
 __all__ = ["HMC", "hmc_step"]
@@ -64,26 +64,31 @@ def hmc_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats)
     lpn = lp
     half = 0.5 * step_size
     kick(v, metric, gn, half)
-    diverging = False
+    code = 0.0
     n_grad = 0
     for step in range(n_leap):
         drift(xn, metric, v, step_size)
         lpn, gn = lpg(xn, fdata, idata)
         n_grad += 1
+        code = eval_status(xn, lpn, gn)
+        if code != 0.0:
+            break
         if not math.isfinite(lpn):
-            diverging = True
+            code = DIVERGENT
             break
         kick(v, metric, gn, step_size if step < n_leap - 1 else half)
     h1 = math.inf
-    if not diverging:
+    if code == 0.0:
         h1 = -lpn + 0.5 * _sum_sq(v)
         if not math.isfinite(h1) or h1 - h0 > _DIVERGENCE:
-            diverging = True
+            code = DIVERGENT
     stats[3] = n_grad
-    if diverging:
+    if code != 0.0:
         stats[2] = 0.0
-        stats[4] = 1.0
+        stats[4] = code
         stats[5] = h0
+        if code == BAD_GRADIENT:
+            return xn, math.nan, g  # the offending point, for the driver's message
         return x, lp, g
     log_ratio = h0 - h1
     stats[2] = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)

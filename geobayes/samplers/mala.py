@@ -31,7 +31,13 @@ import numpy as np
 from numba import float64, int64, njit, types
 
 from geobayes.samplers._chunk import STEP_SIG
-from geobayes.samplers._integrators import drift, metric_t_dot
+from geobayes.samplers._integrators import (
+    BAD_GRADIENT,
+    DIVERGENT,
+    drift,
+    eval_status,
+    metric_t_dot,
+)
 from geobayes.samplers.base import SamplerMethod
 from geobayes.types import LPG
 
@@ -71,6 +77,8 @@ def langevin_proposal(x, lp, g, z, lpg, fdata, idata, step_size, metric):
     y = x.copy()
     drift(y, metric, a, 1.0)
     lpy, gy = lpg(y, fdata, idata)
+    if gy.shape[0] != d:  # a broken model: mala_step reports it (eval_status)
+        return y, lpy, gy, -math.inf
     finite = math.isfinite(lpy)
     for i in range(d):
         if not math.isfinite(gy[i]):
@@ -100,7 +108,10 @@ def mala_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
     stats[3] = 1.0
     stats[5] = math.nan
     if log_ratio == -math.inf:
-        stats[4] = 1.0
+        code = eval_status(y, lpy, gy)
+        stats[4] = DIVERGENT if code == 0.0 else code
+        if code == BAD_GRADIENT:
+            return y, math.nan, g  # the offending point, for the driver's message
         return x, lp, g
     stats[2] = 1.0 if log_ratio >= 0.0 else math.exp(log_ratio)
     if math.log(u) < log_ratio:

@@ -60,7 +60,14 @@ import numpy as np
 from numba import njit
 
 from geobayes.samplers._chunk import STEP_SIG
-from geobayes.samplers._integrators import drift, kick
+from geobayes.samplers._integrators import (
+    BAD_GRADIENT,
+    DIVERGENT,
+    NONFINITE,
+    drift,
+    eval_status,
+    kick,
+)
 from geobayes.samplers.base import SamplerMethod
 
 __all__ = ["NUTS", "nuts_step"]
@@ -148,6 +155,7 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
     sum_metro = 0.0
     depth = 0
     divergent = False
+    nonfinite = False  # a NaN / +inf log density met (reported apart from divergences)
     # per-level pending left siblings: log weight, proposal's lp and energy
     p_lsw = np.empty(max_depth)
     p_lp = np.empty(max_depth)
@@ -184,8 +192,15 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
             kick(vw, metric, gw, 0.5 * eps)
             drift(xw, metric, vw, eps)
             lpw, gnew = lpg(xw, fdata, idata)
-            gw[:] = gnew
             n_leap += 1
+            code = eval_status(xw, lpw, gnew)
+            if code == BAD_GRADIENT:  # a broken model: stop, report the point
+                stats[3] = n_leap
+                stats[4] = BAD_GRADIENT
+                return xw.copy(), math.nan, g
+            if code == NONFINITE:
+                nonfinite = True
+            gw[:] = gnew
             finite = math.isfinite(lpw)
             for i in range(d):
                 if not math.isfinite(gw[i]):
@@ -296,7 +311,7 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
             break
     stats[2] = sum_metro / n_leap
     stats[3] = n_leap
-    stats[4] = 1.0 if divergent else 0.0
+    stats[4] = (NONFINITE if nonfinite else DIVERGENT) if divergent else 0.0
     stats[5] = h_s
     stats[6] = depth
     stats[7] = 1.0 if depth >= max_depth else 0.0
