@@ -12,6 +12,8 @@ results do not depend on the number of threads or the chunk sizes.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -30,6 +32,39 @@ def check_count(name, value, minimum):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+class _StopOnSigint:
+    """Ctrl-C (SIGINT) as a request to stop between chunks, never inside one.
+
+    The default handler raises ``KeyboardInterrupt`` wherever the main thread happens
+    to be, possibly between a kernel's return and the bookkeeping that records it, which
+    would leave a unit's state and its iteration count out of step (and a resumed run
+    no longer identical to an uninterrupted one).  While :func:`run_units` runs, the
+    first Ctrl-C only sets a flag that the loop reads after the current chunk; a second
+    one restores the default behaviour and interrupts at once.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.requested:  # second Ctrl-C: the user insists
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def install(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:  # pragma: no cover - embedded interpreters
+                self._old = None
+
+    def restore(self):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
 
 
 def run_units(
@@ -59,6 +94,7 @@ def run_units(
     leave some units a chunk ahead; the caller keeps the first ``done``).
     """
     unit_done = [0] * n_units
+    stop = _StopOnSigint()
 
     def step(c, n):
         advance(c, n)
@@ -90,6 +126,7 @@ def run_units(
     done = 0
     chunk = first_chunk
     try:
+        stop.install()
         while done < total:
             n = min(chunk, total - done)
             for s in stops:  # chunks never straddle a stop
@@ -105,7 +142,8 @@ def run_units(
             if bar is not None:
                 bar.update(n * n_units)
                 bar.set_description(desc(done), refresh=False)
-            if interrupted:
+            if interrupted or stop.requested:
+                interrupted = True
                 break
             rate = n / max(elapsed, 1e-6)
             chunk = int(min(max(min_chunk, rate * _TARGET_CHUNK_SECONDS), 4 * chunk, 100_000))
@@ -113,6 +151,7 @@ def run_units(
         interrupted = True
         done = min(unit_done)
     finally:
+        stop.restore()
         if pool is not None:
             pool.shutdown(wait=True)
         if bar is not None:

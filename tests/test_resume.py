@@ -1,0 +1,157 @@
+"""Interrupted runs: what they return, and resuming them bit for bit (issue 17).
+
+Interruptions are real SIGINTs (Ctrl-C), sent from inside the chunk kernel after a
+chosen number of iterations: the loop stops after the running chunk, the trace keeps
+every chain's state, and ``geobayes.sample(model, resume=trace)`` continues it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import geobayes
+from geobayes import _chain_driver
+
+GROUPS = ("posterior", "sample_stats", "warmup_posterior", "warmup_sample_stats")
+
+
+def _interrupt_after(monkeypatch, iterations, chains):
+    """Send SIGINT once the chains have run ``iterations`` iterations (checked per chunk)."""
+    real = _chain_driver.run_chunk
+    seen = {"n": 0, "sent": False}
+
+    def chunk(*args):
+        out = real(*args)
+        seen["n"] += args[12].shape[0] / chains  # every chain runs every chunk
+        if not seen["sent"] and seen["n"] >= iterations:
+            seen["sent"] = True
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(_chain_driver, "run_chunk", chunk)
+
+
+def _assert_same(a, b):
+    for group in GROUPS:
+        assert (group in a.children) == (group in b.children), group
+        if group not in a.children:
+            continue
+        for name, da in a[group].data_vars.items():
+            np.testing.assert_array_equal(da.values, b[group][name].values, err_msg=name)
+
+
+KW = dict(draws=60, warmup=60, chains=2, seed=7, progress=False, save_warmup=True, cores=1)
+
+
+@pytest.mark.parametrize("method", ["hmc", "mala", "nuts"])
+@pytest.mark.parametrize("stop_at", [30, 90])  # in warmup, in sampling
+def test_interrupted_and_resumed_equals_uninterrupted(method, stop_at, monkeypatch):
+    model = geobayes.models.get("eight_schools")
+    full = geobayes.sample(model, method, **KW)
+    _interrupt_after(monkeypatch, stop_at, KW["chains"])
+    with (
+        pytest.warns(UserWarning, match="interrupted during warmup")
+        if stop_at < 60
+        else (_no_warning())
+    ):
+        part = geobayes.sample(model, method, **KW)
+    monkeypatch.undo()
+    assert part.attrs["partial"]
+    done = int(part["sampler_state"]["iteration"].values[0])
+    assert stop_at <= done < 120
+    if stop_at < 60:
+        assert "posterior" not in part.children
+        with pytest.raises(ValueError, match="no posterior group"):
+            geobayes.summary(part)
+    resumed = geobayes.sample(model, resume=part, progress=False)
+    assert not resumed.attrs["partial"]
+    _assert_same(full, resumed)
+    assert resumed.attrs["draws"] == 60
+
+
+def test_finished_run_extended_equals_longer_run(tmp_path):
+    model = geobayes.models.get("gaussian", dim=3)
+    kw = dict(warmup=50, chains=2, seed=3, progress=False)
+    long = geobayes.sample(model, "nuts", draws=80, **kw)
+    short = geobayes.sample(model, "nuts", draws=30, **kw)
+    path = tmp_path / "short.nc"
+    short.to_netcdf(path)
+    back = xr.open_datatree(path)
+    more = geobayes.sample(model, resume=back, draws=80, progress=False)
+    _assert_same(long, more)
+
+
+def test_resume_bad_input():
+    model = geobayes.models.get("gaussian", dim=3)
+    t = geobayes.sample(model, "hmc", draws=20, warmup=20, chains=1, seed=0, progress=False)
+    with pytest.raises(ValueError, match="already holds 20 draws"):
+        geobayes.sample(model, resume=t, draws=20)
+    with pytest.raises(ValueError, match="not 'mala'"):
+        geobayes.sample(model, "mala", resume=t, draws=40)
+    with pytest.raises(ValueError, match="3 parameters, model"):
+        geobayes.sample(geobayes.models.get("gaussian", dim=4), resume=t, draws=40)
+    with pytest.raises(TypeError, match="seed cannot be changed"):
+        geobayes.sample(model, resume=t, draws=40, seed=1)
+    del t["sampler_state"]
+    with pytest.raises(ValueError, match="carries a 'sampler_state' group"):
+        geobayes.sample(model, resume=t, draws=40)
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_cli_sigint_writes_partial_trace_and_exits_130(tmp_path):
+    """A real Ctrl-C to `geobayes sample`: exit 130, the message, the trace on disk."""
+    out = tmp_path / "t.nc"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "geobayes",
+            "sample",
+            "gaussian",
+            "--method",
+            "mala",
+            "--draws",
+            "100000000",
+            "--warmup",
+            "10",
+            "--chains",
+            "1",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TQDM_MININTERVAL": "0"},
+    )
+    # wait until the progress bar shows sampling has started
+    deadline = time.time() + 240
+    seen = ""
+    while time.time() < deadline:
+        ch = proc.stderr.read(1)
+        seen += ch
+        if "it/s" in seen or "it]" in seen:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130, (stdout, seen + stderr)
+    assert "interrupted after" in stderr and f"partial trace written to {out}" in stderr
+    t = xr.open_datatree(out)
+    assert t.attrs["partial"] and "sampler_state" in t.children
+    assert "Traceback" not in stderr
