@@ -53,7 +53,7 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, scheduler: str | None = None, workers: int = 2, timeout: float = 5.0):
+    def __init__(self, scheduler: str | None = None, workers: int = 2, timeout: float = 3.0):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -62,6 +62,7 @@ class DaskExecutor:
             ) from None
         self._cluster = None
         if scheduler:
+            _probe(scheduler, timeout)
             try:
                 self.client = Client(scheduler, timeout=timeout)
             except (OSError, TimeoutError) as exc:
@@ -98,6 +99,24 @@ class DaskExecutor:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail within ``timeout`` seconds, with one line, when nothing listens at a tcp address."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(address if "://" in address else f"tcp://{address}")
+    if u.scheme not in ("tcp", "tls") or not u.hostname:
+        return  # other transports: let dask decide
+    try:
+        with socket.create_connection((u.hostname, u.port or 8786), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise OSError(
+            f"cannot reach the dask scheduler at {address} ({exc.strerror or type(exc).__name__}); "
+            "start one with 'dask scheduler' or omit --scheduler to start a local cluster"
+        ) from None
 
 
 def get_executor(name: str, *, jobs: int = 1, scheduler: str | None = None, workers: int = 2):

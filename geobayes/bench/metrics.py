@@ -105,15 +105,13 @@ def _mean_dist(a, b, wa, wb, block=2048):
     return total
 
 
-def energy_distance(
-    draws, reference, log_weight=None, *, max_points: int = 2000, seed: int = 0
-) -> float:
+def energy_distance(draws, reference, log_weight=None, *, max_points: int = 2000) -> float:
     """Squared energy distance ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` after scaling by the ref sd.
 
     ``X`` are the run's draws (weighted by their weights when given), ``Y`` the
-    reference draws; both are thinned to at most ``max_points`` points by a fixed,
-    evenly spaced subsample so the cost stays bounded and the result deterministic
-    (``seed`` picks the offset).  It is 0 for identical distributions and grows with
+    reference draws; both are thinned to at most ``max_points`` points (evenly spaced;
+    weighted draws by systematic resampling) so the cost stays bounded and the result
+    is deterministic.  It is 0 for identical distributions and grows with
     any difference in location, scale or shape; for two point masses at distance ``d``
     it equals ``2 d``.  V-statistic form (the self-distances include ``i = j``).
     """
@@ -126,19 +124,17 @@ def energy_distance(
     rsd = r2.std(axis=0, ddof=1) if r2.shape[0] > 1 else np.ones(k)
     rsd = np.where(rsd > 0, rsd, 1.0)
     x2, r2 = x2 / rsd, r2 / rsd
-    rng = np.random.default_rng(seed)
-
     def thin(a, wa):
-        if a.shape[0] <= max_points:
-            return a, (np.full(a.shape[0], 1.0 / a.shape[0]) if wa is None else wa)
-        idx = (rng.integers(a.shape[0]) + np.linspace(0, a.shape[0], max_points, endpoint=False))
-        idx = idx.astype(np.int64) % a.shape[0]
-        if wa is None:
+        n = a.shape[0]
+        if n <= max_points:
+            return a, (np.full(n, 1.0 / n) if wa is None else wa)
+        if wa is None:  # evenly spaced, the same for every call on the same array
+            idx = (np.arange(max_points) * n) // max_points
             return a[idx], np.full(max_points, 1.0 / max_points)
         # weighted draws: systematic resampling keeps the weighted distribution
         cdf = np.cumsum(wa)
-        u = (rng.random() + np.arange(max_points)) / max_points
-        j = np.minimum(np.searchsorted(cdf, u * cdf[-1]), a.shape[0] - 1)
+        u = (0.5 + np.arange(max_points)) / max_points
+        j = np.minimum(np.searchsorted(cdf, u * cdf[-1]), n - 1)
         return a[j], np.full(max_points, 1.0 / max_points)
 
     xa, wx = thin(x2, w)
