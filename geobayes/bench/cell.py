@@ -44,7 +44,8 @@ class Budget:
             raise ValueError(f"budget must be a finite number, got {self.value!r}")
         if self.value <= 0:
             raise ValueError(
-                f"budget must be positive, got {self.value:g}; e.g. --budget 5s or --budget 20000grad"
+                f"budget must be positive, got {self.value:g}; "
+                "e.g. --budget 5s or --budget 20000grad"
             )
 
     def __str__(self) -> str:

@@ -23,16 +23,20 @@ __all__ = ["LocalExecutor", "DaskExecutor", "get_executor"]
 
 
 class LocalExecutor:
-    """Cells in ``jobs`` local worker processes."""
+    """Cells in ``jobs`` local worker processes (``jobs=0``: in this process, for debugging)."""
 
     name = "local"
 
     def __init__(self, jobs: int = 1):
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-            raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+            raise ValueError(f"jobs must be a non-negative integer, got {jobs!r}")
         self.jobs = jobs
 
     def run(self, specs: list[CellSpec]) -> Iterator[dict]:
+        if self.jobs == 0:
+            for s in specs:
+                yield run_cell(s)
+            return
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx) as pool:
             futures = [pool.submit(run_cell, s) for s in specs]
@@ -85,7 +89,9 @@ class DaskExecutor:
         from dask.distributed import as_completed as das_completed
 
         futures = [
-            self.client.submit(run_cell, s, key=f"geobayes-cell-{i}-{abs(hash(s.key())):x}", pure=False)
+            self.client.submit(
+                run_cell, s, key=f"geobayes-cell-{i}-{abs(hash(s.key())):x}", pure=False
+            )
             for i, s in enumerate(specs)
         ]
         try:

@@ -181,9 +181,11 @@ def run_grid(
     todo = [s for s in specs if s.key() not in done]
     if done and log:
         log(f"resuming: {len(specs) - len(todo)} of {len(specs)} cells already done in {out}")
-    ex = get_executor(executor, jobs=jobs, scheduler=scheduler, workers=workers) if isinstance(
-        executor, str
-    ) else executor
+    ex = (
+        get_executor(executor, jobs=jobs, scheduler=scheduler, workers=workers)
+        if isinstance(executor, str)
+        else executor
+    )
     path = out / RESULTS_FILE
     new = []
     t0 = time.perf_counter()

@@ -124,6 +124,7 @@ def energy_distance(draws, reference, log_weight=None, *, max_points: int = 2000
     rsd = r2.std(axis=0, ddof=1) if r2.shape[0] > 1 else np.ones(k)
     rsd = np.where(rsd > 0, rsd, 1.0)
     x2, r2 = x2 / rsd, r2 / rsd
+
     def thin(a, wa):
         n = a.shape[0]
         if n <= max_points:

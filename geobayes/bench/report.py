@@ -93,7 +93,9 @@ def write_reports(records, out, *, plots=True, grid_wall_s=None) -> None:
     failed = [r for r in records if r.get("status") != "ok"]
     if failed:
         text += ["", "## Failed cells", ""]
-        text += [f"- {r['model']} / {r['method']} / seed {r['seed']}: {r.get('error')}" for r in failed]
+        text += [
+            f"- {r['model']} / {r['method']} / seed {r['seed']}: {r.get('error')}" for r in failed
+        ]
     (out / "results.md").write_text("\n".join(text) + "\n")
     if plots and any(r.get("status") == "ok" for r in records):
         plot_error_vs_cost(records, out / "error_vs_cost.png")

@@ -56,14 +56,14 @@ _POSTERIORS: dict[str, tuple[str, str | None]] = {}
 def register_posterior(model: str, posterior: str, reference_file: str | None = None) -> None:
     """Declare that built-in ``model`` is posteriordb's ``posterior``.
 
-    ``reference_file`` (an ``.npz`` with ``draws`` and ``param_names``) overrides the
-    file found under the posteriordb folder.
+        ``reference_file`` (an ``.npz`` with ``draws`` and ``param_names``) overrides the
+        file found under the posteriordb folder.
 
-    Examples
-    --------
-    >>> register_posterior("eight_schools", "eight_schools-eight_schools_noncentered")
-# same posterior, centered parameterization (the harder geometry)
-register_posterior("eight_schools_centered", "eight_schools-eight_schools_noncentered")
+        Examples
+        --------
+        >>> register_posterior("eight_schools", "eight_schools-eight_schools_noncentered")
+    # same posterior, centered parameterization (the harder geometry)
+    register_posterior("eight_schools_centered", "eight_schools-eight_schools_noncentered")
     """
     _POSTERIORS[str(model)] = (str(posterior), reference_file)
 
@@ -197,7 +197,10 @@ def get_target(name: str, reference_dir=None, **model_kwargs) -> Target:
     from geobayes.models import available, get
 
     if name not in available():
-        raise ValueError(f"unknown model {name!r}; models with references: {', '.join(target_names(reference_dir))}")
+        raise ValueError(
+            f"unknown model {name!r}; models with references: "
+            + ", ".join(target_names(reference_dir))
+        )
     model = get(name, **model_kwargs)
     root = posteriordb_root(reference_dir)
     post = _posterior_of(name, root)
@@ -236,7 +239,11 @@ def target_names(reference_dir=None, kind: str | None = None) -> list[str]:
         if post is not None:
             if kind in (None, "posteriordb"):
                 file = post[1]
-                path = Path(file) if file else (root / post[0] / "reference_draws.npz" if root else None)
+                path = (
+                    Path(file)
+                    if file
+                    else (root / post[0] / "reference_draws.npz" if root else None)
+                )
                 if path is not None and path.is_file():
                     out.append(name)
             continue

@@ -47,11 +47,15 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("suites", nargs="*", metavar="SUITE", help="scripted suites (source checkout)")
-    p.add_argument("--models", nargs="+", help="models with references (or all/analytic/posteriordb)")
+    p.add_argument(
+        "--models", nargs="+", help="models with references (or all/analytic/posteriordb)"
+    )
     p.add_argument("--methods", nargs="+", help="geobayes methods and peers (or all-geobayes)")
     p.add_argument("--seeds", nargs="+", default=["0"], help="seeds (default: 0)")
     p.add_argument(
-        "--budget", default="5s", help="per cell: wall seconds '5s' or gradient evaluations '20000grad'"
+        "--budget",
+        default="5s",
+        help="per cell: wall seconds '5s' or gradient evaluations '20000grad'",
     )
     p.add_argument("--chains", type=int, default=4, help="chains per run (default: 4)")
     p.add_argument(
@@ -64,15 +68,24 @@ def register(sub) -> None:
     p.add_argument("--reference-dir", default=None, help="posteriordb folder of reference draws")
     p.add_argument("--executor", default="local", help="local (default) or dask")
     p.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://host:8786)")
-    p.add_argument("--jobs", type=int, default=1, help="local worker processes (default: 1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="local worker processes (default: 1; 0 = in this process)",
+    )
     p.add_argument("--workers", type=int, default=2, help="workers of a new dask LocalCluster")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list models, methods and suites")
     p.add_argument("--filters", action="store_true", help="the filter benchmark (Lorenz settings)")
     p.add_argument("--configs", nargs="+", help="filter configurations (default: all)")
-    p.add_argument("--filter-methods", nargs="+", help="filter methods (default: all with a setting)")
-    p.add_argument("--cycles", type=int, default=None, help="filter cycles per run (default: config's)")
+    p.add_argument(
+        "--filter-methods", nargs="+", help="filter methods (default: all with a setting)"
+    )
+    p.add_argument(
+        "--cycles", type=int, default=None, help="filter cycles per run (default: config's)"
+    )
     p.add_argument("--dapper", default=None, help="python of a DAPPER environment (optional peer)")
     p.add_argument(
         "--args", default="", metavar="'ARGS'", help="options passed to script-style suites"
@@ -110,7 +123,9 @@ def _list(reference_dir) -> int:
     print("  analytic:    " + ", ".join(target_names(reference_dir, "analytic")))
     pdb = target_names(reference_dir, "posteriordb")
     root = posteriordb_root(reference_dir)
-    print("  posteriordb: " + (", ".join(pdb) or "-") + f"  (reference folder: {root or 'not found'})")
+    print(
+        "  posteriordb: " + (", ".join(pdb) or "-") + f"  (reference folder: {root or 'not found'})"
+    )
     print("methods (--methods): " + ", ".join(method_names()))
     suites = available_suites()
     if suites:

@@ -51,5 +51,10 @@ class EmceePeer(Peer):
         flat = model.constrain(pos.reshape(c * n, d))
         arrays = {k: np.asarray(v).reshape(c, n, *np.shape(v)[1:]) for k, v in flat.items()}
         return RunOutput(
-            arrays, c, n, wall, n_grad=None, extra={"n_logp": walkers * 2 * size, "walkers": walkers}
+            arrays,
+            c,
+            n,
+            wall,
+            n_grad=None,
+            extra={"n_logp": walkers * 2 * size, "walkers": walkers},
         )

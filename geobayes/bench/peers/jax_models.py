@@ -42,8 +42,10 @@ def _mixture(model):
 
     def logdensity(x):
         r = x[None, :] - mu
-        comp = logw - 0.5 * jnp.sum(r * r, axis=1) / sd**2 - d * (
-            jnp.log(sd) + 0.5 * jnp.log(2 * jnp.pi)
+        comp = (
+            logw
+            - 0.5 * jnp.sum(r * r, axis=1) / sd**2
+            - d * (jnp.log(sd) + 0.5 * jnp.log(2 * jnp.pi))
         )
         return logsumexp(comp)
 

@@ -82,7 +82,11 @@ class NutpiePeer(Peer):
         arrays = {k: np.asarray(post[k].values) for k in post.data_vars}
         stats = tr.sample_stats
         n_grad = int(np.sum(stats["n_steps"].values))
-        if "warmup_sample_stats" in tr.children if hasattr(tr, "children") else hasattr(tr, "warmup_sample_stats"):
+        if (
+            "warmup_sample_stats" in tr.children
+            if hasattr(tr, "children")
+            else hasattr(tr, "warmup_sample_stats")
+        ):
             n_grad += int(np.sum(tr["warmup_sample_stats"]["n_steps"].values))
         c, n = next(iter(arrays.values())).shape[:2]
         return RunOutput(
