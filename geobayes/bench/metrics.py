@@ -18,9 +18,10 @@ Examples
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> ref = rng.normal(size=(4, 1000, 2))
->>> err = standardized_errors(ref + 1.0, ref)
->>> np.round(err["mean_err"], 6).tolist()
-[1.0, 1.0]
+>>> shifted = ref + 0.5 * ref.std(axis=(0, 1), ddof=1)  # means off by half a ref sd
+>>> err = standardized_errors(shifted, ref)
+>>> np.round(err["mean_err"], 6).tolist(), np.round(err["sd_ratio"], 6).tolist()
+([0.5, 0.5], [1.0, 1.0])
 """
 
 from __future__ import annotations

@@ -56,14 +56,12 @@ _POSTERIORS: dict[str, tuple[str, str | None]] = {}
 def register_posterior(model: str, posterior: str, reference_file: str | None = None) -> None:
     """Declare that built-in ``model`` is posteriordb's ``posterior``.
 
-        ``reference_file`` (an ``.npz`` with ``draws`` and ``param_names``) overrides the
-        file found under the posteriordb folder.
+    ``reference_file`` (an ``.npz`` with ``draws`` and ``param_names``) overrides the
+    file found under the posteriordb folder.
 
-        Examples
-        --------
-        >>> register_posterior("eight_schools", "eight_schools-eight_schools_noncentered")
-    # same posterior, centered parameterization (the harder geometry)
-    register_posterior("eight_schools_centered", "eight_schools-eight_schools_noncentered")
+    Examples
+    --------
+    >>> register_posterior("eight_schools", "eight_schools-eight_schools_noncentered")
     """
     _POSTERIORS[str(model)] = (str(posterior), reference_file)
 
