@@ -18,7 +18,7 @@ It ships with the package, so ``geobayes bench`` works from a plain installation
 from geobayes.bench.cell import Budget, CellSpec, parse_budget, run_cell
 from geobayes.bench.grid import load_results, run_grid
 from geobayes.bench.metrics import energy_distance, ess, run_metrics, standardized_errors
-from geobayes.bench.targets import Target, get_target, register_posterior, target_names
+from geobayes.bench.targets import Target, get_target, target_names
 
 __all__ = [
     "Budget",
@@ -33,6 +33,5 @@ __all__ = [
     "standardized_errors",
     "Target",
     "get_target",
-    "register_posterior",
     "target_names",
 ]

@@ -35,10 +35,9 @@ def _hyper_for(method: str, hyper: dict) -> tuple:
 
 def resolve_models(models, reference_dir=None) -> list[str]:
     """Expand ``all``/``analytic``/``posteriordb`` and check names (ValueError lists valid ones)."""
-    from geobayes.bench.targets import target_names
+    from geobayes.bench.targets import has_reference, target_names
 
     out = []
-    valid = None
     for m in models:
         if m in ("all", "analytic", "posteriordb"):
             names = target_names(reference_dir, None if m == "all" else m)
@@ -49,9 +48,8 @@ def resolve_models(models, reference_dir=None) -> list[str]:
                 )
             out += [n for n in names if n not in out]
             continue
-        if valid is None:
+        if not has_reference(m, reference_dir):
             valid = target_names(reference_dir)
-        if m not in valid:
             raise ValueError(
                 f"unknown model {m!r} (or no reference draws for it); models with "
                 f"references: {', '.join(valid)} (or all, analytic, posteriordb)"

@@ -5,19 +5,19 @@ Two kinds of reference:
 * **analytic** -- built-in models whose posterior is known in closed form (Gaussians,
   Gaussian mixtures, or any model with an ``exact_draws(rng, n)`` method): the reference
   draws are exact, independent draws;
-* **posteriordb** -- built-in models registered with a posteriordb posterior: the
-  reference draws are posteriordb's gold-standard draws, read from a folder laid out as
-  ``../shared/reference/posteriordb/<posterior>/reference_draws.npz`` (``param_names`` +
-  ``draws`` of shape ``(chains, draws, k)``).  The folder is ``reference_dir`` when
-  given, else ``$GEOBAYES_POSTERIORDB``, else the first ``shared/reference/posteriordb``
-  found in the working directory or one of its parents.
+* **posteriordb** -- the benchmark posteriors of :mod:`geobayes.models.reference`
+  (:func:`geobayes.models.posteriors`; a user adds one with
+  :func:`geobayes.models.register_posterior`): the reference draws are posteriordb's
+  gold-standard draws (``reference_draws.npz``: ``param_names`` + ``draws`` of shape
+  ``(chains, draws, k)``) from the posterior's own file, else from ``reference_dir /
+  <posterior>`` when given, else from :func:`geobayes.models.reference.reference_root`
+  (``$GEOBAYES_POSTERIORDB``, ``../shared/reference/posteriordb``), else from the first
+  ``shared/reference/posteriordb`` in the working directory or one of its parents.
 
-Targets are read from the model registry (:func:`geobayes.models.available`), so a new
-built-in model with a known answer or a posteriordb registration appears here without
-edits.  :func:`register_posterior` ties a model name to a posterior (and optionally
-its own reference file); models carrying a ``posteriordb`` attribute or named after the
-posterior (``eight_schools-eight_schools_noncentered`` -> ``eight_schools_noncentered``)
-are found on their own.
+Targets are read from the model and posterior registries, so a new built-in model with
+a known answer or a newly registered posterior appears here without edits.  Two
+further model names share a posteriordb reference: ``eight_schools`` and
+``eight_schools_centered`` (the same posterior, centered parameterization).
 
 Columns are Stan-style names of the model's constrained quantities (``mu``,
 ``theta[1]``, ``x[3]``, 1-based), the names posteriordb uses.
@@ -42,33 +42,18 @@ __all__ = [
     "get_target",
     "target_names",
     "posteriordb_root",
-    "register_posterior",
     "flatten_named",
 ]
 
 _N_EXACT = 4000  # exact reference draws of analytic targets
 _EXACT_SEED = 20261201
 
-#: model name -> (posterior name, explicit reference file or None)
-_POSTERIORS: dict[str, tuple[str, str | None]] = {}
-
-
-def register_posterior(model: str, posterior: str, reference_file: str | None = None) -> None:
-    """Declare that built-in ``model`` is posteriordb's ``posterior``.
-
-    ``reference_file`` (an ``.npz`` with ``draws`` and ``param_names``) overrides the
-    file found under the posteriordb folder.
-
-    Examples
-    --------
-    >>> register_posterior("eight_schools", "eight_schools-eight_schools_noncentered")
-    """
-    _POSTERIORS[str(model)] = (str(posterior), reference_file)
-
-
-register_posterior("eight_schools", "eight_schools-eight_schools_noncentered")
-# same posterior, centered parameterization (the harder geometry)
-register_posterior("eight_schools_centered", "eight_schools-eight_schools_noncentered")
+#: further model names -> the posterior whose reference draws they share
+_SHARED_REFERENCE = {
+    "eight_schools": "eight_schools-eight_schools_noncentered",
+    "eight_schools_noncentered": "eight_schools-eight_schools_noncentered",
+    "eight_schools_centered": "eight_schools-eight_schools_noncentered",
+}
 
 
 def posteriordb_root(reference_dir: str | os.PathLike | None = None) -> Path | None:
@@ -78,9 +63,11 @@ def posteriordb_root(reference_dir: str | os.PathLike | None = None) -> Path | N
         if not p.is_dir():
             raise OSError(f"reference folder {reference_dir} does not exist")
         return p
-    env = os.environ.get("GEOBAYES_POSTERIORDB")
-    if env:
-        return Path(env)
+    from geobayes.models.reference import reference_root
+
+    root = reference_root()
+    if root is not None:
+        return root
     here = Path.cwd().resolve()
     for base in (here, *here.parents):
         cand = base / "shared" / "reference" / "posteriordb"
@@ -89,19 +76,25 @@ def posteriordb_root(reference_dir: str | os.PathLike | None = None) -> Path | N
     return None
 
 
-def _posterior_dirs(root: Path | None) -> list[str]:
-    if root is None or not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "reference_draws.npz").is_file())
+def _posterior_of(name: str, root: Path | None):
+    """``(posterior name, reference path or None)`` of a model name, or None."""
+    from geobayes.models.reference import _POSTERIORS
+
+    post = _POSTERIORS.get(name)
+    pname = post.name if post is not None else _SHARED_REFERENCE.get(name)
+    if pname is None:
+        return None
+    post = _POSTERIORS.get(pname)
+    if post is not None and post.reference is not None:
+        return pname, Path(post.reference)
+    return pname, (root / pname if root is not None else None)
 
 
-def _posterior_of(name: str, root: Path | None) -> tuple[str, str | None] | None:
-    if name in _POSTERIORS:
-        return _POSTERIORS[name]
-    for post in _posterior_dirs(root):
-        if name in (post, post.split("-", 1)[-1]):
-            return post, None
-    return None
+def _reference_file(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    f = path / "reference_draws.npz" if path.is_dir() else path
+    return f if f.is_file() else None
 
 
 def flatten_named(arrays: dict, chains: int, draws: int) -> dict[str, np.ndarray]:
@@ -203,12 +196,12 @@ def get_target(name: str, reference_dir=None, **model_kwargs) -> Target:
     root = posteriordb_root(reference_dir)
     post = _posterior_of(name, root)
     if post is not None:
-        posterior, file = post
-        path = Path(file) if file else (root / posterior / "reference_draws.npz" if root else None)
-        if path is None or not path.is_file():
+        posterior, where = post
+        path = _reference_file(where)
+        if path is None:
             raise OSError(
                 f"reference draws of {name!r} ({posterior}) not found"
-                + (f" at {path}" if path else "")
+                + (f" at {where}" if where else "")
                 + "; pass --reference-dir (the posteriordb folder) or set GEOBAYES_POSTERIORDB"
             )
         names, draws = _load_reference(path)
@@ -225,25 +218,24 @@ def get_target(name: str, reference_dir=None, **model_kwargs) -> Target:
 def target_names(reference_dir=None, kind: str | None = None) -> list[str]:
     """Built-in models that have a reference: ``kind`` ``"analytic"``, ``"posteriordb"`` or both.
 
-    Analytic targets are recognised without building their reference; posteriordb ones
-    need their reference draws to be present.
+    Posteriors are listed under their primary names (aliases such as ``garch11`` are
+    accepted by :func:`get_target` too), plus ``eight_schools_centered``; they need their
+    reference draws to be present.  Analytic targets are recognised without building
+    their reference.
     """
     from geobayes.models import available, get
+    from geobayes.models.reference import _POSTERIORS
 
-    root = posteriordb_root(reference_dir) if reference_dir is not None else posteriordb_root()
+    root = posteriordb_root(reference_dir)
     out = []
     for name in available():
         post = _posterior_of(name, root)
         if post is not None:
-            if kind in (None, "posteriordb"):
-                file = post[1]
-                path = (
-                    Path(file)
-                    if file
-                    else (root / post[0] / "reference_draws.npz" if root else None)
-                )
-                if path is not None and path.is_file():
-                    out.append(name)
+            primary = name == "eight_schools_centered" or (
+                name in _POSTERIORS and _POSTERIORS[name].name == name
+            )
+            if kind in (None, "posteriordb") and primary and _reference_file(post[1]):
+                out.append(name)
             continue
         if kind == "posteriordb":
             continue
@@ -254,3 +246,15 @@ def target_names(reference_dir=None, kind: str | None = None) -> list[str]:
         if exact_draws(model, 2, np.random.default_rng(0)) is not None:
             out.append(name)
     return out
+
+
+def has_reference(name: str, reference_dir=None) -> bool:
+    """Whether ``name`` (a primary name or an alias) is a model with reference draws."""
+    from geobayes.models import available
+
+    if name not in available():
+        return False
+    post = _posterior_of(name, posteriordb_root(reference_dir))
+    if post is not None:
+        return _reference_file(post[1]) is not None
+    return name in target_names(reference_dir, "analytic")
