@@ -15,7 +15,8 @@ Budgets: ``Budget("wall", 5.0)`` (seconds of the measured call) or
 ``Budget("grad", 20000)`` (gradient evaluations of the measured call over all chains,
 warmup included; for gradient-free peers, log-density evaluations).  The pilot
 measures the cost of ``size = pilot_size`` and the measured call uses ``size`` scaled
-so its cost meets the budget (cost is close to linear in size).  With a gradient budget
+so its cost meets the budget (cost is close to linear in size); when that call misses
+the budget by more than 30 % it is repeated once at the corrected size.  With a gradient budget
 every cell is deterministic: the same seed gives the same record (timings aside).
 """
 
@@ -156,6 +157,20 @@ def run_cell(spec: CellSpec) -> dict:
         out = runner(target, size, spec.seed, spec.chains, hyper)
         if first is not None:
             rec["compile_s"] += max(first.wall_s - out.wall_s, 0.0)
+        # one refinement when the pilot's extrapolation missed the budget by > 30 %
+        # (short pilots adapt differently and carry fixed costs): the missed call becomes
+        # the pilot and the measured call is made again at the corrected size
+        cost = _cost(out, spec.budget)
+        if cost and not 0.7 <= cost / spec.budget.value <= 1.3:
+            size2 = min(max(int(size * spec.budget.value / cost), runner.min_size), runner.max_size)
+            if size2 != size:
+                t = time.perf_counter()
+                if getattr(runner, "recompiles_on_size", False):
+                    runner(target, size2, spec.seed, spec.chains, hyper)
+                out = runner(target, size2, spec.seed, spec.chains, hyper)
+                rec["pilot_s"] += time.perf_counter() - t
+                rec["refined_from_size"] = size
+                size = size2
         rec.update(
             size=size,
             draws=out.draws,
