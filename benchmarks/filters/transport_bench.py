@@ -86,8 +86,14 @@ def bimodal_rows(seeds):
     y = np.array([[1.0]])
     rows = []
     methods = [
-        ("transport N=200 c_h=0.5 L=400", TransportFilter(200, bandwidth_factor=0.5, max_steps=400)),
-        ("transport N=100 c_h=0.5 L=400", TransportFilter(100, bandwidth_factor=0.5, max_steps=400)),
+        (
+            "transport N=200 c_h=0.5 L=400",
+            TransportFilter(200, bandwidth_factor=0.5, max_steps=400),
+        ),
+        (
+            "transport N=100 c_h=0.5 L=400",
+            TransportFilter(100, bandwidth_factor=0.5, max_steps=400),
+        ),
         ("EnKF N=200", EnKF(ensemble_size=200)),
         ("ETKF N=200", ETKF(ensemble_size=200)),
         ("PF N=200", ParticleFilter(ensemble_size=200, resample_threshold=1.0)),
@@ -134,12 +140,12 @@ def _ens_energy(t, ref, times, rng, n_sub=400):
     return float(np.median(out))
 
 
-def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96):
+def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200):
     rows = []
     for name, kind in problems:
         ssm = models.get(name)
         K = cycles_l63 if kind == "l63" else cycles_l96
-        burn = min(64 if kind == "l63" else 200, K // 2)
+        burn = min(64 if kind == "l63" else l96_burn, K // 2)
         if name == "lorenz63_sparse":
             burn = min(32, K // 2)
         ref_cfg = None
@@ -148,7 +154,7 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96):
         data = [ssm.simulate(K, seed=np.random.SeedSequence([s, 17])) for s in seeds]
         refs = {}
         if ref_cfg is not None:
-            for s, (x, y) in zip(seeds, data):
+            for s, (_, y) in zip(seeds, data, strict=True):
                 refs[s] = _pf_reference(ssm, y, 1000 + s, *ref_cfg)
         eval_times = np.arange(burn, K, 10)
         for N in sizes:
@@ -181,7 +187,7 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96):
                 filter(ssm, data[0][1][:2], m, seed=0)
             for label, method in methods:
                 rm, sp, ms, ed = [], [], [], []
-                for s, (x, y) in zip(seeds, data):
+                for s, (x, y) in zip(seeds, data, strict=True):
                     store = "ensemble" if refs else "moments"
                     t = filter(ssm, y, method, seed=s, truth=x, burn_in=burn, store=store)
                     rm.append(t.attrs["rmse_mean"])
@@ -204,8 +210,8 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96):
                 rows.append(row)
                 print(row, flush=True)
         if ref_cfg is not None:
-            rm = [r.attrs["rmse_mean"] for r in []]
-            for s, (x, y) in zip(seeds, data):
+            rm = []
+            for s, (x, _) in zip(seeds, data, strict=True):
                 ref = refs[s]
                 mean = ref.filtered["mean"].values
                 rm.append(np.mean(np.sqrt(((mean - x) ** 2).mean(1))[burn:]))
@@ -218,7 +224,9 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96):
                     rmse_min=float(np.min(rm)),
                     rmse_max=float(np.max(rm)),
                     spread=float(
-                        np.median([r.sample_stats["spread"].values[burn:].mean() for r in refs.values()])
+                        np.median(
+                            [r.sample_stats["spread"].values[burn:].mean() for r in refs.values()]
+                        )
                     ),
                     ms_per_cycle=float(
                         np.median([1e3 * r.attrs["filtering_time"] / K for r in refs.values()])
@@ -232,7 +240,7 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96):
             for n_pf in (3000,):
                 pf = ParticleFilter(ensemble_size=n_pf, regularization=0.7, resample_threshold=0.5)
                 rm, sp, ms = [], [], []
-                for s, (x, y) in zip(seeds[:2], data[:2]):
+                for s, (x, y) in zip(seeds[:2], data[:2], strict=True):
                     t = filter(ssm, y, pf, seed=s, truth=x, burn_in=burn)
                     rm.append(t.attrs["rmse_mean"])
                     sp.append(t.attrs["spread_mean"])
@@ -266,7 +274,8 @@ def write_report(bim, seq, args, load_before, load_after, elapsed):
         + " ".join(args.argv),
         "```",
         "",
-        f"Seeds: {len(args.seed_list)}; L63 cycles {args.l63_cycles}, L96 cycles {args.l96_cycles}. "
+        f"Seeds: {len(args.seed_list)}; L63 cycles {args.l63_cycles}, "
+        f"L96 cycles {args.l96_cycles}. "
         f"Load average before/after: {load_before} / {load_after} (2 cores shared with other "
         f"jobs: timings are noisy, ratios within a row group are what matter). "
         f"Wall time {elapsed / 60:.1f} min.",
@@ -295,7 +304,8 @@ def write_report(bim, seq, args, load_before, load_after, elapsed):
         lines += [
             "## Sequential problems",
             "",
-            "RMSE/spread: time means after burn-in (L63: 64 cycles, sparse 32; L96: 200 cycles), "
+            f"RMSE/spread: time means after burn-in (L63: 64 cycles, sparse 32; L96: "
+            f"{args.l96_burn} cycles), "
             "medians [min, max] over seeds.  `energy to PF`: median over analysis times (every "
             "10th after burn-in) of the energy distance between the analysis ensemble and the "
             "PF reference's weighted ensemble, median over seeds.",
@@ -313,7 +323,7 @@ def write_report(bim, seq, args, load_before, load_after, elapsed):
     notes = HERE / "transport_notes.md"
     if notes.exists():
         lines += [notes.read_text()]
-    (HERE / "TRANSPORT_RESULTS.md").write_text("\n".join(lines) + "\n")
+    (HERE / f"{args.out}.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -324,12 +334,14 @@ def main(argv=None):
     p.add_argument("--l96-cycles", type=int, default=600)
     p.add_argument("--sizes", default="20,40,100")
     p.add_argument("--only", default="bimodal,l63,l96")
+    p.add_argument("--l96-burn", type=int, default=200, help="L96 burn-in cycles")
+    p.add_argument("--out", default="TRANSPORT_RESULTS", help="report name (.md and .json)")
     args = p.parse_args(argv)
     args.argv = argv
     args.seed_list = list(range(args.seeds))
     sizes = [int(v) for v in args.sizes.split(",")]
     only = set(args.only.split(","))
-    load_before = "%.1f" % os.getloadavg()[0]
+    load_before = f"{os.getloadavg()[0]:.1f}"
     t0 = time.time()
     bim = bimodal_rows(args.seed_list) if "bimodal" in only else []
     problems = []
@@ -337,11 +349,13 @@ def main(argv=None):
         problems += [(n, "l63") for n in ("lorenz63", "lorenz63_cubic", "lorenz63_sparse")]
     if "l96" in only:
         problems += [(n, "l96") for n in ("lorenz96", "lorenz96_abs")]
-    seq = sequential_rows(problems, sizes, args.seed_list, args.l63_cycles, args.l96_cycles)
-    load_after = "%.1f" % os.getloadavg()[0]
-    (HERE / "transport_results.json").write_text(json.dumps(dict(bimodal=bim, sequential=seq), indent=1))
+    seq = sequential_rows(
+        problems, sizes, args.seed_list, args.l63_cycles, args.l96_cycles, args.l96_burn
+    )
+    load_after = f"{os.getloadavg()[0]:.1f}"
+    (HERE / f"{args.out}.json").write_text(json.dumps(dict(bimodal=bim, sequential=seq), indent=1))
     write_report(bim, seq, args, load_before, load_after, time.time() - t0)
-    print((HERE / "TRANSPORT_RESULTS.md").read_text())
+    print((HERE / f"{args.out}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -266,7 +266,6 @@ def _check_memory(front, ssm, n_cycles, store) -> None:
 def _compile_kernel(front) -> None:
     """Make the method's kernel ready (kernels compile on first use, see ``_lazy``)."""
     from . import kalman
-
     from .transport import transport_chunk
 
     kernel = {

@@ -46,7 +46,13 @@ from numba import boolean, float64, int64, njit, prange, types
 from ..types import GENERATOR
 from ._lazy import lazy_njit
 from ._types import OBS_SIMULATE, OBSERVE, STEP
-from .enkf import add_process_noise, ensemble_moments, forecast_members, observe_members, post_process
+from .enkf import (
+    add_process_noise,
+    ensemble_moments,
+    forecast_members,
+    observe_members,
+    post_process,
+)
 
 __all__ = [
     "GAUSSIAN",
@@ -269,8 +275,25 @@ def _solve_gain(Cxy, Cyy):  # pragma: no cover
 
 @njit(cache=True, nogil=True)
 def transport_local(
-    X, Y, HX, ystar, coef, R, gain, kernel, c_h, lam_y, eta, max_steps, clip, perms, perm_null,
-    noise, noise_scale, use_floor, stats,
+    X,
+    Y,
+    HX,
+    ystar,
+    coef,
+    R,
+    gain,
+    kernel,
+    c_h,
+    lam_y,
+    eta,
+    max_steps,
+    clip,
+    perms,
+    perm_null,
+    noise,
+    noise_scale,
+    use_floor,
+    stats,
 ):  # pragma: no cover
     """One block-triangular transport analysis (spec §2.3-2.5); returns ``X^a`` (N, dx).
 
@@ -449,8 +472,28 @@ def transport_local(
 
 @njit(parallel=True, cache=True)
 def transport_analysis(
-    E, Y, HX, ystar, R, block_ptr, indptr, indices, sqrtc, gain, kernel, c_h, lam_y, eta,
-    max_steps, clip, perms, perm_null, noise, noise_scale, use_floor, stats_out,
+    E,
+    Y,
+    HX,
+    ystar,
+    R,
+    block_ptr,
+    indptr,
+    indices,
+    sqrtc,
+    gain,
+    kernel,
+    c_h,
+    lam_y,
+    eta,
+    max_steps,
+    clip,
+    perms,
+    perm_null,
+    noise,
+    noise_scale,
+    use_floor,
+    stats_out,
 ):  # pragma: no cover
     """Localised transport analysis (one domain per block), parallel over blocks.
 
@@ -497,8 +540,25 @@ def transport_analysis(
         noise_b = noise
         st = np.empty(4)
         Xa = transport_local(
-            Xl, Yl, Hl, yl, cl, Rl, gain, kernel, c_h, lam_y, eta, max_steps, clip, perms,
-            perm_null, noise_b, noise_scale, use_floor, st,
+            Xl,
+            Yl,
+            Hl,
+            yl,
+            cl,
+            Rl,
+            gain,
+            kernel,
+            c_h,
+            lam_y,
+            eta,
+            max_steps,
+            clip,
+            perms,
+            perm_null,
+            noise_b,
+            noise_scale,
+            use_floor,
+            st,
         )
         for s in range(4):
             stats_out[b, s] = st[s]
@@ -569,11 +629,47 @@ TRANSPORT_CHUNK_SIG = types.void(
 
 @lazy_njit(TRANSPORT_CHUNK_SIG, cache=True)
 def transport_chunk(
-    rng, E, k0, k1, t0, dt, n_steps, step, step_data, observe, observe_data, use_simulator,
-    simulate, sim_data, noise_dim, Yobs, observed, R, Rchol, Qchol, block_ptr, indptr, indices,
-    sqrtc, gain, kernel, c_h, lam_y, eta, max_steps, clip, n_pairings, noise_scale, use_floor,
+    rng,
+    E,
+    k0,
+    k1,
+    t0,
+    dt,
+    n_steps,
+    step,
+    step_data,
+    observe,
+    observe_data,
+    use_simulator,
+    simulate,
+    sim_data,
+    noise_dim,
+    Yobs,
+    observed,
+    R,
+    Rchol,
+    Qchol,
+    block_ptr,
+    indptr,
+    indices,
+    sqrtc,
+    gain,
+    kernel,
+    c_h,
+    lam_y,
+    eta,
+    max_steps,
+    clip,
+    n_pairings,
+    noise_scale,
+    use_floor,
     inflation,
-    pred_mean, pred_sd, filt_mean, filt_sd, ens_out, stats,
+    pred_mean,
+    pred_sd,
+    filt_mean,
+    filt_sd,
+    ens_out,
+    stats,
 ):  # pragma: no cover
     """Run cycles ``k0 .. k1-1`` of the transport filter, updating ``E`` in place.
 
@@ -620,9 +716,28 @@ def transport_chunk(
             noise = np.zeros((0, 0, 0))
         st = np.empty((n_blocks, 4))
         Ea = transport_analysis(
-            E, Ys, HX, Yobs[k], R if gain == GAIN_ANALYTIC else empty2, block_ptr, indptr,
-            indices, sqrtc, gain, kernel, c_h, lam_y, eta, max_steps, clip, perms, perm_null,
-            noise, noise_scale, use_floor, st,
+            E,
+            Ys,
+            HX,
+            Yobs[k],
+            R if gain == GAIN_ANALYTIC else empty2,
+            block_ptr,
+            indptr,
+            indices,
+            sqrtc,
+            gain,
+            kernel,
+            c_h,
+            lam_y,
+            eta,
+            max_steps,
+            clip,
+            perms,
+            perm_null,
+            noise,
+            noise_scale,
+            use_floor,
+            st,
         )
         for s in range(4):
             acc = 0.0

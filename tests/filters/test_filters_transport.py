@@ -99,7 +99,9 @@ def test_uninformative_observation_leaves_forecast():
 def l63_run():
     ssm = models.get("lorenz63")
     x, y = ssm.simulate(300, seed=7)
-    t = filter(ssm, y, "transport", ensemble_size=100, seed=3, truth=x, burn_in=64, store="ensemble")
+    t = filter(
+        ssm, y, "transport", ensemble_size=100, seed=3, truth=x, burn_in=64, store="ensemble"
+    )
     e = filter(ssm, y, "enkf", ensemble_size=100, seed=3, truth=x, burn_in=64)
     return t, e
 
