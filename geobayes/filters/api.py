@@ -492,6 +492,9 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     Rchol = ssm._obs_chol
     Rm12 = _whitening(R)
     variant = {EnKF: PERTURBED_OBS, ETKF: ETKF_VARIANT, LETKF: LETKF_VARIANT}[type(front)]
+    # Gaussian log-evidence of the forecast ensemble (EnKF/ETKF; the LETKF has no global one)
+    out["lei"] = np.zeros(K if variant != LETKF_VARIANT else 0)
+    log_norm = 0.5 * (ssm.obs_dim * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])
     rotate = bool(getattr(front, "rotate", False))
     U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
     if isinstance(front, LETKF):
@@ -539,6 +542,8 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
             out["filt_mean"],
             out["filt_sd"],
             out["ens"],
+            log_norm,
+            out["lei"],
         )
 
     return run, out, (E, None)
@@ -771,7 +776,7 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
     if x_true is not None:
         stats["rmse"] = np.sqrt(np.mean((out["filt_mean"][:n] - x_true[:n]) ** 2, axis=1))
         stats["rmse_predicted"] = np.sqrt(np.mean((out["pred_mean"][:n] - x_true[:n]) ** 2, axis=1))
-    if "lei" in out:
+    if "lei" in out and out["lei"].shape[0]:
         stats["log_evidence_increment"] = out["lei"][:n]
     if "tstats" in out:
         for j, key in enumerate(("mmd2_initial", "mmd2_final", "mmd2_null", "n_flow_steps")):
