@@ -53,6 +53,7 @@ class SamplerMethod:
     metric: str = field(default="diag", repr=False)
 
     name: ClassVar[str] = "base"
+    family: ClassVar[str] = "chain"
     #: names of the statistics columns the step writes after the fixed ones
     #: (:data:`geobayes.samplers._chunk.BASE_STAT_NAMES`)
     extra_stat_names: ClassVar[tuple[str, ...]] = ()
