@@ -30,6 +30,7 @@ def test_models_and_methods(capsys):
     out = capsys.readouterr().out
     assert "HMC(" in out and "NUTS(" in out and "MSIP(n_particles=100" in out
     assert "default nuts" in out and "(default)" in out.split("nuts ")[1].splitlines()[0]
+    assert "MSIP(n_particles=100" in out
 
 
 def test_sample_then_summary(tmp_path, capsys):
