@@ -4,8 +4,11 @@ Each suite is a module with ``run()`` returning JSON-serializable results and
 ``format_table(result)`` returning text, or a script-style module with
 ``main(argv)`` that writes its own report (the filter and HGF suites, which also run
 peer libraries in their own virtual environments); ``geobayes bench SUITE`` runs them,
-``python -m benchmarks.SUITE`` runs one directly.  Suites live here, not in the package:
-the CLI only selects and formats.
+``python -m benchmarks.SUITE`` runs one directly.  These are the heavy, scripted
+suites of a source checkout (paper reproductions, peers in their own environments); the
+harness they use -- grid, metrics, targets, executors, reports, peer runners -- ships
+with the package as :mod:`geobayes.bench`, so ``geobayes bench --models ... --methods
+...`` works from a plain installation and needs none of this folder.
 """
 
 #: suite name -> (module, one-line description)
@@ -20,11 +23,11 @@ SUITES = {
     ),
     "posteriors": (
         "benchmarks.posteriors",
-        "accuracy, ESS/s and ESS per gradient on models with known answers",
+        "every geobayes method x every target with a reference, equal gradient budget (harness)",
     ),
     "peers": (
         "benchmarks.peers",
-        "geobayes HMC beside NumPyro NUTS, fresh processes (NumPyro optional)",
+        "geobayes beside NumPyro/BlackJAX/emcee/nutpie via the harness; JAX cache off and warm",
     ),
     "filters": (
         "benchmarks.filters.run",

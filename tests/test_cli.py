@@ -30,6 +30,7 @@ def test_models_and_methods(capsys):
     out = capsys.readouterr().out
     assert "HMC(" in out and "NUTS(" in out and "MSIP(n_particles=100" in out
     assert "default nuts" in out and "(default)" in out.split("nuts ")[1].splitlines()[0]
+    assert "MSIP(n_particles=100" in out
 
 
 def test_sample_then_summary(tmp_path, capsys):
@@ -132,7 +133,8 @@ def test_console_entry_point_runs():
 def test_bench_lists_suites_and_rejects_unknown(capsys):
     assert main(["bench"]) == 0
     out = capsys.readouterr().out
-    assert "overhead" in out and "posteriors" in out
+    assert "overhead" in out and "posteriors" in out  # scripted suites of the checkout
+    assert "hmc" in out and "gaussian" in out  # the grid's methods and models
     assert main(["bench", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown suite(s) nope")
 

@@ -24,6 +24,9 @@ MODULES = [
     "geobayes.trace",
     "geobayes.summary",
     "geobayes.driver",
+    "geobayes.bench.metrics",
+    "geobayes.bench.cell",
+    "geobayes.bench.targets",
 ]
 
 

@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 from geobayes.filters import ETKF, LETKF, EnKF, ParticleFilter, configs  # noqa: E402
 
 DAPPER_VENV = ROOT / "benchmarks" / ".venvs" / "dapper"
+#: the DAPPER side, shipped with the package (geobayes bench --filters --dapper PY uses it too)
+DAPPER_WORKER = ROOT / "geobayes" / "bench" / "peers" / "dapper_worker.py"
 
 
 # ----------------------------------------------------------------------------- suites
@@ -281,7 +283,7 @@ def run_dapper(rows, seeds):
             jobs.append(job)
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run(
-        [py, str(HERE / "dapper_worker.py")],
+        [py, str(DAPPER_WORKER)],
         input=json.dumps(jobs),
         capture_output=True,
         text=True,

@@ -3,12 +3,17 @@
 Usage (from the repository root)::
 
     sh benchmarks/hgf/setup_pyhgf.sh            # once: pyhgf 0.3.2 + jax 0.6 venv
-    .venv/bin/python -m benchmarks.hgf.run       # writes benchmarks/hgf/RESULTS.md
+    .venv/bin/python -m benchmarks.hgf.run       # prints the tables, writes the JSON
 
 Options: ``--quick`` (smaller sizes), ``--no-pyhgf``, ``--no-fit``.  pyhgf runs in its
 own interpreter (``benchmarks/.venvs/pyhgf``, or ``$PYHGF_VENV_PYTHON``) within the
-same invocation, on the same series; raw numbers go to
-``benchmarks/results/hgf.json``.
+same invocation, on the same series, alternating with geobayes.  Two comparisons are
+printed and kept apart, like with like: **user call vs user call** (``hgf.run``,
+DataTree included, against pyhgf's ``Network.input_data``) and **kernel vs kernel**
+(geobayes' compiled loop into preallocated arrays against pyhgf's ``jax.lax.scan`` of
+its belief propagation).  Raw numbers go to ``benchmarks/results/hgf.json`` and the
+comparison table to ``benchmarks/results/hgf.md``; ``benchmarks/hgf/RESULTS.md`` is
+the hand-written account of one such run.
 """
 
 from __future__ import annotations
@@ -316,6 +321,8 @@ def main(argv=None):
         if res["pyhgf"] and again:
             for r, r2 in zip(res["pyhgf"]["results"], again["results"], strict=True):
                 r["steady_s"] = min(r["steady_s"], r2["steady_s"])
+                if r.get("kernel_s") and r2.get("kernel_s"):
+                    r["kernel_s"] = min(r["kernel_s"], r2["kernel_s"])
     res["throughput"] = throughput(500 if args.quick else 4000, (1, 2))
     if not args.no_fit:
         res["fit"] = full_fit(4, 1000, 1000) if not args.quick else full_fit(2, 200, 200)
@@ -324,7 +331,36 @@ def main(argv=None):
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "hgf.json").write_text(json.dumps(res, indent=1, default=str))
-    print(f"raw results: {out / 'hgf.json'}")
+    table = comparison_table(res)
+    print(table)
+    (out / "hgf.md").write_text(table + "\n")
+    print(f"raw results: {out / 'hgf.json'}; table: {out / 'hgf.md'}")
+
+
+def comparison_table(res) -> str:
+    """User call vs user call and kernel vs kernel, same run, as separate ratio columns."""
+    py = {(r["levels"], r["update"]): r for r in (res.get("pyhgf") or {}).get("results", [])}
+    lines = [
+        "| network | update | geobayes hgf.run ns/obs | pyhgf input_data ns/obs | user-call "
+        "ratio | geobayes kernel ns/obs | pyhgf scan ns/obs | kernel ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for g in res["geobayes"]:
+        p = py.get((g["levels"], g["update"]))
+        n = g["n"]
+        user = 1e9 * p["steady_s"] / n if p else None
+        kern = 1e9 * p["kernel_s"] / n if p and p.get("kernel_s") else None
+
+        def f(x, fmt="{:.1f}"):
+            return "-" if x is None else fmt.format(x)
+
+        lines.append(
+            f"| {g['levels']}-level | {g['update']} | {g['run_datatree_ns']:.1f} | {f(user)} | "
+            f"{f(user / g['run_datatree_ns'] if user else None, '{:.2f}x')} | "
+            f"{g['kernel_prealloc_ns']:.1f} | {f(kern)} | "
+            f"{f(kern / g['kernel_prealloc_ns'] if kern else None, '{:.2f}x')} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

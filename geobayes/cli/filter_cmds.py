@@ -11,6 +11,10 @@ Simulate the Sakov (2012) Lorenz-63 setting and filter it with the ETKF::
 or in one go from a named configuration (its cycles, burn-in and reference RMSEs)::
 
     geobayes filter sakov2008 --method letkf --ensemble-size 10 --param inflation=1.04
+
+or the likelihood-free transport filter on a non-Gaussian setting::
+
+    geobayes filter lorenz63_cubic --method transport --ensemble-size 100
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "filter",
-        help="filter observations of a state-space model (EnKF, ETKF, LETKF, PF, KF)",
+        help="filter observations of a state-space model (EnKF, ETKF, LETKF, PF, KF, transport)",
         description="Filter observations (from --data, or simulated from the model), print "
         "RMSE and spread, and optionally write the trace and a plot.",
         epilog=_epilog(),

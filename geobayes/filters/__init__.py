@@ -23,7 +23,7 @@ with the signatures :data:`STEP_SIG` and :data:`OBSERVE_SIG` and pass them to
 
 from . import configs, models
 from ._localization import Taper
-from ._types import OBS_LOGLIK_SIG, OBSERVE_SIG, STEP_SIG
+from ._types import OBS_LOGLIK_SIG, OBS_SIMULATE_SIG, OBSERVE_SIG, STEP_SIG
 from .api import Cycle, filter, filtering
 from .methods import (
     ETKF,
@@ -32,6 +32,7 @@ from .methods import (
     KalmanFilter,
     ParticleFilter,
     Resampling,
+    TransportFilter,
     get_method,
     method_names,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "ETKF",
     "LETKF",
     "ParticleFilter",
+    "TransportFilter",
     "Taper",
     "Resampling",
     "get_method",
@@ -56,4 +58,5 @@ __all__ = [
     "STEP_SIG",
     "OBSERVE_SIG",
     "OBS_LOGLIK_SIG",
+    "OBS_SIMULATE_SIG",
 ]

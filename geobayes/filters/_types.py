@@ -26,7 +26,16 @@ from __future__ import annotations
 
 from numba import float64, types
 
-__all__ = ["STEP_SIG", "STEP", "OBSERVE_SIG", "OBSERVE", "OBS_LOGLIK_SIG", "OBS_LOGLIK"]
+__all__ = [
+    "STEP_SIG",
+    "STEP",
+    "OBSERVE_SIG",
+    "OBSERVE",
+    "OBS_LOGLIK_SIG",
+    "OBS_LOGLIK",
+    "OBS_SIMULATE_SIG",
+    "OBS_SIMULATE",
+]
 
 #: Signature of a deterministic model step ``step(x, t, dt, data) -> x_next``.
 STEP_SIG = float64[::1](float64[::1], float64, float64, float64[::1])
@@ -42,3 +51,10 @@ OBSERVE = types.FunctionType(OBSERVE_SIG)
 OBS_LOGLIK_SIG = float64(float64[::1], float64[::1], float64[::1])
 #: First-class function type of an observation log-likelihood.
 OBS_LOGLIK = types.FunctionType(OBS_LOGLIK_SIG)
+
+#: Signature of a likelihood-free observation simulator ``simulate(x, z, data) -> y``:
+#: ``z`` is a vector of ``obs_noise_dim`` standard normal draws (drawn by the kernel),
+#: so the simulator itself is deterministic and no observation density is needed.
+OBS_SIMULATE_SIG = float64[::1](float64[::1], float64[::1], float64[::1])
+#: First-class function type of an observation simulator.
+OBS_SIMULATE = types.FunctionType(OBS_SIMULATE_SIG)

@@ -31,7 +31,7 @@ from ..random import as_seed_sequence
 from . import _trace
 from ._blas import single_threaded_blas
 from ._localization import GC_FACTOR, Taper, local_obs_sets
-from ._types import OBS_LOGLIK_SIG
+from ._types import OBS_LOGLIK_SIG, OBS_SIMULATE_SIG
 from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
 from .kalman import kalman_filter
 from .methods import (
@@ -41,6 +41,7 @@ from .methods import (
     KalmanFilter,
     ParticleFilter,
     Resampling,
+    TransportFilter,
     get_method,
 )
 from .particle import MULTINOMIAL, STRATIFIED, SYSTEMATIC, no_loglik, particle_chunk
@@ -224,6 +225,8 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
             out = _run_kalman(ssm, y, observed)
         elif isinstance(front, ParticleFilter):
             out = _run_particle(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk)
+        elif isinstance(front, TransportFilter):
+            out = _run_transport(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk)
         else:
             out = _run_ensemble(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk)
     elapsed = _time.perf_counter() - t_start
@@ -263,10 +266,13 @@ def _check_memory(front, ssm, n_cycles, store) -> None:
 def _compile_kernel(front) -> None:
     """Make the method's kernel ready (kernels compile on first use, see ``_lazy``)."""
     from . import kalman
+    from .transport import transport_chunk
 
-    kernel = {KalmanFilter: kalman._kalman_kernel, ParticleFilter: particle_chunk}.get(
-        type(front), ensemble_chunk
-    )
+    kernel = {
+        KalmanFilter: kalman._kalman_kernel,
+        ParticleFilter: particle_chunk,
+        TransportFilter: transport_chunk,
+    }.get(type(front), ensemble_chunk)
     getattr(kernel, "dispatcher", None)
 
 
@@ -289,6 +295,18 @@ def _cycle_flops(front, ssm) -> float:
         cost += d / front.batch_size * (10.0 * k**3 + 2.0 * N * k * (n_local + 1))
     elif isinstance(front, ParticleFilter):
         cost += N * m * m
+    elif isinstance(front, TransportFilter):
+        # about 20 flow steps, 4 N x N kernel blocks each, per local domain
+        flow = 20.0 * 4.0 * N * N * front.n_pairings
+        if front.localization_radius is None:
+            cost += flow * (m + d)
+        else:
+            r = front.localization_radius
+            support = {Taper.GASPARI_COHN: 2 * GC_FACTOR * r, Taper.GAUSS: 4 * r}.get(
+                front.taper, r
+            )
+            n_local = min(m, max(1.0, m * min(1.0, (2 * support + 1) / max(d, 1))))
+            cost += d / front.batch_size * flow * (n_local + front.batch_size)
     else:
         cost += N * N * (m + d)
     return cost
@@ -474,6 +492,9 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     Rchol = ssm._obs_chol
     Rm12 = _whitening(R)
     variant = {EnKF: PERTURBED_OBS, ETKF: ETKF_VARIANT, LETKF: LETKF_VARIANT}[type(front)]
+    # Gaussian log-evidence of the forecast ensemble (EnKF/ETKF; the LETKF has no global one)
+    out["lei"] = np.zeros(K if variant != LETKF_VARIANT else 0)
+    log_norm = 0.5 * (ssm.obs_dim * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])
     rotate = bool(getattr(front, "rotate", False))
     U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
     if isinstance(front, LETKF):
@@ -521,6 +542,129 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
             out["filt_mean"],
             out["filt_sd"],
             out["ens"],
+            log_norm,
+            out["lei"],
+        )
+
+    return run, out, (E, None)
+
+
+def _run_transport(front, ssm, y, observed, init_ss, run_ss, store, progress, chunk):
+    run, out, _ = _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store)
+    out["n_done"] = _chunked(y.shape[0], chunk, progress, front.name, run, out)
+    return out
+
+
+def _transport_codes(front, ssm):
+    """Integer codes of the transport filter's enums for the kernel."""
+    from . import transport as tk
+    from .methods import Gain, TransportKernel
+
+    kernel = {
+        TransportKernel.GAUSSIAN: tk.GAUSSIAN,
+        TransportKernel.INVERSE_MULTIQUADRIC: tk.INVERSE_MULTIQUADRIC,
+        TransportKernel.NEGATIVE_DISTANCE: tk.NEGATIVE_DISTANCE,
+    }[front.kernel]
+    gain = front.gain
+    if gain is Gain.AUTO:
+        gain = Gain.ANALYTIC if ssm.gaussian_obs else Gain.EMPIRICAL
+    if gain is Gain.ANALYTIC and not ssm.gaussian_obs:
+        raise TypeError(
+            f"gain='analytic' needs additive Gaussian observation noise (obs_noise_cov); model "
+            f"{ssm.name!r} is likelihood-free: use gain='empirical' (or 'auto')"
+        )
+    gain = {Gain.ANALYTIC: tk.GAIN_ANALYTIC, Gain.EMPIRICAL: tk.GAIN_EMPIRICAL}.get(
+        gain, tk.GAIN_NONE
+    )
+    return kernel, gain
+
+
+def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
+    """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
+    from .methods import Stopping
+    from .transport import no_simulator, transport_chunk
+
+    if not ssm.gaussian_obs and ssm.obs_simulator is None:
+        raise TypeError(
+            f"the transport filter needs an observation simulator (obs_simulator) or additive "
+            f"Gaussian noise (obs_noise_cov); model {ssm.name!r} has neither"
+        )
+    N, d, K = front.ensemble_size, ssm.dim, y.shape[0]
+    E = ssm.initial_ensemble(np.random.default_rng(init_ss), N)
+    rng = np.random.default_rng(run_ss)
+    out = _outputs(K, N, d, store)
+    out["tstats"] = np.zeros((K, 4))
+    kernel, gain = _transport_codes(front, ssm)
+    use_sim = not ssm.gaussian_obs
+    if use_sim:
+        R, Rchol = np.zeros((0, 0)), np.zeros((0, 0))
+        simulate, sim_data, noise_dim = ssm.obs_simulator, ssm.simulator_data, ssm.obs_noise_dim
+    else:
+        R, Rchol = ssm.obs_noise_cov, ssm._obs_chol
+        simulate = as_jitted(no_simulator, OBS_SIMULATE_SIG, "")
+        sim_data, noise_dim = np.zeros(0), ssm.obs_dim
+    if front.localization_radius is not None:
+        block_ptr, indptr, indices, sqrtc = local_obs_sets(
+            ssm.state_coords,
+            ssm.obs_coords,
+            ssm.domain_length,
+            front.localization_radius,
+            front.taper,
+            front.batch_size,
+        )
+    else:  # one global domain
+        m = ssm.obs_dim
+        block_ptr = np.array([0, d], np.int64)
+        indptr = np.array([0, m], np.int64)
+        indices, sqrtc = np.arange(m, dtype=np.int64), np.ones(m)
+    max_steps = front.max_steps
+    # MAX_STEPS stopping: a floor nothing reaches (MMD^2 of the Gaussian kernel is >= 0; the
+    # distance kernel's is too, being an energy distance)
+    clip = front.clip
+
+    def run(k0, k1):
+        transport_chunk(
+            rng,
+            E,
+            k0,
+            k1,
+            ssm.t0,
+            ssm.dt,
+            ssm.steps_per_obs,
+            ssm.step,
+            ssm.step_data,
+            ssm.observe,
+            ssm.observe_data,
+            use_sim,
+            simulate,
+            sim_data,
+            int(noise_dim),
+            y,
+            observed,
+            R,
+            Rchol,
+            ssm._process_chol,
+            block_ptr,
+            indptr,
+            indices,
+            sqrtc,
+            gain,
+            kernel,
+            front.bandwidth_factor,
+            front.obs_weight,
+            front.step_size,
+            max_steps,
+            clip,
+            front.n_pairings,
+            front.noise_injection,
+            front.stopping is Stopping.NOISE_FLOOR,
+            front.inflation,
+            out["pred_mean"],
+            out["pred_sd"],
+            out["filt_mean"],
+            out["filt_sd"],
+            out["ens"],
+            out["tstats"],
         )
 
     return run, out, (E, None)
@@ -528,6 +672,11 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
 
 def _prepare_particle(front, ssm, y, observed, init_ss, run_ss, store):
     """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
+    if ssm.obs_loglik is None and not ssm.gaussian_obs:
+        raise TypeError(
+            f"the particle filter needs an observation density (obs_loglik or obs_noise_cov); "
+            f"model {ssm.name!r} is likelihood-free: use method='transport'"
+        )
     N, d, K = front.ensemble_size, ssm.dim, y.shape[0]
     E = ssm.initial_ensemble(np.random.default_rng(init_ss), N)
     lw = np.full(N, -np.log(N))
@@ -627,8 +776,11 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
     if x_true is not None:
         stats["rmse"] = np.sqrt(np.mean((out["filt_mean"][:n] - x_true[:n]) ** 2, axis=1))
         stats["rmse_predicted"] = np.sqrt(np.mean((out["pred_mean"][:n] - x_true[:n]) ** 2, axis=1))
-    if "lei" in out:
+    if "lei" in out and out["lei"].shape[0]:
         stats["log_evidence_increment"] = out["lei"][:n]
+    if "tstats" in out:
+        for j, key in enumerate(("mmd2_initial", "mmd2_final", "mmd2_null", "n_flow_steps")):
+            stats[key] = out["tstats"][:n, j]
     if "ess" in out:
         stats["ess"] = out["ess"][:n]
         stats["resampled"] = out["resampled"][:n].astype(np.int8)
@@ -730,6 +882,8 @@ def filtering(
     init_ss, run_ss = as_seed_sequence(seed).spawn(2)
     particle = isinstance(front, ParticleFilter)
     prepare = _prepare_particle if particle else _prepare_ensemble
+    if isinstance(front, TransportFilter):
+        prepare = _prepare_transport
     run, out, (E, lw) = prepare(front, ssm, y, observed, init_ss, run_ss, "moments")
     times = ssm.times(y.shape[0])
     for k in range(y.shape[0]):

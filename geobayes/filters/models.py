@@ -16,6 +16,8 @@ name                       model
 ``lorenz63_sparse``        L63, only ``x_1`` every 0.5 time units, ``R = 4``
 ``lorenz96_abs``           L96 observed through ``|x|``
 ``lorenz96_half``          L96 with every second component observed
+``lorenz63_student``       L63, ``H = I`` with Student-t noise (``nu = 3``, variance
+                           2) given only as a simulator (likelihood-free)
 =========================  ==================================================
 
 Examples
@@ -49,6 +51,7 @@ __all__ = [
     "lorenz63_sparse",
     "lorenz96_abs",
     "lorenz96_half",
+    "lorenz63_student",
     "L63_X0",
 ]
 
@@ -200,6 +203,22 @@ def sv_loglik(y, x, data):
     for i in range(y.shape[0]):
         acc += -0.5 * (math.log(2.0 * math.pi) + x[i] + y[i] * y[i] * math.exp(-x[i]))
     return acc
+
+
+@njit(cache=True)
+def student_sim(x, z, data):
+    """``x + scale * t_nu`` componentwise from normals: ``data = (nu, scale)``,
+    ``z`` holds ``(1 + nu)`` standard normals per component."""
+    nu = int(data[0])
+    d = x.shape[0]
+    out = np.empty(d)
+    for i in range(d):
+        base = i * (1 + nu)
+        chi2 = 0.0
+        for j in range(nu):
+            chi2 += z[base + 1 + j] ** 2
+        out[i] = x[i] + data[1] * z[base] / math.sqrt(chi2 / nu)
+    return out
 
 
 # ----------------------------------------------------------------- factories
@@ -413,6 +432,28 @@ def lorenz96_half(dim=40, forcing=8.0) -> StateSpaceModel:
     )
 
 
+def lorenz63_student(nu=3, variance=2.0) -> StateSpaceModel:
+    """Lorenz-63 (Sakov 2012) observed with Student-t noise, given only as a simulator.
+
+    ``y = x + sqrt(variance (nu - 2) / nu) t_nu`` componentwise.  The model has
+    no observation density and no ``R`` (likelihood-free): only the transport
+    filter applies.
+    """
+    nu = int(nu)
+    if nu < 3:
+        raise ValueError(f"nu must be an integer >= 3 (finite variance), got {nu}")
+    base = lorenz63()
+    return _replace(
+        base,
+        name="lorenz63_student",
+        obs_noise_cov=None,
+        obs_simulator=student_sim,
+        obs_noise_dim=3 * (1 + nu),
+        simulator_data=np.array([float(nu), math.sqrt(variance * (nu - 2) / nu)]),
+        description="Lorenz-63 with Student-t observation noise (simulator only)",
+    )
+
+
 def _replace(ssm: StateSpaceModel, **changes) -> StateSpaceModel:
     import dataclasses
 
@@ -431,6 +472,7 @@ _REGISTRY: dict[str, Callable[..., StateSpaceModel]] = {
     "lorenz63_sparse": lorenz63_sparse,
     "lorenz96_abs": lorenz96_abs,
     "lorenz96_half": lorenz96_half,
+    "lorenz63_student": lorenz63_student,
 }
 
 

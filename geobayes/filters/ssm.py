@@ -28,7 +28,7 @@ from numba import float64, int64
 from numba.core.registry import CPUDispatcher
 
 from ._lazy import lazy_njit
-from ._types import OBS_LOGLIK_SIG, OBSERVE, OBSERVE_SIG, STEP, STEP_SIG
+from ._types import OBS_LOGLIK_SIG, OBS_SIMULATE_SIG, OBSERVE, OBSERVE_SIG, STEP, STEP_SIG
 
 __all__ = ["StateSpaceModel", "as_float_vector", "as_float_matrix", "check_spd", "as_jitted"]
 
@@ -159,6 +159,14 @@ class StateSpaceModel:
         ``F`` and ``H`` of a linear-Gaussian model (enables the Kalman filter).
     description : str
         One line for listings.
+    obs_simulator : numba dispatcher with signature ``OBS_SIMULATE_SIG``, optional
+        Likelihood-free observation model ``y = simulate(x, z, data)`` with ``z``
+        a vector of ``obs_noise_dim`` standard normal draws (the transport
+        filter needs only this; no observation density is required).
+    obs_noise_dim : int
+        Length of ``z`` for ``obs_simulator`` (default ``obs_dim``).
+    simulator_data : ndarray, optional
+        Parameter vector passed to ``obs_simulator``.
 
     Examples
     --------
@@ -192,6 +200,9 @@ class StateSpaceModel:
     transition_matrix: np.ndarray | None = None
     observation_matrix: np.ndarray | None = None
     description: str = ""
+    obs_simulator: Callable | None = None
+    obs_noise_dim: int = 0
+    simulator_data: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self):
         d, m = int(self.dim), int(self.obs_dim)
@@ -215,15 +226,27 @@ class StateSpaceModel:
             R = as_float_matrix(self.obs_noise_cov, "obs_noise_cov", (m, m))
             s(self, "obs_noise_cov", R)
             s(self, "_obs_chol", check_spd(R, "obs_noise_cov"))
-        elif self.obs_loglik is None or self.obs_sampler is None:
-            raise ValueError("give obs_noise_cov, or both obs_loglik and obs_sampler")
+        elif self.obs_simulator is None and (self.obs_loglik is None or self.obs_sampler is None):
+            raise ValueError(
+                "give obs_noise_cov, or both obs_loglik and obs_sampler, or obs_simulator"
+            )
+        if self.obs_simulator is not None:
+            s(
+                self,
+                "obs_simulator",
+                as_jitted(self.obs_simulator, OBS_SIMULATE_SIG, "obs_simulator"),
+            )
+            nz = int(self.obs_noise_dim) if self.obs_noise_dim else m
+            if nz < 1:
+                raise ValueError(f"obs_noise_dim must be >= 1, got {self.obs_noise_dim}")
+            s(self, "obs_noise_dim", nz)
         if self.process_noise_cov is not None:
             Q = as_float_matrix(self.process_noise_cov, "process_noise_cov", (d, d))
             s(self, "process_noise_cov", Q)
             s(self, "_process_chol", check_spd(Q, "process_noise_cov", allow_zero=True))
         else:
             s(self, "_process_chol", np.zeros((0, 0)))
-        for key in ("step_data", "observe_data", "loglik_data"):
+        for key in ("step_data", "observe_data", "loglik_data", "simulator_data"):
             s(self, key, as_float_vector(getattr(self, key), key))
         if self.obs_loglik is not None:
             s(self, "obs_loglik", as_jitted(self.obs_loglik, OBS_LOGLIK_SIG, "obs_loglik"))
@@ -257,6 +280,11 @@ class StateSpaceModel:
     def gaussian_obs(self) -> bool:
         """Whether observations are ``h(x) + N(0, R)`` with known ``R``."""
         return self.obs_noise_cov is not None
+
+    @property
+    def likelihood_free(self) -> bool:
+        """Whether observations come from ``obs_simulator`` only (no density, no ``R``)."""
+        return self.obs_simulator is not None and self.obs_noise_cov is None
 
     @property
     def is_linear_gaussian(self) -> bool:
@@ -320,6 +348,14 @@ class StateSpaceModel:
         if self.gaussian_obs:
             hx = _observe_all(truth, self.observe, self.observe_data, self.obs_dim)
             obs = hx + rng.standard_normal((n_cycles, self.obs_dim)) @ self._obs_chol.T
+        elif self.obs_simulator is not None:
+            z = rng.standard_normal((n_cycles, self.obs_noise_dim))
+            obs = np.stack(
+                [
+                    self.obs_simulator(np.ascontiguousarray(x), z[k], self.simulator_data)
+                    for k, x in enumerate(truth)
+                ]
+            )
         else:
             obs = np.stack(
                 [np.asarray(self.obs_sampler(rng, x), float).reshape(self.obs_dim) for x in truth]
