@@ -10,7 +10,9 @@ minimum over the parameters) is computed after all timings.  Three timings per r
   model, compilation, sampling; ESS excluded).  For NumPyro with JAX's persistent
   compilation cache off (NumPyro's default, ``numpyro``), and with it on and warm
   (``numpyro+cache``, the fair counterpart of geobayes' warm Numba disk cache);
-* ``call``: the second sampling call alone (no compilation for either library).
+* ``call``: the second sampling call alone (no compilation for either library: NumPyro
+  runs with ``jit_model_args=True`` so that its second ``MCMC.run`` reuses the compiled
+  sampler; without it NumPyro re-traces and re-compiles on every run).
 
 Runs alternate between the libraries within each repetition and the table reports
 medians over repetitions.  The machine is shared: the load average is recorded.
@@ -38,7 +40,29 @@ import time
 
 __all__ = ["run", "format_table"]
 
-MODELS = ("gaussian_100", "eight_schools")
+MODELS = (
+    "gaussian_100",
+    "eight_schools",
+    "arK-arK",
+    "garch-garch11",
+    "gp_pois_regr-gp_pois_regr",
+    "kidiq-kidscore_interaction",
+    "kilpisjarvi_mod-kilpisjarvi",
+    "low_dim_gauss_mix-low_dim_gauss_mix",
+    "sblrc-blr",
+)
+
+
+def _vars(name: str) -> list[str]:
+    """Parameters whose minimum bulk ESS is reported (the same names in both libraries)."""
+    if name == "gaussian_100":
+        return ["x"]
+    if name == "eight_schools":
+        return ["mu", "tau", "theta"]
+    import geobayes
+
+    return list(geobayes.models.get(name).params)
+
 
 _GEOBAYES = """
 import time, json, sys
@@ -54,11 +78,12 @@ t_first = time.time()
 t1 = time.perf_counter()
 tr2 = geobayes.sample(model, seed=1, **kw)
 t_call = time.perf_counter() - t1
+VARS = {vars!r}
 def min_ess(t):
-    post = t.posterior[[v for v in t.posterior.data_vars if not v.endswith("_trans")]]
-    e = az.ess(post, method="bulk")
-    return min(float(e[v].min()) for v in e.data_vars)
-print(json.dumps({{"t_first": t_first, "call_s": t_call, "ess_first": min_ess(tr),
+    return min(float(np.min(np.asarray(az.ess(t.posterior[k].values, method="bulk"))))
+               for k in VARS)
+means = [float(v) for k in VARS for v in np.ravel(tr.posterior[k].mean(("chain", "draw")))]
+print(json.dumps({{"t_first": t_first, "call_s": t_call, "ess_first": min_ess(tr), "means": means,
                   "ess_call": min_ess(tr2),
                   "grads": int(tr.sample_stats["n_steps"].values.sum())}}))
 """
@@ -76,26 +101,94 @@ if cache:
 import numpyro, numpyro.distributions as dist
 from numpyro.infer import MCMC, NUTS
 name = {name!r}
-y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
-sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+import json as _json
+from importlib.resources import files
+from numpyro.distributions import constraints
+import jax.numpy as jnp
+def _data(n):
+    return _json.loads(files("geobayes.models").joinpath("data", n + ".json").read_text())
+def flat(name_, support=constraints.real, shape=()):
+    return numpyro.sample(name_, dist.ImproperUniform(support, (), shape))
 def gaussian_100():
     numpyro.sample("x", dist.Normal(0.0, 1.0).expand([100]))
 def eight_schools():
+    y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+    sigma = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
     mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
     tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
     with numpyro.plate("J", 8):
         z = numpyro.sample("theta_trans", dist.Normal(0.0, 1.0))
         numpyro.deterministic("theta", mu + tau * z)
         numpyro.sample("obs", dist.Normal(mu + tau * z, sigma), obs=y)
-model = {{"gaussian_100": gaussian_100, "eight_schools": eight_schools}}[name]
+def ark():
+    d = _data("arK-arK"); K = d["K"]; y = jnp.asarray(d["y"]); T = len(d["y"])
+    alpha = numpyro.sample("alpha", dist.Normal(0.0, 10.0))
+    beta = numpyro.sample("beta", dist.Normal(0.0, 10.0).expand([K]))
+    sigma = numpyro.sample("sigma", dist.HalfCauchy(2.5))
+    lags = jnp.stack([y[K - k - 1 : T - k - 1] for k in range(K)], axis=1)
+    numpyro.sample("y", dist.Normal(alpha + lags @ beta, sigma), obs=y[K:])
+def garch11():
+    d = _data("garch-garch11"); y = jnp.asarray(d["y"])
+    mu = flat("mu")
+    alpha0 = flat("alpha0", constraints.positive)
+    alpha1 = numpyro.sample("alpha1", dist.Uniform(0.0, 1.0))
+    beta1 = flat("beta1", constraints.interval(0.0, 1.0 - alpha1))
+    def step(s_prev, y_prev):
+        s = jnp.sqrt(alpha0 + alpha1 * (y_prev - mu) ** 2 + beta1 * s_prev**2)
+        return s, s
+    _, sig = jax.lax.scan(step, jnp.asarray(d["sigma1"], dtype=y.dtype), y[:-1])
+    sig = jnp.concatenate([jnp.asarray([d["sigma1"]], dtype=y.dtype), sig])
+    numpyro.sample("y", dist.Normal(mu, sig), obs=y)
+def gp_pois_regr():
+    d = _data("gp_pois_regr-gp_pois_regr"); x = jnp.asarray(d["x"], dtype=float)
+    k = jnp.asarray(d["k"]); n = x.shape[0]
+    rho = numpyro.sample("rho", dist.Gamma(25.0, 4.0))
+    alpha = numpyro.sample("alpha", dist.HalfNormal(2.0))
+    f_tilde = numpyro.sample("f_tilde", dist.Normal(0.0, 1.0).expand([n]))
+    cov = alpha**2 * jnp.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / rho**2)
+    f = jnp.linalg.cholesky(cov + 1e-10 * jnp.eye(n)) @ f_tilde
+    numpyro.sample("k", dist.Poisson(jnp.exp(f)), obs=k)
+def kidscore_interaction():
+    d = _data("kidiq-kidscore_interaction")
+    hs = jnp.asarray(d["mom_hs"], dtype=float); iq = jnp.asarray(d["mom_iq"], dtype=float)
+    beta = flat("beta", shape=(4,))
+    sigma = numpyro.sample("sigma", dist.HalfCauchy(2.5))
+    mu = beta[0] + beta[1] * hs + beta[2] * iq + beta[3] * hs * iq
+    numpyro.sample("y", dist.Normal(mu, sigma), obs=jnp.asarray(d["kid_score"], dtype=float))
+def kilpisjarvi():
+    d = _data("kilpisjarvi_mod-kilpisjarvi"); x = jnp.asarray(d["x"], dtype=float)
+    alpha = numpyro.sample("alpha", dist.Normal(d["pmualpha"], d["psalpha"]))
+    beta = numpyro.sample("beta", dist.Normal(d["pmubeta"], d["psbeta"]))
+    sigma = flat("sigma", constraints.positive)
+    numpyro.sample("y", dist.Normal(alpha + beta * x, sigma), obs=jnp.asarray(d["y"]))
+def low_dim_gauss_mix():
+    d = _data("low_dim_gauss_mix-low_dim_gauss_mix"); y = jnp.asarray(d["y"])
+    mu = flat("mu", constraints.ordered_vector, (2,))
+    numpyro.factor("mu_prior", dist.Normal(0.0, 2.0).log_prob(mu).sum())
+    sigma = numpyro.sample("sigma", dist.HalfNormal(2.0).expand([2]))
+    theta = numpyro.sample("theta", dist.Beta(5.0, 5.0))
+    lp1 = jnp.log(theta) + dist.Normal(mu[0], sigma[0]).log_prob(y)
+    lp2 = jnp.log1p(-theta) + dist.Normal(mu[1], sigma[1]).log_prob(y)
+    numpyro.factor("lik", jnp.logaddexp(lp1, lp2).sum())
+def blr():
+    d = _data("sblrc-blr"); X = jnp.asarray(d["X"]); y = jnp.asarray(d["y"])
+    beta = numpyro.sample("beta", dist.Normal(0.0, 10.0).expand([X.shape[1]]))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(10.0))
+    numpyro.sample("y", dist.Normal(X @ beta, sigma), obs=y)
+model = {{"gaussian_100": gaussian_100, "eight_schools": eight_schools, "arK-arK": ark,
+          "garch-garch11": garch11, "gp_pois_regr-gp_pois_regr": gp_pois_regr,
+          "kidiq-kidscore_interaction": kidscore_interaction,
+          "kilpisjarvi_mod-kilpisjarvi": kilpisjarvi,
+          "low_dim_gauss_mix-low_dim_gauss_mix": low_dim_gauss_mix, "sblrc-blr": blr}}[name]
+VARS = {vars!r}
 def go(seed):
     mcmc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000, num_chains=4,
-                chain_method="vectorized", progress_bar=False)
+                chain_method="vectorized", progress_bar=False, jit_model_args=True)
     mcmc.run(jax.random.PRNGKey(seed))
     s = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(s)
     return mcmc, s
-mcmc, s1 = go(0)
+mcmc, s1 = go(0)  # jit_model_args: the second run below reuses the compiled sampler
 t_first = time.time()
 t1 = time.perf_counter()
 mcmc.run(jax.random.PRNGKey(1))
@@ -104,9 +197,10 @@ jax.block_until_ready(s2)
 t_call = time.perf_counter() - t1
 import arviz as az
 def min_ess(s):
-    return min(float(np.min(np.asarray(az.ess(np.asarray(v), method="bulk"))))
-               for k, v in s.items() if not k.endswith("_trans"))
-print(json.dumps({{"t_first": t_first, "call_s": t_call, "ess_first": min_ess(s1),
+    return min(float(np.min(np.asarray(az.ess(np.asarray(s[k]), method="bulk"))))
+               for k in VARS)
+means = [float(v) for k in VARS for v in np.ravel(np.asarray(s1[k]).mean((0, 1)))]
+print(json.dumps({{"t_first": t_first, "call_s": t_call, "ess_first": min_ess(s1), "means": means,
                   "ess_call": min_ess(s2)}}))
 """
 
@@ -127,7 +221,9 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run(models=MODELS, repeats=3, numpyro=True, methods=("nuts", "hmc", "mala")) -> list[dict]:
+def run(
+    models=MODELS, repeats=3, numpyro=True, methods=("nuts", "hmc", "mala"), partial=None
+) -> list[dict]:
     """Median timings per (model, sampler); each row also lists the individual runs."""
     have = numpyro and importlib.util.find_spec("numpyro") is not None
     cache_dir = tempfile.mkdtemp(prefix="nutsbench_jax_cache_")
@@ -136,14 +232,19 @@ def run(models=MODELS, repeats=3, numpyro=True, methods=("nuts", "hmc", "mala"))
     for name in models:
         runs: dict[str, list[dict]] = {}
         # warm the Numba cache and the JAX persistent cache (untimed)
-        _proc(_GEOBAYES.format(name=name, method="nuts"))
-        if have:
-            _proc(_NUMPYRO.format(name=name), env=env_cache)
-        jobs = [(f"geobayes {m.upper()}", _GEOBAYES.format(name=name, method=m), None)
+        v = _vars(name)
+        jobs = [(f"geobayes {m.upper()}", _GEOBAYES.format(name=name, method=m, vars=v), None)
                 for m in methods]  # fmt: skip
         if have:
-            jobs.append(("numpyro NUTS", _NUMPYRO.format(name=name), None))
-            jobs.append(("numpyro NUTS+cache", _NUMPYRO.format(name=name), env_cache))
+            jobs.append(("numpyro NUTS", _NUMPYRO.format(name=name, vars=v), None))
+            jobs.append(("numpyro NUTS+cache", _NUMPYRO.format(name=name, vars=v), env_cache))
+        try:  # warm the Numba cache and the JAX persistent cache (untimed)
+            _proc(jobs[0][1])
+            if have:
+                _proc(jobs[-1][1], env=env_cache)
+        except RuntimeError as exc:
+            print(f"  {name}: skipped, warm-up failed: {exc}", file=sys.stderr)
+            continue
         for rep in range(repeats):
             order = jobs if rep % 2 == 0 else jobs[::-1]
             for label, code, env in order:
@@ -168,6 +269,9 @@ def run(models=MODELS, repeats=3, numpyro=True, methods=("nuts", "hmc", "mala"))
                     "runs": rs,
                 }
             )
+        if partial:
+            with open(partial, "w") as f:
+                json.dump(rows, f, indent=1)
     return rows
 
 
@@ -208,10 +312,17 @@ def main(argv=None) -> None:
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-numpyro", action="store_true")
+    p.add_argument("--methods", nargs="+", default=["nuts", "hmc", "mala"])
     p.add_argument("--out", default=None, help="write the rows as JSON")
     args = p.parse_args(argv)
     print(f"load average before: {_load()}  (cpus: {os.cpu_count()})")
-    rows = run(args.models, args.repeats, numpyro=not args.no_numpyro)
+    rows = run(
+        args.models,
+        args.repeats,
+        numpyro=not args.no_numpyro,
+        methods=args.methods,
+        partial=args.out,
+    )
     print(format_table(rows))
     print()
     print(format_ratios(rows))

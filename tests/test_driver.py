@@ -157,7 +157,7 @@ def test_save_warmup_and_groups():
         (dict(initial_points=np.zeros(3)), ValueError, "initial_points must have shape"),
         (dict(seed=-1), ValueError, "seed must be a non-negative"),
         (dict(seed="x"), TypeError, "seed must be an int"),
-        (dict(bogus=1), TypeError, "bad hyperparameters for method 'hmc'"),
+        (dict(bogus=1), TypeError, "bad hyperparameters for method 'nuts'"),
     ],
 )
 def test_bad_input(kwargs, exc, match):

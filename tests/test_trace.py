@@ -45,7 +45,7 @@ def test_netcdf_round_trip(trace, tmp_path):
         for name, var in trace[group].data_vars.items():
             np.testing.assert_array_equal(back[group][name].values, var.values)
     assert back.attrs["settings"] == trace.attrs["settings"]
-    assert back.attrs["method"] == "hmc"
+    assert back.attrs["method"] == "nuts"  # the default method
     pd_s = geobayes.summary(back, var_names=["mu"])
     assert pd_s.loc["mu", "mean"] == pytest.approx(float(trace.posterior["mu"].mean()), abs=0.01)
 
