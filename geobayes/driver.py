@@ -49,8 +49,10 @@ def _resolve_model(model) -> Model:
         from geobayes.models import get
 
         return get(model)
+    if any(c.__module__.split(".")[0] == "pymc" for c in type(model).__mro__):
+        return Model.from_pymc(model)  # PyMC is imported only when given a PyMC model
     raise TypeError(
-        "model must be a geobayes.Model or the name of a built-in model, "
+        "model must be a geobayes.Model, a pymc.Model or the name of a built-in model, "
         f"got {type(model).__name__}"
     )
 

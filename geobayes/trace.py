@@ -108,7 +108,11 @@ def build_trace(
         data["posterior"] = _constrained(model, positions)
         data["sample_stats"] = _stats_dict(stats)
         ll = model.loglik(positions.reshape(-1, positions.shape[2])) if log_likelihood else None
-        if ll is not None:
+        if isinstance(ll, dict):  # one variable per observed variable, event shapes kept
+            data["log_likelihood"] = {
+                k: v.reshape(positions.shape[:2] + v.shape[1:]) for k, v in ll.items()
+            }
+        elif ll is not None:
             data["log_likelihood"] = {
                 model.loglik_name: ll.reshape(positions.shape[0], positions.shape[1], -1)
             }
@@ -117,6 +121,8 @@ def build_trace(
         data["warmup_sample_stats"] = _stats_dict(warmup_stats)
     if model.observed_data:
         data["observed_data"] = {k: np.asarray(v) for k, v in model.observed_data.items()}
+    if getattr(model, "constant_data", None):
+        data["constant_data"] = {k: np.asarray(v) for k, v in model.constant_data.items()}
     attrs = root_attrs(
         method.name,
         method.settings_json(),

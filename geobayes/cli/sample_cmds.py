@@ -40,10 +40,20 @@ def register(sub) -> None:
         help="sample a built-in model and write the trace (netCDF)",
         description="Sample a built-in model; writes an ArviZ trace (netCDF) and prints "
         "its summary.",
-        epilog="example: geobayes sample gaussian --model-arg dim=100 --method mala "
-        "--param step_size=0.2 --out gauss.nc",
+        epilog="examples: geobayes sample gaussian --model-arg dim=100 --method mala "
+        "--param step_size=0.2 --out gauss.nc;  geobayes sample --pymc my_model.py:model "
+        "(a pymc.Model, or a function returning one, defined in that file; needs "
+        "pip install 'geobayes[pymc]')",
     )
-    p.add_argument("model", help="built-in model name (see 'geobayes models')")
+    p.add_argument(
+        "model", nargs="?", default=None, help="built-in model name (see 'geobayes models')"
+    )
+    p.add_argument(
+        "--pymc",
+        metavar="FILE.py:NAME",
+        default=None,
+        help="sample the PyMC model NAME defined in FILE.py instead of a built-in model",
+    )
     p.add_argument("--method", default="nuts", help="sampling method (see 'geobayes methods')")
     p.add_argument("--chains", type=int, default=4, help="number of chains")
     p.add_argument("--draws", type=int, default=1000, help="draws kept per chain")
@@ -164,7 +174,14 @@ def cmd_sample(args) -> int:
     from geobayes.models import get
 
     check_output(args.out, overwrite=args.overwrite)
-    model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
+    if (args.model is None) == (args.pymc is None):
+        raise ValueError("give either a built-in model name or --pymc FILE.py:NAME (not both)")
+    if args.pymc is not None:
+        if args.model_arg:
+            raise ValueError("--model-arg applies to built-in models, not to --pymc")
+        model = geobayes.Model.from_pymc(load_pymc_model(args.pymc))
+    else:
+        model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
     trace = geobayes.sample(
         model,
         method=args.method,
@@ -190,6 +207,46 @@ def cmd_sample(args) -> int:
         f"{trace.attrs['divergences']} divergences"
     )
     return 0
+
+
+def load_pymc_model(spec: str):
+    """Import ``FILE.py`` and return its ``NAME``: a ``pymc.Model`` or a function making one."""
+    import importlib.util
+    import sys
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise ValueError(f"--pymc must look like FILE.py:NAME, got {spec!r}")
+    if not os.path.isfile(path):
+        raise OSError(f"--pymc: no such file: {path}")
+    try:
+        import pymc
+    except ImportError:
+        raise ValueError("--pymc needs PyMC: pip install 'geobayes[pymc]'") from None
+    module_name = "_geobayes_pymc_" + os.path.splitext(os.path.basename(path))[0]
+    spec_obj = importlib.util.spec_from_file_location(module_name, path)
+    if spec_obj is None or spec_obj.loader is None:
+        raise ValueError(f"--pymc: cannot import {path} as a Python file")
+    module = importlib.util.module_from_spec(spec_obj)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        spec_obj.loader.exec_module(module)
+    except Exception as exc:  # the user's file: report its error on one line
+        raise ValueError(f"--pymc: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, name):
+        found = [k for k, v in vars(module).items() if isinstance(v, pymc.Model)]
+        raise ValueError(f"--pymc: {path} defines no {name!r}; PyMC models in it: {found}")
+    obj = getattr(module, name)
+    if not isinstance(obj, pymc.Model) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, pymc.Model):
+        raise TypeError(
+            f"--pymc: {name!r} in {path} is a {type(obj).__name__}, not a pymc.Model "
+            "(or a function returning one)"
+        )
+    return obj
 
 
 def cmd_summary(args) -> int:
