@@ -4,10 +4,12 @@ Run: ``.venv/bin/python -m benchmarks.pymc.run [--part gradient compile ess] [--
 (nutpie is optional: ``pip install nutpie`` to include it).  Results go to
 ``benchmarks/pymc/results.json`` and are summarized in ``RESULTS.md``.
 
-* gradient: seconds per gradient inside geobayes HMC (``sampling_time /
-  n_gradient_evals``, one chain, one thread) over one bare call of the PyTensor-compiled
-  Numba function (``fn.vm.jit_fn`` called in a jitted loop with the data arrays, the
-  fastest way to call it); both sides alternated, best of ``--repeats``.
+* gradient: CPU seconds per gradient inside geobayes HMC (one chain, one thread; the
+  CPU-time difference of two ``geobayes.sample`` calls differing only in ``draws`` over
+  their difference in ``n_gradient_evals``, so fixed costs cancel) over one bare
+  call of the PyTensor-compiled Numba function (``fn.vm.jit_fn`` called in a jitted loop
+  with the data arrays, the fastest way to call it); both sides alternated, best of
+  ``--repeats``.  CPU time, not wall time, because the machine is shared.
 * compile: model compile time in a fresh process each (geobayes ``Model.from_pymc``,
   ``nutpie.compile_pymc_model``, PyMC's ``logp_dlogp_function`` + first call, as
   ``pm.sample`` needs), twice: the second process finds PyTensor's and Numba's disk caches.
@@ -48,6 +50,34 @@ def _bare_loop():
     return loop
 
 
+def _hmc_cpu_per_grad(model, draws, seed):
+    """CPU seconds per gradient of geobayes HMC, fixed costs cancelled.
+
+    Two runs differing only in ``draws`` (same warmup, one chain, one thread): the
+    difference of their CPU times over the difference of their gradient counts, so the
+    per-call costs (setup, step-size search, trace building) drop out.
+    """
+    import geobayes
+
+    cpu, grads = [], []
+    for n in (draws // 10, draws):
+        t0 = time.process_time()
+        tr = geobayes.sample(
+            model,
+            method="hmc",
+            draws=n,
+            warmup=200,
+            chains=1,
+            cores=1,
+            seed=seed,
+            progress=False,
+            log_likelihood=False,
+        )
+        cpu.append(time.process_time() - t0)
+        grads.append(tr.attrs["n_gradient_evals"])
+    return (cpu[1] - cpu[0]) / (grads[1] - grads[0])
+
+
 def gradient(name, repeats, draws):
     import geobayes
     from benchmarks.pymc.models import MODELS
@@ -62,34 +92,49 @@ def gradient(name, repeats, draws):
     loop = _bare_loop()
     x = model.initial_point(np.random.default_rng(0))
     loop(jit_fn, x.copy(), 10, args)
+    t0 = time.process_time()
+    loop(jit_fn, x.copy(), 100, args)
+    per_call = (time.process_time() - t0) / 100
+    # about 2 CPU seconds of gradients in the long HMC run, 1 s in the bare loop
+    n_bare = int(max(100, 1.0 / max(per_call, 1e-7)))
+    n_draws = int(max(2000, draws, 2.0 / max(per_call, 1e-7) / 10))
     geobayes.sample(
         model, draws=20, warmup=20, chains=1, cores=1, seed=0, progress=False, log_likelihood=False
     )
-    bare, hmc = [], []
+    wrapped_args = (model.fdata, model.idata)
+    loop(model.lpg, x.copy(), 10, wrapped_args)
+    builtin = geobayes.models.get("eight_schools") if name == "eight_schools" else None
+    if builtin is not None:
+        bargs = (builtin.fdata, builtin.idata)
+        loop(builtin.lpg, x.copy(), 10, bargs)
+    bare, wrapped, hmc, b_bare, b_hmc = [], [], [], [], []
     for r in range(repeats):
-        n = 20000 if model.dim < 50 else 2000
-        t0 = time.perf_counter()
-        loop(jit_fn, x.copy(), n, args)
-        bare.append((time.perf_counter() - t0) / n)
-        tr = geobayes.sample(
-            model,
-            method="hmc",
-            draws=draws,
-            warmup=draws,
-            chains=1,
-            cores=1,
-            seed=r,
-            progress=False,
-            log_likelihood=False,
-        )
-        hmc.append(tr.attrs["sampling_time"] / tr.attrs["n_gradient_evals"])
-    return {
+        t0 = time.process_time()
+        loop(jit_fn, x.copy(), n_bare, args)
+        bare.append((time.process_time() - t0) / n_bare)
+        t0 = time.process_time()
+        loop(model.lpg, x.copy(), n_bare, wrapped_args)
+        wrapped.append((time.process_time() - t0) / n_bare)
+        hmc.append(_hmc_cpu_per_grad(model, n_draws, seed=r))
+        if builtin is not None:  # the hand-written model: HMC's own cost per gradient
+            t0 = time.process_time()
+            loop(builtin.lpg, x.copy(), n_bare, bargs)
+            b_bare.append((time.process_time() - t0) / n_bare)
+            b_hmc.append(_hmc_cpu_per_grad(builtin, n_draws, seed=r))
+    out = {
         "bare_us": 1e6 * min(bare),
+        "wrapper_us": 1e6 * min(wrapped),
         "hmc_per_grad_us": 1e6 * min(hmc),
         "ratio": min(hmc) / min(bare),
         "bare_all_us": [1e6 * v for v in bare],
         "hmc_all_us": [1e6 * v for v in hmc],
+        "hmc_draws": n_draws,
     }
+    if builtin is not None:
+        out["builtin_bare_us"] = 1e6 * min(b_bare)
+        out["builtin_hmc_per_grad_us"] = 1e6 * min(b_hmc)
+        out["builtin_hmc_minus_bare_us"] = 1e6 * (min(b_hmc) - min(b_bare))
+    return out
 
 
 _COMPILE_SNIPPETS = {
@@ -232,6 +277,7 @@ def ess(name, draws, seed=1):
         cores=1,
         random_seed=seed,
         progressbar=False,
+        nuts_sampler="pymc",
         compute_convergence_checks=False,
     )
     c1 = time.process_time()

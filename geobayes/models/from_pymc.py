@@ -91,11 +91,13 @@ def _wrapper_source(kind: str, n_inputs: int, header: list[tuple[int, int]]) -> 
     pos = 0
     for k, (is_int, ndim) in enumerate(header):
         src = "idata" if is_int else "fdata"
-        shape = ", ".join(f"idata[{pos + 2 + i}]" for i in range(ndim))
-        shape = f"({shape},)" if ndim else "()"
-        lines.append(
-            f"    d{k} = {src}[idata[{pos}]:idata[{pos}] + idata[{pos + 1}]].reshape({shape})"
-        )
+        block = f"{src}[idata[{pos}]:idata[{pos}] + idata[{pos + 1}]]"
+        if ndim == 1:  # the slice is the input: no reshape (measured ~0.05 us per input)
+            lines.append(f"    d{k} = {block}")
+        else:
+            shape = ", ".join(f"idata[{pos + 2 + i}]" for i in range(ndim))
+            shape = f"({shape},)" if ndim else "()"
+            lines.append(f"    d{k} = {block}.reshape({shape})")
         args.append(f"d{k}")
         pos += 2 + ndim
     lines.append(f"    out = inner({', '.join(args)})")

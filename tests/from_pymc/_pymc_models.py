@@ -35,11 +35,11 @@ def rich_model():
     with pm.Model(coords=coords) as model:
         xd = pm.Data("x", x, dims="obs")
         sigma = pm.HalfNormal("sigma", 1.0)
-        p = pm.Beta("p", 2.0, 2.0, dims="group")
+        pm.Beta("p", 2.0, 2.0, dims="group")  # prior only: posterior = prior
         w = pm.Dirichlet("w", np.ones(3), dims="group")
         cuts = pm.Normal("cuts", [-1.0, 0.0, 1.0], 3.0, dims="cut", transform=ordered)
         beta = pm.Normal("beta", 0.0, 2.0)
         pm.Deterministic("scaled_w", w * sigma, dims="group")
-        pm.Normal("y", beta * xd + cuts[1] + w[0], sigma, observed=y, dims="obs")
-        pm.Binomial("k", n=20, p=p, observed=k, dims="group")
+        pm.Normal("y", beta * xd + cuts[1], sigma, observed=y, dims="obs")
+        pm.Multinomial("k", n=int(k.sum()), p=w, observed=k, dims="group")
     return model

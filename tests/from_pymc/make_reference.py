@@ -47,6 +47,7 @@ def main():
         cores=1,
         random_seed=20261201,
         progressbar=False,
+        nuts_sampler="pymc",
         compute_convergence_checks=False,
     )
     pm.compute_log_likelihood(idata, model=model, progressbar=False)
@@ -56,8 +57,9 @@ def main():
         means[name] = vals.mean(axis=(0, 1)).tolist()
         mcses[name] = np.asarray(az.mcse(vals, method="mean")).tolist()
     ref = {
-        "source": f"pm.sample (PyMC {pm.__version__}, NUTS, 4 chains x 2500 draws after 1000 "
-        "tune, random_seed=20261201) on tests/from_pymc/_pymc_models.py:rich_model; written by "
+        "source": f"pm.sample (PyMC {pm.__version__}, its own NUTS (nuts_sampler='pymc'), "
+        "4 chains x 2500 draws after 1000 tune, random_seed=20261201) on "
+        "tests/from_pymc/_pymc_models.py:rich_model; written by "
         "tests/from_pymc/make_reference.py",
         "structure": structure(idata),
         "mean": means,

@@ -192,6 +192,7 @@ def test_errors():
         geobayes.Model.from_pymc("not a model")
 
 
+@pytest.mark.filterwarnings("ignore:.*should implement `pullback`")
 def test_op_without_numba_implementation():
     import pytensor.tensor as pt
     from pytensor.graph.basic import Apply
@@ -245,3 +246,11 @@ def test_cli_sample_pymc(tmp_path, capsys):
     assert "defines no 'nothing'" in capsys.readouterr().err
     assert main(["sample", "--pymc", f"{src}"]) == 2
     assert main(["sample", "gaussian", "--pymc", f"{src}:model"]) == 2
+
+
+def test_core_does_not_import_pymc():
+    import subprocess
+
+    code = "import sys, geobayes, geobayes.cli.main; print('pymc' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
