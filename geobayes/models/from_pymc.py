@@ -43,9 +43,13 @@ Examples
 >>> model = geobayes.Model.from_pymc(pm_model)
 >>> model.params
 {'mu': (), 'sigma_log__': ()}
->>> trace = geobayes.sample(model, draws=200, warmup=200, chains=2, seed=0, progress=False)
->>> sorted(trace.posterior.data_vars), trace.log_likelihood["y"].dims
-(['mu', 'sigma'], ('chain', 'draw', 'obs'))
+>>> lp, grad = model.logdensity_and_grad(np.zeros(model.dim))
+>>> grad.shape
+(2,)
+
+``geobayes.sample(model)`` (or ``geobayes.sample(pm_model)``) then gives a trace with
+``posterior`` variables ``mu`` and ``sigma``, ``observed_data`` and ``log_likelihood``
+``y`` with dims ``("chain", "draw", "obs")``.
 """
 
 from __future__ import annotations

@@ -254,3 +254,12 @@ def test_core_does_not_import_pymc():
     code = "import sys, geobayes, geobayes.cli.main; print('pymc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_module_doctest():
+    import doctest
+
+    from geobayes.models import from_pymc
+
+    result = doctest.testmod(from_pymc, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
