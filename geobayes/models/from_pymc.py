@@ -279,6 +279,7 @@ class _Builder:
         self.nodes = data_nodes(lift_constants)
         self._nodes_if_fallback = data_nodes(math.inf)  # shared variables and observed only
         self._prepare_inputs()
+        self.shapes = [np.shape(v) for v in self.node_values()]
         self._compiled: dict[str, object] = {}
         self.jit_fns: dict[str, object] = {}
         self.compile_seconds: dict[str, float] = {}
@@ -339,10 +340,11 @@ class _Builder:
                         name = rv.name
             if name in updates:
                 val = np.asarray(updates.pop(name))
-                if val.ndim != node.type.ndim:
+                if val.shape != self.shapes[len(vals)]:
                     raise ValueError(
-                        f"data {name!r} must have {node.type.ndim} dimension(s), got shape "
-                        f"{val.shape}"
+                        f"data {name!r} must keep its shape {self.shapes[len(vals)]}, got "
+                        f"{val.shape}; for new shapes use pm.set_data (with coords) and "
+                        "call Model.from_pymc again"
                     )
             elif isinstance(node, SharedVariable):
                 val = np.asarray(node.get_value(borrow=True))
@@ -517,7 +519,10 @@ def from_pymc(pymc_model, *, lift_constants: int = 16) -> PyMCModel:
     key = _fingerprint(pymc_model, lift_constants)
     hit = _CACHE.get(pymc_model)
     if hit is not None and hit[0] == key:
-        return hit[1].bind()
+        # same graph: reuse the compiled functions, with the data as they are now (after
+        # pm.set_data, say), unless a shape changed (the trace layout depends on shapes)
+        if [np.shape(v) for v in hit[1].node_values()] == hit[1].shapes:
+            return hit[1].bind()
     builder = _Builder(pymc_model, int(lift_constants))
     try:
         model = builder.bind()
@@ -529,6 +534,7 @@ def from_pymc(pymc_model, *, lift_constants: int = 16) -> PyMCModel:
         # an op needed one of the lifted constants as a constant: keep those in the graph
         builder.nodes = builder._nodes_if_fallback
         builder._prepare_inputs()
+        builder.shapes = [np.shape(v) for v in builder.node_values()]
         builder._compiled.clear()
         model = builder.bind()
     _CACHE[pymc_model] = (key, builder)

@@ -29,7 +29,8 @@ def rich_model():
 
     rng = np.random.default_rng(42)
     x = rng.normal(size=30)
-    y = 0.5 + 1.5 * x + rng.normal(scale=0.7, size=30)
+    level = np.repeat([0, 1, 2], 10)  # the ordered "cuts" are three well separated intercepts
+    y = np.array([-1.0, 0.5, 2.0])[level] + 1.5 * x + rng.normal(scale=0.7, size=30)
     k = np.array([7, 9, 12])
     coords = {"group": ["a", "b", "c"], "obs": np.arange(30), "cut": ["low", "mid", "high"]}
     with pm.Model(coords=coords) as model:
@@ -40,6 +41,6 @@ def rich_model():
         cuts = pm.Normal("cuts", [-1.0, 0.0, 1.0], 3.0, dims="cut", transform=ordered)
         beta = pm.Normal("beta", 0.0, 2.0)
         pm.Deterministic("scaled_w", w * sigma, dims="group")
-        pm.Normal("y", beta * xd + cuts[1], sigma, observed=y, dims="obs")
+        pm.Normal("y", beta * xd + cuts[level], sigma, observed=y, dims="obs")
         pm.Multinomial("k", n=int(k.sum()), p=w, observed=k, dims="group")
     return model

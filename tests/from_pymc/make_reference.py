@@ -41,7 +41,7 @@ def main():
     model = rich_model()
     idata = pm.sample(
         model=model,
-        draws=2500,
+        draws=1500,
         tune=1000,
         chains=4,
         cores=1,
@@ -58,7 +58,7 @@ def main():
         mcses[name] = np.asarray(az.mcse(vals, method="mean")).tolist()
     ref = {
         "source": f"pm.sample (PyMC {pm.__version__}, its own NUTS (nuts_sampler='pymc'), "
-        "4 chains x 2500 draws after 1000 tune, random_seed=20261201) on "
+        "4 chains x 1500 draws after 1000 tune, random_seed=20261201) on "
         "tests/from_pymc/_pymc_models.py:rich_model; written by "
         "tests/from_pymc/make_reference.py",
         "structure": structure(idata),

@@ -72,8 +72,18 @@ def test_data_travel_as_data(eight):
     assert other.constant_data["sigma"].tolist() == new_sigma.tolist()
     with pytest.raises(ValueError, match="unknown data name"):
         eight.with_data(nope=1.0)
-    with pytest.raises(ValueError, match="dimension"):
-        eight.with_data(y=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="keep its shape"):
+        eight.with_data(y=np.ones(9))
+    # pm.set_data, then from_pymc again: cached compiled functions, the new data
+    pm_model = eight.pymc_model
+    pm_model.set_data("sigma", new_sigma)
+    try:
+        again = geobayes.Model.from_pymc(pm_model)
+        assert again.lpg is eight.lpg
+        assert again.constant_data["sigma"].tolist() == new_sigma.tolist()
+        _same_up_to_constant(again, eight_schools(sigma=new_sigma), rng.normal(size=(3, 10)))
+    finally:
+        pm_model.set_data("sigma", EIGHT_SIGMA)
 
 
 @skip_without_posteriordb("eight_schools-eight_schools_noncentered")
