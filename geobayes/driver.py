@@ -156,7 +156,7 @@ def sample(
     method="nuts",
     *,
     draws: int = 1000,
-    warmup: int = 1000,
+    warmup: int | None = None,
     chains: int = 4,
     seed=None,
     progress: bool = True,
@@ -176,7 +176,8 @@ def sample(
         ``"nuts"`` (default), ``"hmc"``, ``"mala"`` or a configured object such as
         ``geobayes.NUTS(metric="dense")``.
     draws, warmup : int
-        Iterations kept per chain (>= 1) and adaptation iterations discarded (>= 0).
+        Iterations kept per chain (>= 1) and adaptation iterations discarded (>= 0;
+        default: the method's ``default_warmup``, 1000 for MCMC methods, 0 for DIMS).
     chains : int
         Number of independent chains (>= 1), run concurrently.
     seed : int, SeedSequence or None
@@ -212,6 +213,8 @@ def sample(
     model = _resolve_model(model)
     method = get_method(method, **method_kwargs)
     draws = _check_count("draws", draws, 1)
+    if warmup is None:
+        warmup = method.default_warmup
     warmup = _check_count("warmup", warmup, 0)
     chains = _check_count("chains", chains, 1)
     if cores is not None:
@@ -221,6 +224,9 @@ def sample(
         seed_value if not isinstance(seed, np.random.SeedSequence) else seed, chains
     )
     starts = _initial_points(initial_points, chains, model)
+    prepare = getattr(method, "prepare", None)
+    if prepare is not None:  # methods that set themselves up on the model (DIMS)
+        method, starts = prepare(model, starts, rngs)
     n_wsave = warmup if save_warmup else 0
     all_pos = np.empty((chains, draws, model.dim))
     n_stats = method.n_stats
@@ -353,7 +359,7 @@ def sample(
     if save_warmup:
         wpos = all_wpos[:, :n_warm]
         wstats = {name: all_wstats[:, :n_warm, k] for name, k in keep.items()}
-    return build_trace(
+    trace = build_trace(
         model,
         method,
         positions,
@@ -373,3 +379,7 @@ def sample(
             "warmup_divergences": int(sum(ch.divergences for ch in state)) - n_div,
         },
     )
+    finish = getattr(method, "finish_trace", None)
+    if finish is not None:  # method-specific attributes and warnings (DIMS: hit_T_max)
+        trace = finish(trace, model)
+    return trace

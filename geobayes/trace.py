@@ -37,8 +37,8 @@ __all__ = ["build_trace", "weighted_trace", "is_weighted", "WEIGHT_CONVENTION"]
 #: Value of the root attribute ``weight_convention`` of weighted traces.
 WEIGHT_CONVENTION = "chain=replicate, draw=particle, sample_stats.log_weight normalized per chain"
 
-_BOOL_STATS = {"diverging", "is_accepted", "reached_max_treedepth"}
-_INT_STATS = {"n_steps", "tree_depth"}
+_BOOL_STATS = {"diverging", "is_accepted", "reached_max_treedepth", "hit_T_max"}
+_INT_STATS = {"n_steps", "tree_depth", "n_integration_steps", "n_rejected_steps"}
 
 
 def _stats_dict(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -115,6 +115,13 @@ def build_trace(
         elif ll is not None:
             data["log_likelihood"] = {
                 model.loglik_name: ll.reshape(positions.shape[0], positions.shape[1], -1)
+            }
+        pp = getattr(model, "posterior_predictive", None)
+        if pp is not None:  # models with predictions at their training inputs (MLP)
+            chains, draws, dim = positions.shape
+            data["posterior_predictive"] = {
+                k: np.asarray(v).reshape(chains, draws, *np.shape(v)[1:])
+                for k, v in pp(positions.reshape(-1, dim)).items()
             }
     if warmup_positions is not None and warmup_positions.shape[1] > 0:
         data["warmup_posterior"] = _constrained(model, warmup_positions)

@@ -57,7 +57,12 @@ def register(sub) -> None:
     p.add_argument("--method", default="nuts", help="sampling method (see 'geobayes methods')")
     p.add_argument("--chains", type=int, default=4, help="number of chains")
     p.add_argument("--draws", type=int, default=1000, help="draws kept per chain")
-    p.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="warmup iterations per chain (default: the method's: 1000, or 0 for dims)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", default=None, help="netCDF file to write the trace to")
     p.add_argument(
@@ -205,6 +210,11 @@ def cmd_sample(args) -> int:
     print(
         f"sampling time {trace.attrs['sampling_time']:.3f} s, "
         f"{trace.attrs['divergences']} divergences"
+        + (
+            f", {trace.attrs['n_hit_T_max']} draws hit max_time (not on the minimum set)"
+            if "n_hit_T_max" in trace.attrs
+            else ""
+        )
     )
     return 0
 

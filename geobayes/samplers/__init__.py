@@ -4,15 +4,20 @@
 """
 
 from geobayes.samplers.base import SamplerMethod
+from geobayes.samplers.dims import DIMS
 from geobayes.samplers.hmc import HMC
 from geobayes.samplers.mala import MALA
 from geobayes.samplers.nuts import NUTS
 
-__all__ = ["SamplerMethod", "MALA", "HMC", "NUTS", "METHODS", "get_method"]
+__all__ = ["SamplerMethod", "DIMS", "MALA", "HMC", "NUTS", "METHODS", "get_method"]
 
 #: name -> (class, one-line description)
 METHODS = {
     "nuts": (NUTS, "No-U-Turn Sampler (multinomial, Stan's variant), diagonal or dense metric"),
+    "dims": (
+        DIMS,
+        "dissipative Riemannian mechanics: kick-dissipate draws on a loss's minimum set",
+    ),
     "hmc": (HMC, "Hamiltonian Monte Carlo, Stan-style step size and diagonal metric adaptation"),
     "mala": (MALA, "Metropolis-adjusted Langevin algorithm, dual-averaging step size"),
 }

@@ -53,6 +53,8 @@ class SamplerMethod:
     metric: str = field(default="diag", repr=False)
 
     name: ClassVar[str] = "base"
+    #: warmup iterations when ``geobayes.sample`` is not given ``warmup``
+    default_warmup: ClassVar[int] = 1000
     #: names of the statistics columns the step writes after the fixed ones
     #: (:data:`geobayes.samplers._chunk.BASE_STAT_NAMES`)
     extra_stat_names: ClassVar[tuple[str, ...]] = ()
