@@ -28,6 +28,10 @@ MODULES = [
     "geobayes.bench.metrics",
     "geobayes.bench.cell",
     "geobayes.bench.targets",
+    "geobayes.samplers.dims",
+    "geobayes.models.loss_surfaces",
+    "geobayes.models.mlp",
+    "geobayes.predictive",
 ]
 
 

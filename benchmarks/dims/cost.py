@@ -43,7 +43,7 @@ def _cases():
     rng = np.random.default_rng(0)
     x = np.linspace(-2, 2, 200)
     y = np.sin(2 * x) + 0.1 * rng.normal(size=x.size)
-    net = mlp_regression(x, y, hidden=(32,), noise_std=0.1)
+    net = mlp_regression(x, y, hidden=(32,))
     x0 = minimize_loss(net, net.initial_point(rng), gtol=1e-8, maxiter=3000)
     small = mlp_regression(x[::40], y[::40], hidden=(8,))
     s0 = minimize_loss(small, small.initial_point(rng), gtol=1e-10)
@@ -59,7 +59,7 @@ def _cases():
             "MLP 1-32-1, n=200 (d=97)",
             net,
             x0,
-            dict(kinetic_energy=1.0, friction=1.0, max_time=200.0),
+            dict(kinetic_energy=0.1, friction=1.0, max_time=20.0),
         ),
     ]
 
@@ -106,6 +106,7 @@ def main(argv=None):
         f"{'ratio':>6} {'grads/step':>10} {'steps':>8}"
     )
     for name, model, x0, kw in _cases():
+        print(f"# {name}", flush=True)
         for label, (ts, tg, gps, steps) in measure(model, x0, kw, args.repeats, args.draws).items():
             print(
                 f"{name:<26} {label:<22} {ts * 1e6:10.3f} {tg * 1e6:10.3f} "

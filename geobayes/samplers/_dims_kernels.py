@@ -142,12 +142,33 @@ def _dot(a, b):
 
 
 @njit(cache=True)
-def _loss_grad(lpg, x, fdata, idata):
+def _loss_grad_into(lpg, x, fdata, idata, out):
+    """Loss at ``x``, its gradient written into ``out`` (no allocation besides the model's)."""
     lp, g = lpg(x, fdata, idata)
-    gl = np.empty(x.shape[0])
     for i in range(x.shape[0]):
-        gl[i] = -g[i]
-    return -lp, gl
+        out[i] = -g[i]
+    return -lp
+
+
+@njit(cache=True)
+def _hvp_into(lpg, x, gl, v, fdata, idata, fd_eps, xe, out):
+    """``out = H v`` by a forward directional difference; ``xe`` is a work buffer."""
+    d = x.shape[0]
+    nv = math.sqrt(_dot(v, v))
+    if nv == 0.0:
+        for i in range(d):
+            out[i] = 0.0
+        return
+    xm = 0.0
+    for i in range(d):
+        xm = max(xm, abs(x[i]))
+    eps = fd_eps * (1.0 + xm)
+    for i in range(d):
+        xe[i] = x[i] + eps * v[i] / nv
+    _, ge = lpg(xe, fdata, idata)  # log-density gradient: the loss gradient is -ge
+    s = nv / eps
+    for i in range(d):
+        out[i] = (-ge[i] - gl[i]) * s
 
 
 @njit(
@@ -157,25 +178,11 @@ def _loss_grad(lpg, x, fdata, idata):
 def hvp_fd(lpg, x, gl, v, fdata, idata, fd_eps):
     """Hessian of the loss times ``v`` by a forward directional difference.
 
-    ``gl`` is the loss gradient at ``x``; ``fd_eps`` the relative step.  Returns zeros
-    for ``v = 0``.
+    ``gl`` is the loss gradient at ``x``; the step along ``v/|v|`` is
+    ``fd_eps (1 + |x|_inf)``.  Returns zeros for ``v = 0``.
     """
-    d = x.shape[0]
-    nv = math.sqrt(_dot(v, v))
-    out = np.zeros(d)
-    if nv == 0.0:
-        return out
-    xm = 0.0
-    for i in range(d):
-        xm = max(xm, abs(x[i]))
-    eps = fd_eps * (1.0 + xm)
-    xe = np.empty(d)
-    for i in range(d):
-        xe[i] = x[i] + eps * v[i] / nv
-    _, ge = _loss_grad(lpg, xe, fdata, idata)
-    s = nv / eps
-    for i in range(d):
-        out[i] = (ge[i] - gl[i]) * s
+    out = np.empty(x.shape[0])
+    _hvp_into(lpg, x, gl, v, fdata, idata, fd_eps, np.empty(x.shape[0]), out)
     return out
 
 
@@ -238,12 +245,16 @@ def dims_integrate(lpg, x, v, loss, gl, fdata, idata, params, stats, record):
     xc = x.copy()
     vc = v.copy()
     gc = gl.copy()
+    gn = np.empty(d)  # loss gradient at the proposed point (swapped with gc on acceptance)
+    w = np.empty(d)  # Hessian-vector products
+    u = np.empty(d)
+    xe = np.empty(d)  # finite-difference work point
     lc = loss
     n_grad = 0
     # q = v^T H v at the current state (needed only with the graph metric)
     q = 0.0
     if lam != 0.0:
-        w = hvp_fd(lpg, xc, gc, vc, fdata, idata, fd_eps)
+        _hvp_into(lpg, xc, gc, vc, fdata, idata, fd_eps, xe, w)
         n_grad += 1
         q = _dot(vc, w)
     kin = _kinetic(vc, gc, lam)
@@ -300,7 +311,7 @@ def dims_integrate(lpg, x, v, loss, gl, fdata, idata, params, stats, record):
             for i in range(d):
                 xn[i] = xc[i] + h * v1[i]
             c2 = c1
-        ln, gn = _loss_grad(lpg, xn, fdata, idata)
+        ln = _loss_grad_into(lpg, xn, fdata, idata, gn)
         n_grad += 1
         ok = math.isfinite(ln)
         # -- second half kick, implicit in v_{k+1} along grad L ------------------------
@@ -310,13 +321,13 @@ def dims_integrate(lpg, x, v, loss, gl, fdata, idata, params, stats, record):
             gng = _dot(gn, gn)
             dn1 = 1.0 + lam * gng
             if lam != 0.0:
-                w = hvp_fd(lpg, xn, gn, v1, fdata, idata, fd_eps)
+                _hvp_into(lpg, xn, gn, v1, fdata, idata, fd_eps, xe, w)
                 n_grad += 1
                 q0 = _dot(v1, w)
                 p = _dot(gn, w)
                 r = 0.0
                 if exact_curv:
-                    u = hvp_fd(lpg, xn, gn, gn, fdata, idata, fd_eps)
+                    _hvp_into(lpg, xn, gn, gn, fdata, idata, fd_eps, xe, u)
                     n_grad += 1
                     r = _dot(gn, u)
                 # (h/2) lam r a^2 + (dn1 + h lam p) a + (h/2)(lam q0 + g) = 0
@@ -359,7 +370,7 @@ def dims_integrate(lpg, x, v, loss, gl, fdata, idata, params, stats, record):
         for i in range(d):
             xc[i] = xn[i]
             vc[i] = v1[i]
-        gc = gn
+        gc, gn = gn, gc
         lc = ln
         if lc > l_max:
             l_max = lc
@@ -470,7 +481,8 @@ def dims_chain(rng, x0, lpg, fdata, idata, params, out_x, out_stats):
     ``out_stats``; returns the number of draws flagged ``hit_T_max``.
     """
     x = x0.copy()
-    loss, gl = _loss_grad(lpg, x, fdata, idata)
+    gl = np.empty(x.shape[0])
+    loss = _loss_grad_into(lpg, x, fdata, idata, gl)
     n_hit = 0
     for s in range(out_x.shape[0]):
         st = out_stats[s]
@@ -485,7 +497,8 @@ def dims_chain(rng, x0, lpg, fdata, idata, params, out_x, out_stats):
 def top_curvature(lpg, x, fdata, idata, n_iter, fd_eps):
     """Largest-magnitude Hessian eigenvalue of the loss at ``x`` (power iteration, FD HVPs)."""
     d = x.shape[0]
-    _, gl = _loss_grad(lpg, x, fdata, idata)
+    gl = np.empty(d)
+    _loss_grad_into(lpg, x, fdata, idata, gl)
     u = np.empty(d)
     for i in range(d):
         u[i] = 1.0 + 0.1 * ((i * 7919) % 13)  # fixed, generic start vector
