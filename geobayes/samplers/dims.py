@@ -341,14 +341,14 @@ class DIMS(SamplerMethod):
             x = model.check_theta(s if s is not None else model.initial_point(rngs[c]))
             if self.find_minimum:
                 x = minimize_loss(model, x, gtol=min(1e-2 * self.tol_grad, 1e-8))
-            points.append(np.ascontiguousarray(x, dtype=np.float64))
+            points.append(np.array(x, dtype=np.float64, order="C"))  # writable copy
         return self.resolve(model, points[0]), points
 
     def resolve(self, model, x0) -> DIMS:
         """Copy with ``step_size``, ``max_step_size`` and ``max_time`` set from ``x0``'s curvature."""
         if self.resolved and self.max_step_size is not None:
             return self
-        x0 = model.check_theta(x0)
+        x0 = np.array(model.check_theta(x0), dtype=np.float64, order="C")
         kappa = float(_k.top_curvature(model.lpg, x0, model.fdata, model.idata, 30, self.fd_eps))
         omega2 = self.gravity * kappa if math.isfinite(kappa) and kappa > 0 else 0.0
         gamma = self._gamma
