@@ -100,9 +100,7 @@ def predict(trace, model, x_new, *, only_converged: bool = False) -> xr.DataTree
             coords={"chain": np.arange(chains), "draw": np.arange(draws)},
         )
     )
-    new["predictions_constant_data"] = xr.DataTree(
-        xr.Dataset({"x_new": (("x_new", "x_dim_0"), x)})
-    )
+    new["predictions_constant_data"] = xr.DataTree(xr.Dataset({"x_new": (("x_new", "x_dim_0"), x)}))
     return new
 
 

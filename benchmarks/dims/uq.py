@@ -201,8 +201,13 @@ def run(name, data, hidden, seed=0, quick=False):
     t0 = time.perf_counter()
     with np.errstate(all="ignore"):
         trace = geobayes.sample(
-            model, method=method, draws=n_draws, chains=n_chains, seed=seed,
-            progress=False, initial_points=theta0,
+            model,
+            method=method,
+            draws=n_draws,
+            chains=n_chains,
+            seed=seed,
+            progress=False,
+            initial_points=theta0,
         )
     t_dims = time.perf_counter() - t0 + t_map
     ok = geobayes.samplers.dims.converged(trace)
@@ -219,8 +224,12 @@ def run(name, data, hidden, seed=0, quick=False):
     t0 = time.perf_counter()
     members = np.array(
         [
-            minimize_loss(model, model.initial_point(np.random.default_rng(seed + 100 + k)),
-                          gtol=1e-10, maxiter=20000)
+            minimize_loss(
+                model,
+                model.initial_point(np.random.default_rng(seed + 100 + k)),
+                gtol=1e-10,
+                maxiter=20000,
+            )
             for k in range(n_members)
         ]
     )
@@ -236,13 +245,19 @@ def run(name, data, hidden, seed=0, quick=False):
     nh = 100 if quick else 400
     with np.errstate(all="ignore"):
         tr = geobayes.sample(
-            bayes, method="hmc", draws=nh, warmup=nh, chains=2, seed=seed, progress=False,
+            bayes,
+            method="hmc",
+            draws=nh,
+            warmup=nh,
+            chains=2,
+            seed=seed,
+            progress=False,
             initial_points=theta0,
         )
     post = tr["posterior"]
     flat = np.concatenate(
         [np.asarray(post[k].values).reshape(2, nh, -1) for k in bayes.params], -1
-    ).reshape(-1, bayes.dim)[:: 4]
+    ).reshape(-1, bayes.dim)[::4]
     rows.append(scores_from_draws(model, flat, data, rng, "hmc", time.perf_counter() - t0))
     for r in rows:
         r["dataset"] = name
@@ -262,12 +277,22 @@ def main(argv=None):
     for name in args.datasets.split(","):
         data, hidden = {"toy1d": toy1d, "diabetes": diabetes}[name]()
         rows.extend(run(name, data, hidden, quick=args.quick))
-    keys = ["dataset", "method", "test_ll", "rmse", "calibration_error", "train_loss_mean",
-            "sigma", "n_networks", "seconds"]
+    keys = [
+        "dataset",
+        "method",
+        "test_ll",
+        "rmse",
+        "calibration_error",
+        "train_loss_mean",
+        "sigma",
+        "n_networks",
+        "seconds",
+    ]
     print(" ".join(f"{k:>18}" for k in keys))
     for r in rows:
-        print(" ".join(f"{r[k]:>18.4g}" if isinstance(r[k], float) else f"{r[k]!s:>18}"
-                       for k in keys))
+        print(
+            " ".join(f"{r[k]:>18.4g}" if isinstance(r[k], float) else f"{r[k]!s:>18}" for k in keys)
+        )
     print(f"load average: {os.getloadavg()}")
     if args.out:
         with open(args.out, "w") as fh:

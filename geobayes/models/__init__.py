@@ -12,8 +12,8 @@ from geobayes.models.eight_schools import eight_schools
 from geobayes.models.gaussian import correlated_gaussian, gaussian, gaussian_from_moments
 from geobayes.models.logistic import logistic_regression
 from geobayes.models.loss_surfaces import flat_valley, hyperbola, ring
-from geobayes.models.mlp import mlp_regression
 from geobayes.models.mixture import gaussian_mixture, mixture_2d, mixture_10d
+from geobayes.models.mlp import mlp_regression
 from geobayes.models.posteriordb import (
     ark,
     blr,

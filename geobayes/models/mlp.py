@@ -226,7 +226,9 @@ def mlp_regression(
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have shape ({x.shape[0]},) or ({x.shape[0]}, n_outputs), got {y.shape}")
+        raise ValueError(
+            f"y must have shape ({x.shape[0]},) or ({x.shape[0]}, n_outputs), got {y.shape}"
+        )
     if not np.all(np.isfinite(y)):
         raise ValueError("y must be finite")
     if isinstance(hidden, (int, np.integer)):
@@ -235,7 +237,9 @@ def mlp_regression(
     if not hidden or any(
         isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden
     ):
-        raise ValueError(f"hidden must be a positive int or a tuple of positive ints, got {hidden!r}")
+        raise ValueError(
+            f"hidden must be a positive int or a tuple of positive ints, got {hidden!r}"
+        )
     if not (np.isfinite(noise_std) and noise_std > 0):
         raise ValueError(f"noise_std must be a positive finite number, got {noise_std}")
     if not (np.isfinite(prior_precision) and prior_precision >= 0):

@@ -34,7 +34,10 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
         "eight schools, centered",
     ),
     "ring": (ring, "loss: ring of minima |theta| = 1 (for method='dims'); dim=2, radius=1"),
-    "hyperbola": (hyperbola, "loss: hyperbola of minima a b = 1, L = (a b - 1)^2 (for method='dims')"),
+    "hyperbola": (
+        hyperbola,
+        "loss: hyperbola of minima a b = 1, L = (a b - 1)^2 (for method='dims')",
+    ),
     "flat_valley": (
         flat_valley,
         "loss: flat valley L = |theta_{flat:}|^2 / 2 (for method='dims'); dim=2, flat=1",

@@ -43,8 +43,8 @@ Energy safeguard: a step whose energy rises by more than ``tol_energy * (E - g L
 is the energy still to dissipate and the rule does not change when a constant is added to
 the loss; plus a rounding allowance) or whose loss is not finite is redone with half the
 step.  Relative to the energy still present, an unstable step is caught at any amplitude
-(an absolute tolerance let too-long steps sustain small oscillations forever); after 10 accepted steps
-the step grows by 1.2, up to ``h_max``.
+(an absolute tolerance let too-long steps sustain small oscillations forever); after 10
+accepted steps the step grows by 1.2, up to ``h_max``.
 
 Hessian-vector products: forward directional finite difference of the model's gradient,
 ``H v = |v| (grad L(th + eps v/|v|) - grad L(th)) / eps`` with

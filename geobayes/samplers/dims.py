@@ -244,8 +244,7 @@ class DIMS(SamplerMethod):
         g = _number("gravity", self.gravity, nonnegative=True)
         if self.kinetic_energy is not None and self.escape_height is not None:
             raise ValueError(
-                "give either kinetic_energy or escape_height (= kinetic_energy / gravity), "
-                "not both"
+                "give either kinetic_energy or escape_height (= kinetic_energy / gravity), not both"
             )
         if self.kinetic_energy is not None:
             k0 = _number("kinetic_energy", self.kinetic_energy, positive=True)
@@ -345,7 +344,11 @@ class DIMS(SamplerMethod):
         return self.resolve(model, points[0]), points
 
     def resolve(self, model, x0) -> DIMS:
-        """Copy with ``step_size``, ``max_step_size`` and ``max_time`` set from ``x0``'s curvature."""
+        """Copy with ``step_size``, ``max_step_size`` and ``max_time`` set from ``x0``.
+
+        ``omega = sqrt(gravity * kappa)`` with ``kappa`` the top Hessian eigenvalue at ``x0``
+        (power iteration with finite-difference Hessian-vector products).
+        """
         if self.resolved and self.max_step_size is not None:
             return self
         x0 = np.array(model.check_theta(x0), dtype=np.float64, order="C")
@@ -440,5 +443,7 @@ def minimize_loss(model, x0, *, gtol: float = 1e-10, maxiter: int = 100_000) -> 
     )
     x = np.ascontiguousarray(res.x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"find_minimum: the optimizer diverged from the start point ({res.message})")
+        raise ValueError(
+            f"find_minimum: the optimizer diverged from the start point ({res.message})"
+        )
     return x

@@ -190,10 +190,12 @@ def test_scaling_the_loss_is_scaling_gravity_and_metric():
     base = ring()
     scaled = Model(_ring_scaled, {"theta": (2,)}, data=(base.fdata, base.idata))
     common = dict(kinetic_energy=0.2, friction=0.7, step_size=0.05, max_time=200.0)
-    x1, _ = _chains(scaled, [1.0, 0.0], 3, 5, seed=4, gravity=1.0, metric_scale=0.5,
-                    tol_grad=3e-6, **common)
-    x2, _ = _chains(base, [1.0, 0.0], 3, 5, seed=4, gravity=c, metric_scale=c * c * 0.5,
-                    tol_grad=1e-6, **common)
+    x1, _ = _chains(
+        scaled, [1.0, 0.0], 3, 5, seed=4, gravity=1.0, metric_scale=0.5, tol_grad=3e-6, **common
+    )
+    x2, _ = _chains(
+        base, [1.0, 0.0], 3, 5, seed=4, gravity=c, metric_scale=c * c * 0.5, tol_grad=1e-6, **common
+    )
     np.testing.assert_allclose(x1, x2, rtol=0, atol=1e-8)
 
 
@@ -243,8 +245,17 @@ def test_heavy_ball_reduction_matches_the_exact_solution():
     """lambda = 0: theta'' = -g a theta - gamma theta' on a quadratic, solved exactly."""
     m = _quad()
     g, gamma = 1.3, 0.6
-    p = _params(m, [0.0, 0.0], gravity=g, kinetic_energy=1.0, friction=gamma,
-                geometry=Geometry.EUCLIDEAN, step_size=1e-3, adaptive=False, max_time=3.0)
+    p = _params(
+        m,
+        [0.0, 0.0],
+        gravity=g,
+        kinetic_energy=1.0,
+        friction=gamma,
+        geometry=Geometry.EUCLIDEAN,
+        step_size=1e-3,
+        adaptive=False,
+        max_time=3.0,
+    )
     x0, v0 = np.array([1.0, -0.5]), np.array([0.2, 0.9])
     _, _, rec = _integrate(m, x0, v0, p, 4000)
     t = rec[:, 0]
@@ -286,8 +297,10 @@ def test_loss_surface_gradients(name):
     th = np.random.default_rng(1).normal(size=m.dim)
     _, g = m.loss_and_grad(th)
     eps = 1e-6
-    fd = [(m.loss_and_grad(th + eps * e)[0] - m.loss_and_grad(th - eps * e)[0]) / (2 * eps)
-          for e in np.eye(m.dim)]
+    fd = [
+        (m.loss_and_grad(th + eps * e)[0] - m.loss_and_grad(th - eps * e)[0]) / (2 * eps)
+        for e in np.eye(m.dim)
+    ]
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
@@ -321,15 +334,25 @@ def test_same_seed_same_trace_whatever_the_thread_count():
 def test_trace_statistics_and_flagging():
     trace = geobayes.sample("ring", method="dims", draws=5, chains=2, seed=0, progress=False)
     st = trace.sample_stats
-    for name in ("loss", "grad_norm", "stop_time", "n_integration_steps", "energy_initial",
-                 "energy_final", "hit_T_max", "n_steps", "diverging"):
+    for name in (
+        "loss",
+        "grad_norm",
+        "stop_time",
+        "n_integration_steps",
+        "energy_initial",
+        "energy_final",
+        "hit_T_max",
+        "n_steps",
+        "diverging",
+    ):
         assert name in st
     assert st["hit_T_max"].dtype == bool
     assert float(st["grad_norm"].max()) < 1e-6
     # a too-short max_time: every draw flagged and a warning names them
     with pytest.warns(UserWarning, match="hit_T_max"):
-        t = geobayes.sample("ring", method="dims", draws=3, chains=1, seed=0, progress=False,
-                            max_time=0.5)
+        t = geobayes.sample(
+            "ring", method="dims", draws=3, chains=1, seed=0, progress=False, max_time=0.5
+        )
     assert bool(t.sample_stats["hit_T_max"].all()) and not converged(t).any()
     with pytest.raises(TypeError, match="no predict"):
         geobayes.predictive_mean(t, ring(), np.zeros((1, 2)))
@@ -338,12 +361,22 @@ def test_trace_statistics_and_flagging():
 def test_flagged_draws_are_left_out_of_predictions():
     m = _tiny_net()
     with pytest.warns(UserWarning, match="hit_T_max"):
-        t = geobayes.sample(m, method="dims", draws=2, chains=1, seed=0, progress=False,
-                            friction=0.3, kinetic_energy=0.05, max_time=1.0)
+        t = geobayes.sample(
+            m,
+            method="dims",
+            draws=2,
+            chains=1,
+            seed=0,
+            progress=False,
+            friction=0.3,
+            kinetic_energy=0.05,
+            max_time=1.0,
+        )
     with pytest.raises(ValueError, match="no converged draws"):
         geobayes.predictive_mean(t, m, np.zeros(2))
-    assert np.isnan(geobayes.predict(t, m, np.zeros(2), only_converged=True)[
-        "predictions"]["y"].values).all()
+    assert np.isnan(
+        geobayes.predict(t, m, np.zeros(2), only_converged=True)["predictions"]["y"].values
+    ).all()
 
 
 @pytest.mark.parametrize(
@@ -371,10 +404,12 @@ def test_cli_sample_ring_with_dims(tmp_path, capsys):
     from geobayes.cli.main import main
 
     out = tmp_path / "ring.nc"
-    code = main(["sample", "ring", "--method", "dims", "--draws", "200", "--no-progress",
-                 "--out", str(out)])
+    code = main(
+        ["sample", "ring", "--method", "dims", "--draws", "200", "--no-progress", "--out", str(out)]
+    )
     assert code == 0
     assert out.exists()
-    assert main(["sample", "ring", "--method", "dims", "--param", "friction=-1",
-                 "--no-progress"]) == 2
+    assert (
+        main(["sample", "ring", "--method", "dims", "--param", "friction=-1", "--no-progress"]) == 2
+    )
     assert "friction must be > 0" in capsys.readouterr().err
