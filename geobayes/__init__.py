@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 from geobayes import _cache_guard  # noqa: E402, F401  (before any kernel is loaded)
 from geobayes.driver import sample  # noqa: E402
 from geobayes.models import Model  # noqa: E402
-from geobayes.samplers import HMC, MALA, NUTS  # noqa: E402
+from geobayes.predictive import predict, predictive_interval, predictive_mean  # noqa: E402
+from geobayes.samplers import DIMS, HMC, MALA, NUTS  # noqa: E402
 from geobayes.summary import resample, summary  # noqa: E402
 
 __all__ = [
@@ -32,6 +33,10 @@ __all__ = [
     "HMC",
     "MALA",
     "NUTS",
+    "DIMS",
+    "predict",
+    "predictive_mean",
+    "predictive_interval",
     "models",
     "filters",
     "hgf",

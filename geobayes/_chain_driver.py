@@ -148,7 +148,7 @@ class _Chain:
         self.divergences = 0
         self.n_grad = 0  # gradient evaluations of this call, warmup included
         if saved is not None:  # resume: the state recorded in a trace (_resume)
-            self.rng = rng_from_json(str(saved["rng_state"]))
+            self.rng = rng_from_json(str(saved["rng_state"]))  # numpy str scalar
             self.x = np.ascontiguousarray(saved["position"], dtype=np.float64)
             self.g = np.ascontiguousarray(saved["grad"], dtype=np.float64)
             self.scal = np.ascontiguousarray(saved["lp_step_size"], dtype=np.float64)
@@ -168,6 +168,11 @@ class _Chain:
         self.da = da_init(float(eps), method.target_accept)
         self.welford = np.zeros(welford_size(d, method.metric == "dense"))
         self.done = 0  # iterations completed (warmup first)
+
+
+def _saved_chain(state, c) -> dict:
+    """Chain ``c``'s arrays of a ``sampler_state`` group, as plain NumPy values."""
+    return {name: state[name].values[c] for name in state.data_vars}
 
 
 def sample_chains(
@@ -203,6 +208,9 @@ def sample_chains(
         if resume_state is not None
         else _initial_points(initial_points, chains, model)
     )
+    prepare = getattr(method, "prepare", None)
+    if prepare is not None:  # methods that set themselves up on the model (DIMS)
+        method, starts = prepare(model, starts, rngs)
     check_run(
         model,
         method,
@@ -224,7 +232,7 @@ def sample_chains(
             rngs[c] if rngs is not None else None,
             starts[c],
             (all_pos[c], all_stats[c], all_wpos[c], all_wstats[c]),
-            saved=None if resume_state is None else resume_state.isel(chain=c),
+            saved=None if resume_state is None else _saved_chain(resume_state, c),
         )
         for c in range(chains)
     ]
@@ -327,6 +335,9 @@ def sample_chains(
             "warmup_done": min(done, warmup),
         },
     )
+    finish = getattr(method, "finish_trace", None)
+    if finish is not None:  # method-specific attributes and warnings (DIMS: hit_T_max)
+        tree = finish(tree, model)
     tree[STATE_GROUP] = state_dataset(
         state, warmup=warmup, draws_requested=draws, save_warmup=int(save_warmup)
     )

@@ -40,10 +40,10 @@ def _resolve_model(model) -> Model:
         from geobayes.models import get
 
         return get(model)
-    if type(model).__module__.split(".")[0] == "pymc" and hasattr(Model, "from_pymc"):
-        return Model.from_pymc(model)
+    if any(c.__module__.split(".")[0] == "pymc" for c in type(model).__mro__):
+        return Model.from_pymc(model)  # PyMC is imported only when given a PyMC model
     raise TypeError(
-        "model must be a geobayes.Model or the name of a built-in model, "
+        "model must be a geobayes.Model, a pymc.Model or the name of a built-in model, "
         f"got {type(model).__name__}"
     )
 
@@ -89,7 +89,9 @@ def sample(
         ``"nuts"`` (default), ``"hmc"``, ``"mala"``, ``"msip"``, ... (``geobayes methods``
         lists them) or a configured object such as ``geobayes.NUTS(metric="dense")``.
     draws, warmup : int
-        Iterations kept per chain (>= 1) and adaptation iterations discarded (>= 0).
+        Iterations kept per chain (>= 1, default 1000) and adaptation iterations
+        discarded (>= 0; default: the method's ``default_warmup``, 1000 for MCMC
+        methods, 0 for DIMS).
     chains : int
         Number of independent chains (>= 1), run concurrently.
     seed : int, SeedSequence or None
@@ -180,7 +182,7 @@ def sample(
             log_likelihood=log_likelihood,
         )
     draws = check_count("draws", 1000 if draws is None else draws, 1)
-    warmup = check_count("warmup", 1000 if warmup is None else warmup, 0)
+    warmup = check_count("warmup", method.default_warmup if warmup is None else warmup, 0)
     _require_lower_bound(chains, (draws + (warmup if save_warmup else 0)) * model.dim, "draws")
     rngs = chain_generators(
         seed_value if not isinstance(seed, np.random.SeedSequence) else seed, chains
@@ -234,8 +236,10 @@ def _resume(
         raise TypeError("resume keeps the recorded save_warmup setting (leave it out)")
     state = read_state(trace)
     method = _method_of(trace, method, method_kwargs)
-    if getattr(method, "family", "chain") != "chain":
-        raise ValueError(f"resume works for chain methods; {method.name!r} is not one")
+    if getattr(method, "family", "chain") != "chain" or hasattr(method, "prepare"):
+        raise ValueError(
+            f"resume works for the MCMC chain methods (nuts, hmc, mala); not for {method.name!r}"
+        )
     if state.sizes["state_dim"] != model.dim:
         raise ValueError(
             f"resume: the trace's chains have {state.sizes['state_dim']} parameters, model "

@@ -73,7 +73,7 @@ WEIGHT_CONVENTION = (
     "negative); sample_stats.log_weight = log(weight) when all weights are >= 0"
 )
 
-_BOOL_STATS = {"diverging", "is_accepted", "reached_max_treedepth"}
+_BOOL_STATS = {"diverging", "is_accepted", "reached_max_treedepth", "hit_T_max"}
 _INT_STATS = {
     "n_steps",
     "tree_depth",
@@ -82,6 +82,8 @@ _INT_STATS = {
     "n_negative_weights",
     "n_births",
     "n_deaths",
+    "n_integration_steps",
+    "n_rejected_steps",
 }
 
 
@@ -152,15 +154,28 @@ def build_trace(
         data["posterior"] = _constrained(model, positions)
         data["sample_stats"] = _stats_dict(stats)
         ll = model.loglik(positions.reshape(-1, positions.shape[2])) if log_likelihood else None
-        if ll is not None:
+        if isinstance(ll, dict):  # one variable per observed variable, event shapes kept
+            data["log_likelihood"] = {
+                k: v.reshape(positions.shape[:2] + v.shape[1:]) for k, v in ll.items()
+            }
+        elif ll is not None:
             data["log_likelihood"] = {
                 model.loglik_name: ll.reshape(positions.shape[0], positions.shape[1], -1)
+            }
+        pp = getattr(model, "posterior_predictive", None)
+        if pp is not None:  # models with predictions at their training inputs (MLP)
+            chains, draws, dim = positions.shape
+            data["posterior_predictive"] = {
+                k: np.asarray(v).reshape(chains, draws, *np.shape(v)[1:])
+                for k, v in pp(positions.reshape(-1, dim)).items()
             }
     if warmup_positions is not None and warmup_positions.shape[1] > 0:
         data["warmup_posterior"] = _constrained(model, warmup_positions)
         data["warmup_sample_stats"] = _stats_dict(warmup_stats)
     if model.observed_data:
         data["observed_data"] = {k: np.asarray(v) for k, v in model.observed_data.items()}
+    if getattr(model, "constant_data", None):
+        data["constant_data"] = {k: np.asarray(v) for k, v in model.constant_data.items()}
     attrs = root_attrs(
         method.name,
         method.settings_json(),

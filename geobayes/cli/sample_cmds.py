@@ -40,10 +40,20 @@ def register(sub) -> None:
         help="sample a built-in model and write the trace (netCDF)",
         description="Sample a built-in model; writes an ArviZ trace (netCDF) and prints "
         "its summary.",
-        epilog="example: geobayes sample gaussian --model-arg dim=100 --method mala "
-        "--param step_size=0.2 --out gauss.nc",
+        epilog="examples: geobayes sample gaussian --model-arg dim=100 --method mala "
+        "--param step_size=0.2 --out gauss.nc;  geobayes sample --pymc my_model.py:model "
+        "(a pymc.Model, or a function returning one, defined in that file; needs "
+        "pip install 'geobayes[pymc]')",
     )
-    p.add_argument("model", help="built-in model name (see 'geobayes models')")
+    p.add_argument(
+        "model", nargs="?", default=None, help="built-in model name (see 'geobayes models')"
+    )
+    p.add_argument(
+        "--pymc",
+        metavar="FILE.py:NAME",
+        default=None,
+        help="sample the PyMC model NAME defined in FILE.py instead of a built-in model",
+    )
     p.add_argument("--method", default="nuts", help="sampling method (see 'geobayes methods')")
     p.add_argument(
         "--chains",
@@ -56,7 +66,10 @@ def register(sub) -> None:
         "--draws", type=int, default=None, help="draws kept per chain (chain methods; 1000)"
     )
     p.add_argument(
-        "--warmup", type=int, default=None, help="warmup iterations per chain (chain methods; 1000)"
+        "--warmup",
+        type=int,
+        default=None,
+        help="warmup iterations per chain (default: the method's: 1000, or 0 for dims)",
     )
     p.add_argument(
         "--n-particles", type=int, default=None, help="particles (particle methods: msip)"
@@ -77,6 +90,13 @@ def register(sub) -> None:
         help="method hyperparameter (repeatable), e.g. step_size=0.1",
     )
     p.add_argument("--save-warmup", action="store_true", help="keep the warmup draws")
+    p.add_argument(
+        "--resume",
+        metavar="TRACE.nc",
+        default=None,
+        help="continue the run recorded in this trace (interrupted or finished): same "
+        "method, warmup and random state; --draws is then the total wanted",
+    )
     add_overwrite(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_sample)
@@ -189,7 +209,14 @@ def cmd_sample(args) -> int:
     from geobayes.samplers import METHODS
 
     check_output(args.out, overwrite=args.overwrite)
-    model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
+    if (args.model is None) == (args.pymc is None):
+        raise ValueError("give either a built-in model name or --pymc FILE.py:NAME (not both)")
+    if args.pymc is not None:
+        if args.model_arg:
+            raise ValueError("--model-arg applies to built-in models, not to --pymc")
+        model = geobayes.Model.from_pymc(load_pymc_model(args.pymc))
+    else:
+        model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
     params = parse_key_values(args.param, "--param")
     entry = METHODS.get(str(args.method).lower())
     particle = entry is not None and getattr(entry[0], "family", "chain") == "particle"
@@ -212,18 +239,27 @@ def cmd_sample(args) -> int:
                 raise ValueError(f"{flag} only applies to particle methods (msip)")
         run = {
             "draws": 1000 if args.draws is None else args.draws,
-            "warmup": 1000 if args.warmup is None else args.warmup,
+            "warmup": args.warmup,
             "chains": 4 if args.chains is None else args.chains,
             "save_warmup": args.save_warmup,
         }
-    trace = geobayes.sample(
-        model,
-        method=args.method,
-        seed=args.seed,
-        progress=not args.no_progress,
-        **run,
-        **params,
-    )
+    if args.resume:
+        trace = geobayes.sample(
+            model,
+            resume=_read_trace(args.resume),
+            draws=args.draws,
+            progress=not args.no_progress,
+            **params,
+        )
+    else:
+        trace = geobayes.sample(
+            model,
+            method=args.method,
+            seed=args.seed,
+            progress=not args.no_progress,
+            **run,
+            **params,
+        )
     if args.out:  # written before anything else can fail or be interrupted
         with write_atomically(args.out) as tmp:
             trace.to_netcdf(tmp)
@@ -242,21 +278,69 @@ def cmd_sample(args) -> int:
     print(
         f"sampling time {trace.attrs['sampling_time']:.3f} s, "
         f"{trace.attrs['divergences']} divergences"
+        + (
+            f", {trace.attrs['n_hit_T_max']} draws hit max_time (not on the minimum set)"
+            if "n_hit_T_max" in trace.attrs
+            else ""
+        )
     )
     return 0
 
 
-def cmd_summary(args) -> int:
-    """Print the summary of a trace file (sampler, filter or HGF trace)."""
+def load_pymc_model(spec: str):
+    """Import ``FILE.py`` and return its ``NAME``: a ``pymc.Model`` or a function making one."""
+    import importlib.util
+    import sys
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise ValueError(f"--pymc must look like FILE.py:NAME, got {spec!r}")
+    if not os.path.isfile(path):
+        raise OSError(f"--pymc: no such file: {path}")
+    try:
+        import pymc
+    except ImportError:
+        raise ValueError("--pymc needs PyMC: pip install 'geobayes[pymc]'") from None
+    module_name = "_geobayes_pymc_" + os.path.splitext(os.path.basename(path))[0]
+    spec_obj = importlib.util.spec_from_file_location(module_name, path)
+    if spec_obj is None or spec_obj.loader is None:
+        raise ValueError(f"--pymc: cannot import {path} as a Python file")
+    module = importlib.util.module_from_spec(spec_obj)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        spec_obj.loader.exec_module(module)
+    except Exception as exc:  # the user's file: report its error on one line
+        raise ValueError(f"--pymc: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, name):
+        found = [k for k, v in vars(module).items() if isinstance(v, pymc.Model)]
+        raise ValueError(f"--pymc: {path} defines no {name!r}; PyMC models in it: {found}")
+    obj = getattr(module, name)
+    if not isinstance(obj, pymc.Model) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, pymc.Model):
+        raise TypeError(
+            f"--pymc: {name!r} in {path} is a {type(obj).__name__}, not a pymc.Model "
+            "(or a function returning one)"
+        )
+    return obj
+
+
+def _read_trace(path):
     import xarray as xr
 
-    if not os.path.isfile(args.trace):
-        raise OSError(f"no such trace file: {args.trace}")
+    if not os.path.isfile(path):
+        raise OSError(f"no such trace file: {path}")
     try:
-        trace = xr.open_datatree(args.trace)
+        return xr.open_datatree(path).load()  # read fully: the file may be replaced later
     except Exception as exc:  # h5py/netCDF errors have many types
-        raise OSError(f"cannot read {args.trace} as a netCDF trace: {exc}") from None
-    _print_summary(trace, args.var_names)
+        raise OSError(f"cannot read {path} as a netCDF trace: {exc}") from None
+
+
+def cmd_summary(args) -> int:
+    """Print the summary of a trace file (sampler, filter or HGF trace)."""
+    _print_summary(_read_trace(args.trace), args.var_names)
     return 0
 
 

@@ -11,7 +11,9 @@ from geobayes.models.base import Model
 from geobayes.models.eight_schools import eight_schools
 from geobayes.models.gaussian import correlated_gaussian, gaussian, gaussian_from_moments
 from geobayes.models.logistic import logistic_regression
+from geobayes.models.loss_surfaces import flat_valley, hyperbola, ring
 from geobayes.models.mixture import gaussian_mixture, mixture_2d, mixture_10d
+from geobayes.models.mlp import mlp_regression
 from geobayes.models.posteriordb import (
     ark,
     blr,
@@ -64,4 +66,8 @@ __all__ = [
     "posteriors",
     "load_reference",
     "trace_columns",
+    "ring",
+    "hyperbola",
+    "flat_valley",
+    "mlp_regression",
 ]

@@ -216,6 +216,18 @@ class Model:
         self.dims = dict(dims) if dims else {}
         self.description = description
 
+    @classmethod
+    def from_pymc(cls, pymc_model, **kwargs) -> Model:
+        """Compile a PyMC model (``pip install 'geobayes[pymc]'``).
+
+        See :func:`geobayes.models.from_pymc.from_pymc`: the joint log density on PyMC's
+        value variables and its gradient, compiled by PyTensor's Numba backend; traces
+        carry PyMC's names, dims, coords, deterministics and data groups.
+        """
+        from geobayes.models.from_pymc import from_pymc
+
+        return from_pymc(pymc_model, **kwargs)
+
     # -- evaluation -------------------------------------------------------------------------
     @property
     def lpg(self):

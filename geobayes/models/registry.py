@@ -8,6 +8,7 @@ from geobayes.models.base import Model
 from geobayes.models.eight_schools import eight_schools
 from geobayes.models.gaussian import correlated_gaussian, gaussian
 from geobayes.models.logistic import logistic_regression
+from geobayes.models.loss_surfaces import flat_valley, hyperbola, ring
 from geobayes.models.mixture import mixture_2d, mixture_10d
 from geobayes.models.posteriordb import POSTERIORDB_MODELS
 from geobayes.models.shapes import banana, double_well, funnel
@@ -31,6 +32,15 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
     "eight_schools_centered": (
         lambda **kw: eight_schools(centered=True, **kw),
         "eight schools, centered",
+    ),
+    "ring": (ring, "loss: ring of minima |theta| = 1 (for method='dims'); dim=2, radius=1"),
+    "hyperbola": (
+        hyperbola,
+        "loss: hyperbola of minima a b = 1, L = (a b - 1)^2 (for method='dims')",
+    ),
+    "flat_valley": (
+        flat_valley,
+        "loss: flat valley L = |theta_{flat:}|^2 / 2 (for method='dims'); dim=2, flat=1",
     ),
     "logistic_regression": (
         logistic_regression,

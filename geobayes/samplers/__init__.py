@@ -4,6 +4,7 @@
 """
 
 from geobayes.samplers.base import SamplerMethod
+from geobayes.samplers.dims import DIMS
 from geobayes.samplers.hmc import HMC
 from geobayes.samplers.mala import MALA
 from geobayes.samplers.msip import MSIP
@@ -13,6 +14,7 @@ from geobayes.samplers.particle import ParticleMethod
 __all__ = [
     "SamplerMethod",
     "ParticleMethod",
+    "DIMS",
     "MALA",
     "HMC",
     "NUTS",
@@ -24,6 +26,10 @@ __all__ = [
 #: name -> (class, one-line description)
 METHODS = {
     "nuts": (NUTS, "No-U-Turn Sampler (multinomial, Stan's variant), diagonal or dense metric"),
+    "dims": (
+        DIMS,
+        "dissipative Riemannian mechanics: kick-dissipate draws on a loss's minimum set",
+    ),
     "hmc": (HMC, "Hamiltonian Monte Carlo, Stan-style step size and diagonal metric adaptation"),
     "mala": (MALA, "Metropolis-adjusted Langevin algorithm, dual-averaging step size"),
     "msip": (MSIP, "mean shift interacting particles: weighted MMD quadrature rule (particles)"),

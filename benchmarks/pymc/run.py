@@ -1,0 +1,325 @@
+"""PyMC models in geobayes: gradient overhead, compile time, ESS per second.
+
+Run: ``.venv/bin/python -m benchmarks.pymc.run [--part gradient compile ess] [--models ...]``
+(nutpie is optional: ``pip install nutpie`` to include it).  Results go to
+``benchmarks/pymc/results.json`` and are summarized in ``RESULTS.md``.
+
+* gradient: CPU seconds per gradient inside geobayes HMC (one chain, one thread; the
+  CPU-time difference of two ``geobayes.sample`` calls differing only in ``draws`` over
+  their difference in ``n_gradient_evals``, so fixed costs cancel) over one bare
+  call of the PyTensor-compiled Numba function (``fn.vm.jit_fn`` called in a jitted loop
+  with the data arrays, the fastest way to call it); both sides alternated, best of
+  ``--repeats``.  CPU time, not wall time, because the machine is shared.
+* compile: model compile time in a fresh process each (geobayes ``Model.from_pymc``,
+  ``nutpie.compile_pymc_model``, PyMC's ``logp_dlogp_function`` + first call, as
+  ``pm.sample`` needs), twice: the second process finds PyTensor's and Numba's disk caches.
+* ess: min bulk ESS over the free variables per second of sampling, compilation
+  excluded, for geobayes (NUTS if available, else HMC), nutpie and ``pm.sample``, 4 chains
+  x 1000 draws after 1000 warmup; wall and CPU (process) seconds, since the machine is
+  shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _bare_loop():
+    import numba
+
+    @numba.njit
+    def loop(f, x, n, args):
+        s = 0.0
+        for _ in range(n):
+            x[0] += 1e-12
+            out = f(x, *args)
+            s += out[0].item()
+        return s
+
+    return loop
+
+
+def _hmc_cpu_per_grad(model, draws, seed):
+    """CPU seconds per gradient of geobayes HMC, fixed costs cancelled.
+
+    Two runs differing only in ``draws`` (same warmup, one chain, one thread): the
+    difference of their CPU times over the difference of their gradient counts, so the
+    per-call costs (setup, step-size search, trace building) drop out.
+    """
+    import geobayes
+
+    cpu, grads = [], []
+    for n in (draws // 10, draws):
+        t0 = time.process_time()
+        tr = geobayes.sample(
+            model,
+            method="hmc",
+            draws=n,
+            warmup=200,
+            chains=1,
+            cores=1,
+            seed=seed,
+            progress=False,
+            log_likelihood=False,
+        )
+        cpu.append(time.process_time() - t0)
+        grads.append(tr.attrs["n_gradient_evals"])
+    return (cpu[1] - cpu[0]) / (grads[1] - grads[0])
+
+
+def gradient(name, repeats, draws):
+    import geobayes
+    from benchmarks.pymc.models import MODELS
+
+    model = geobayes.Model.from_pymc(MODELS[name]())
+    b = model._builder
+    jit_fn = b.jit_fns["lpg"]
+    args = tuple(np.ascontiguousarray(v) for v in b.node_values())
+    args = tuple(
+        v.astype(np.int64) if v.dtype.kind in "biu" else v.astype(np.float64) for v in args
+    )
+    loop = _bare_loop()
+    x = model.initial_point(np.random.default_rng(0))
+    loop(jit_fn, x.copy(), 10, args)
+    t0 = time.process_time()
+    loop(jit_fn, x.copy(), 100, args)
+    per_call = (time.process_time() - t0) / 100
+    # about 2 CPU seconds of gradients in the long HMC run, 1 s in the bare loop
+    n_bare = int(max(100, 1.0 / max(per_call, 1e-7)))
+    n_draws = int(max(2000, draws, 2.0 / max(per_call, 1e-7) / 10))
+    geobayes.sample(
+        model, draws=20, warmup=20, chains=1, cores=1, seed=0, progress=False, log_likelihood=False
+    )
+    wrapped_args = (model.fdata, model.idata)
+    loop(model.lpg, x.copy(), 10, wrapped_args)
+    builtin = geobayes.models.get("eight_schools") if name == "eight_schools" else None
+    if builtin is not None:
+        bargs = (builtin.fdata, builtin.idata)
+        loop(builtin.lpg, x.copy(), 10, bargs)
+    bare, wrapped, hmc, b_bare, b_hmc = [], [], [], [], []
+    for r in range(repeats):
+        t0 = time.process_time()
+        loop(jit_fn, x.copy(), n_bare, args)
+        bare.append((time.process_time() - t0) / n_bare)
+        t0 = time.process_time()
+        loop(model.lpg, x.copy(), n_bare, wrapped_args)
+        wrapped.append((time.process_time() - t0) / n_bare)
+        hmc.append(_hmc_cpu_per_grad(model, n_draws, seed=r))
+        if builtin is not None:  # the hand-written model: HMC's own cost per gradient
+            t0 = time.process_time()
+            loop(builtin.lpg, x.copy(), n_bare, bargs)
+            b_bare.append((time.process_time() - t0) / n_bare)
+            b_hmc.append(_hmc_cpu_per_grad(builtin, n_draws, seed=r))
+    out = {
+        "bare_us": 1e6 * min(bare),
+        "wrapper_us": 1e6 * min(wrapped),
+        "hmc_per_grad_us": 1e6 * min(hmc),
+        "ratio": min(hmc) / min(bare),
+        "bare_all_us": [1e6 * v for v in bare],
+        "hmc_all_us": [1e6 * v for v in hmc],
+        "hmc_draws": n_draws,
+    }
+    if builtin is not None:
+        out["builtin_bare_us"] = 1e6 * min(b_bare)
+        out["builtin_hmc_per_grad_us"] = 1e6 * min(b_hmc)
+        out["builtin_hmc_minus_bare_us"] = 1e6 * (min(b_hmc) - min(b_bare))
+    return out
+
+
+_COMPILE_SNIPPETS = {
+    "geobayes": (
+        "import geobayes\n"
+        "t0 = time.perf_counter(); c0 = time.process_time(); m = geobayes.Model.from_pymc(model)\n"
+        "m.logdensity_and_grad(m.initial_point(np.random.default_rng(0)))\n"
+        "out = (time.perf_counter() - t0, time.process_time() - c0)\n"
+    ),
+    "nutpie": (
+        "import nutpie\n"
+        "t0 = time.perf_counter(); c0 = time.process_time(); c = nutpie.compile_pymc_model(model)\n"
+        "out = (time.perf_counter() - t0, time.process_time() - c0)\n"
+    ),
+    "pymc": (
+        "t0 = time.perf_counter(); c0 = time.process_time()\n"
+        "f = model.logp_dlogp_function(ravel_inputs=True)\n"
+        "f.set_extra_values({})\n"
+        "ip = model.initial_point()\n"
+        "x = np.concatenate([np.ravel(ip[v.name]) for v in model.value_vars])\n"
+        "f(x)\n"
+        "out = (time.perf_counter() - t0, time.process_time() - c0)\n"
+    ),
+}
+
+
+def compile_times(name):
+    res = {}
+    for tool, snippet in _COMPILE_SNIPPETS.items():
+        if tool == "nutpie" and not _has("nutpie"):
+            continue
+        code = (
+            "import time, numpy as np, sys\n"
+            f"sys.path.insert(0, {str(ROOT)!r})\n"
+            "from benchmarks.pymc.models import MODELS\n"
+            f"model = MODELS[{name!r}]()\n" + snippet + "print(*out)\n"
+        )
+        times = []
+        for _ in range(2):
+            p = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=False
+            )
+            if p.returncode:
+                times.append(None)
+                print(p.stderr[-2000:], file=sys.stderr)
+            else:
+                times.append([float(v) for v in p.stdout.strip().splitlines()[-1].split()])
+        res[tool] = {"first_process_wall_cpu_s": times[0], "second_process_wall_cpu_s": times[1]}
+    return res
+
+
+def _has(mod):
+    import importlib.util
+
+    return importlib.util.find_spec(mod) is not None
+
+
+def _min_ess(posterior, names):
+    import arviz as az
+
+    ds = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
+    ess = az.ess(ds[names], method="bulk")
+    return float(min(float(np.min(ess[v].values)) for v in names))
+
+
+def ess(name, draws, seed=1):
+    import pymc as pm
+
+    import geobayes
+    from benchmarks.pymc.models import MODELS
+    from geobayes.samplers import METHODS
+
+    method = "nuts" if "nuts" in METHODS else "hmc"
+    res = {"geobayes_method": method}
+    pm_model = MODELS[name]()
+    free = [rv.name for rv in pm_model.free_RVs]
+
+    model = geobayes.Model.from_pymc(pm_model)
+    geobayes.sample(
+        model,
+        method=method,
+        draws=10,
+        warmup=10,
+        chains=1,
+        seed=0,
+        progress=False,
+        log_likelihood=False,
+    )  # compile everything first
+    c0, w0 = time.process_time(), time.perf_counter()
+    tr = geobayes.sample(
+        model,
+        method=method,
+        draws=draws,
+        warmup=draws,
+        chains=4,
+        cores=2,
+        seed=seed,
+        progress=False,
+        log_likelihood=False,
+    )
+    c1, w1 = time.process_time(), time.perf_counter()
+    e = _min_ess(tr.posterior, free)
+    res["geobayes"] = {
+        "min_ess": e,
+        "wall_s": tr.attrs["sampling_time"],
+        "cpu_s": c1 - c0,
+        "call_wall_s": w1 - w0,
+        "ess_per_s": e / tr.attrs["sampling_time"],
+        "ess_per_cpu_s": e / (c1 - c0),
+    }
+
+    if _has("nutpie"):
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(pm_model)
+        nutpie.sample(compiled, draws=10, tune=10, chains=1, cores=1, seed=0, progress_bar=False)
+        c0, w0 = time.process_time(), time.perf_counter()
+        tr = nutpie.sample(
+            compiled, draws=draws, tune=draws, chains=4, cores=2, seed=seed, progress_bar=False
+        )
+        c1, w1 = time.process_time(), time.perf_counter()
+        e = _min_ess(tr.posterior, free)
+        res["nutpie"] = {
+            "min_ess": e,
+            "wall_s": w1 - w0,
+            "cpu_s": c1 - c0,
+            "ess_per_s": e / (w1 - w0),
+            "ess_per_cpu_s": e / (c1 - c0),
+        }
+
+    # pm.sample: one process (cores=1) so that its CPU time is measurable; its own
+    # sampling_time attribute excludes compilation
+    c0 = time.process_time()
+    idata = pm.sample(
+        model=pm_model,
+        draws=draws,
+        tune=draws,
+        chains=4,
+        cores=1,
+        random_seed=seed,
+        progressbar=False,
+        nuts_sampler="pymc",
+        compute_convergence_checks=False,
+    )
+    c1 = time.process_time()
+    e = _min_ess(idata.posterior, free)
+    st = float(idata.posterior.attrs["sampling_time"])
+    res["pymc"] = {
+        "min_ess": e,
+        "wall_s": st,
+        "cpu_s_incl_compile": c1 - c0,
+        "ess_per_s": e / st,
+        "note": "cores=1: chains run one after another",
+    }
+    return res
+
+
+def main(argv=None):
+    from benchmarks.pymc.models import MODELS
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", nargs="*", default=["gradient", "compile", "ess"])
+    ap.add_argument("--models", nargs="*", default=list(MODELS))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--out", default=str(HERE / "results.json"))
+    args = ap.parse_args(argv)
+    path = Path(args.out)
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results["load_before"] = os.getloadavg()
+    for name in args.models:
+        r = results.setdefault(name, {})
+        if "gradient" in args.part:
+            r["gradient"] = gradient(name, args.repeats, draws=max(200, args.draws // 2))
+            print(name, "gradient", json.dumps(r["gradient"]), flush=True)
+        if "compile" in args.part:
+            r["compile"] = compile_times(name)
+            print(name, "compile", json.dumps(r["compile"]), flush=True)
+        if "ess" in args.part:
+            r["ess"] = ess(name, args.draws)
+            print(name, "ess", json.dumps(r["ess"]), flush=True)
+        path.write_text(json.dumps(results, indent=1))
+    results["load_after"] = os.getloadavg()
+    path.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
