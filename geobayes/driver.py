@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
+from geobayes._particle_driver import sample_particles
 from geobayes.adaptation.mass_matrix import warmup_schedule
 from geobayes.adaptation.step_size import da_init
 from geobayes.errors import InitializationError
@@ -155,7 +156,7 @@ def sample(
     model,
     method="nuts",
     *,
-    draws: int = 1000,
+    draws: int | None = None,
     warmup: int | None = None,
     chains: int = 4,
     seed=None,
@@ -212,10 +213,6 @@ def sample(
     """
     model = _resolve_model(model)
     method = get_method(method, **method_kwargs)
-    draws = _check_count("draws", draws, 1)
-    if warmup is None:
-        warmup = method.default_warmup
-    warmup = _check_count("warmup", warmup, 0)
     chains = _check_count("chains", chains, 1)
     if cores is not None:
         cores = _check_count("cores", cores, 1)
@@ -223,6 +220,28 @@ def sample(
     rngs = chain_generators(
         seed_value if not isinstance(seed, np.random.SeedSequence) else seed, chains
     )
+    if method.family == "particle":
+        for name, value in (("draws", draws), ("warmup", warmup), ("save_warmup", save_warmup)):
+            if value not in (None, False):
+                raise TypeError(
+                    f"{name} does not apply to the particle method {method.name!r}; set "
+                    "n_particles= and n_steps= instead (chains = independent replicates)"
+                )
+        return sample_particles(
+            model,
+            method,
+            chains=chains,
+            rngs=rngs,
+            seed_value=seed_value,
+            initial_points=initial_points,
+            cores=cores,
+            progress=progress,
+            log_likelihood=log_likelihood,
+        )
+    draws = _check_count("draws", 1000 if draws is None else draws, 1)
+    if warmup is None:
+        warmup = method.default_warmup
+    warmup = _check_count("warmup", warmup, 0)
     starts = _initial_points(initial_points, chains, model)
     prepare = getattr(method, "prepare", None)
     if prepare is not None:  # methods that set themselves up on the model (DIMS)

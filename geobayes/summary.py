@@ -8,6 +8,12 @@ summarized per state component: final mean and sd, time-averaged spread and, wit
 truth, RMSE; the run's RMSE, spread and evidence are in the table's ``attrs``.
 :func:`resample` turns a weighted trace into an equally weighted one that any ArviZ
 function accepts.
+
+Signed weights (MSIP quadrature rules): weighted means are exact rule evaluations and are
+reported; ``sd`` is reported when the rule's variance is positive (else NaN); quantiles are
+not defined for a signed measure (its CDF is not monotone), so they are NaN and a
+:class:`UserWarning` says so.  :func:`resample` refuses negative weights unless told
+``negative="clip"`` (clip to zero and renormalize: an approximation, with a warning).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import xarray as xr
 
 from geobayes.math.resampling import systematic_from_uniform
 from geobayes.random import as_seed_sequence
-from geobayes.trace import is_weighted, root_attrs
+from geobayes.trace import get_weights, is_weighted, root_attrs
 
 __all__ = ["summary", "resample", "weighted_quantile"]
 
@@ -35,9 +41,7 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
 
 
 def _flat_weights(trace) -> np.ndarray:
-    lw = trace["sample_stats"]["log_weight"].values  # (chain, draw)
-    w = np.exp(lw - lw.max(axis=1, keepdims=True))
-    w /= w.sum(axis=1, keepdims=True)
+    w = get_weights(trace)  # (chain, draw), normalized per chain, possibly signed
     return (w / w.shape[0]).ravel()  # replicates weighted equally
 
 
@@ -46,7 +50,9 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
 
     For ordinary traces this is ``arviz.summary(trace, var_names=..., **kwargs)``.  For
     weighted traces the columns are ``mean``, ``sd``, ``q05``, ``q50``, ``q95`` (weighted)
-    and ``ess_kish`` = ``1 / sum(w^2)`` of the pooled, normalized weights.
+    and ``ess_kish`` = ``1 / sum(w^2)`` of the pooled, normalized weights.  With signed
+    weights the quantiles are NaN (with a warning) and ``sd`` is NaN where the rule's
+    variance is not positive.
 
     Examples
     --------
@@ -78,6 +84,17 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
 
         return az.summary(trace, var_names=var_names, **kwargs)
     w = _flat_weights(trace)
+    signed = bool(np.any(w < 0))
+    if signed:
+        import warnings
+
+        warnings.warn(
+            f"{int(np.sum(w < 0))} of the {w.size} weights are negative (a quadrature rule, "
+            "not a probability measure): means are exact rule evaluations, but quantiles are "
+            "not defined and are reported as NaN",
+            UserWarning,
+            stacklevel=2,
+        )
     ess = 1.0 / np.sum(w * w)
     post = trace["posterior"]
     names = var_names or list(post.data_vars)
@@ -88,10 +105,13 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
         for k in range(vals.shape[1]):
             col = vals[:, k]
             mean = float(np.sum(w * col))
-            sd = float(np.sqrt(np.sum(w * (col - mean) ** 2)))
-            rows.append(
-                [mean, sd] + [weighted_quantile(col, w, q) for q in (0.05, 0.5, 0.95)] + [ess]
-            )
+            var = float(np.sum(w * (col - mean) ** 2))
+            sd = float(np.sqrt(var)) if var > 0 or not signed else np.nan
+            if signed:
+                qs = [np.nan] * 3
+            else:
+                qs = [weighted_quantile(col, w, q) for q in (0.05, 0.5, 0.95)]
+            rows.append([mean, sd, *qs, ess])
             if vals.shape[1] == 1 and da.ndim == 2:
                 index.append(name)
             else:
@@ -142,11 +162,13 @@ def _filter_summary(trace, var_names=None) -> pd.DataFrame:
     return df
 
 
-def resample(trace, n: int, seed=None) -> xr.DataTree:
+def resample(trace, n: int, seed=None, *, negative: str = "raise") -> xr.DataTree:
     """Equally weighted trace of ``n`` draws by systematic resampling of a weighted trace.
 
     The result has one chain of ``n`` draws, ``weighted = 0`` and the original method
-    recorded in ``resampled_from``.
+    recorded in ``resampled_from``.  A rule with negative weights cannot be resampled
+    exactly: ``negative="raise"`` (default) refuses it, ``negative="clip"`` sets negative
+    weights to zero and renormalizes (an approximation; a warning gives the mass removed).
 
     Examples
     --------
@@ -166,7 +188,27 @@ def resample(trace, n: int, seed=None) -> xr.DataTree:
         )
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if negative not in ("raise", "clip"):
+        raise ValueError(f"negative must be 'raise' or 'clip', got {negative!r}")
     w = _flat_weights(trace)
+    if np.any(w < 0):
+        neg = float(-w[w < 0].sum())
+        if negative == "raise":
+            raise ValueError(
+                f"cannot resample: {int(np.sum(w < 0))} of the {w.size} weights are negative "
+                f"(total negative mass {neg:.3g}; a quadrature rule, not a probability measure). "
+                "Use geobayes.summary(trace) for weighted statistics, or "
+                "resample(..., negative='clip') to drop the negative weights (approximate)"
+            )
+        import warnings
+
+        warnings.warn(
+            f"resample: clipped {int(np.sum(w < 0))} negative weights (mass {neg:.3g}) to zero",
+            UserWarning,
+            stacklevel=2,
+        )
+        w = np.clip(w, 0.0, None)
+        w = w / w.sum()
     rng = np.random.default_rng(as_seed_sequence(seed))
     idx = systematic_from_uniform(np.ascontiguousarray(w), rng.random(), int(n))
     post = trace["posterior"]

@@ -30,6 +30,7 @@ def test_models_and_methods(capsys):
     out = capsys.readouterr().out
     assert "HMC(" in out and "NUTS(" in out
     assert "default nuts" in out and "(default)" in out.split("nuts ")[1].splitlines()[0]
+    assert "MSIP(n_particles=100" in out
 
 
 def test_sample_then_summary(tmp_path, capsys):
@@ -67,6 +68,18 @@ def test_sample_then_summary(tmp_path, capsys):
     assert "ess_bulk" in capsys.readouterr().out
 
 
+def test_sample_msip_writes_a_weighted_trace(tmp_path, capsys):
+    out = tmp_path / "m.nc"
+    argv = ["sample", "funnel", "--method", "msip", "--n-particles", "20", "--n-steps", "10"]
+    assert main(argv + ["--no-progress", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "weighted particles per replicate" in text and "x[0]" in text
+    t = xr.open_datatree(out)
+    assert t.posterior["x"].shape == (1, 20, 9) and t.attrs["weighted"] == 1
+    assert t.sample_stats["mmd"].dims == ("chain", "iteration")
+    assert main(["summary", str(out)]) == 0
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
@@ -78,6 +91,9 @@ def test_sample_then_summary(tmp_path, capsys):
         (["sample", "gaussian", "--out", "/nonexistent-folder/x.nc"], "error: cannot write"),
         (["sample", "gaussian", "--model-arg", "dim"], "error: --model-arg must look like"),
         (["summary", "/nonexistent-folder/x.nc"], "error: no such trace file"),
+        (["sample", "funnel", "--method", "msip", "--n-particles", "0"], "error: n_particles"),
+        (["sample", "funnel", "--method", "msip", "--draws", "5"], "error: --draws does not"),
+        (["sample", "gaussian", "--n-particles", "5"], "error: --n-particles only applies"),
     ],
 )
 def test_errors_are_one_line(argv, message, capsys):

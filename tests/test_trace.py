@@ -121,3 +121,55 @@ def test_weighted_trace_errors():
         weighted_trace(np.zeros((1, 2, 1)), np.array([[0.0, np.nan]]))
     with pytest.raises(ValueError, match="finite log-weight"):
         weighted_trace(np.zeros((1, 2, 1)), np.full((1, 2), -np.inf))
+
+
+def _signed_trace():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 6, 1))
+    w = np.array([[0.5, 0.4, -0.1, 0.3, -0.2, 0.1], [0.2, 0.2, 0.2, 0.2, 0.3, -0.1]])
+    return x, w, weighted_trace({"x": x}, weights=w, method="test")
+
+
+def test_signed_weights_convention_and_netcdf_round_trip(tmp_path):
+    from geobayes.trace import get_weights, load_trace
+
+    x, w, t = _signed_trace()
+    assert t.attrs["signed_weights"] == 1 and "log_weight" not in t.sample_stats
+    np.testing.assert_allclose(t.sample_stats["weight"].values, w)  # already sum to one
+    t.to_netcdf(tmp_path / "s.nc")
+    back = xr.open_datatree(tmp_path / "s.nc")
+    np.testing.assert_array_equal(get_weights(back), get_weights(t))
+    assert type(load_trace(tmp_path / "s.nc")).__name__ == "WeightedDataTree"
+    with pytest.warns(UserWarning, match="quantiles are not defined"):
+        s = geobayes.summary(back)
+    mean = np.sum(w * x[..., 0]) / 2  # replicates weighted equally
+    assert s.loc["x[0]", "mean"] == pytest.approx(mean, rel=1e-12)
+    assert np.isnan(s.loc["x[0]", "q50"])
+    # non-negative weights keep log_weight, and both readers agree
+    t2 = weighted_trace({"x": x}, weights=np.abs(w))
+    np.testing.assert_allclose(np.exp(t2.sample_stats["log_weight"].values), get_weights(t2))
+
+
+def test_resample_refuses_or_clips_negative_weights():
+    x, w, t = _signed_trace()
+    with pytest.raises(ValueError, match="weights are negative"):
+        geobayes.resample(t, 10)
+    with pytest.warns(UserWarning, match="clipped 3 negative weights"):
+        r = geobayes.resample(t, 1000, seed=0, negative="clip")
+    assert r.posterior["x"].shape == (1, 1000, 1)
+
+
+def test_arviz_on_a_weighted_trace_warns():
+    import warnings
+
+    from geobayes.trace import WeightedTraceWarning
+
+    x, lw = _synthetic_weighted()
+    t = weighted_trace({"x": x}, lw)
+    with pytest.warns(WeightedTraceWarning, match="ArviZ ignores the weights"):
+        az.summary(t, kind="stats")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeightedTraceWarning)
+        geobayes.summary(t)  # weight-aware: no warning
+        az.summary(geobayes.resample(t, 100, seed=0), kind="stats")  # unweighted: none
+        _ = t.posterior["x"].values  # the user's own access: none

@@ -55,14 +55,26 @@ def register(sub) -> None:
         help="sample the PyMC model NAME defined in FILE.py instead of a built-in model",
     )
     p.add_argument("--method", default="nuts", help="sampling method (see 'geobayes methods')")
-    p.add_argument("--chains", type=int, default=4, help="number of chains")
-    p.add_argument("--draws", type=int, default=1000, help="draws kept per chain")
+    p.add_argument(
+        "--chains",
+        type=int,
+        default=None,
+        help="number of chains (particle methods: independent replicates); default 4 for "
+        "chain methods, 1 for particle methods",
+    )
+    p.add_argument(
+        "--draws", type=int, default=None, help="draws kept per chain (chain methods; 1000)"
+    )
     p.add_argument(
         "--warmup",
         type=int,
         default=None,
-        help="warmup iterations per chain (default: the method's: 1000, or 0 for dims)",
+        help="warmup iterations per chain (chain methods; default: the method's: 1000, or 0 for dims)",
     )
+    p.add_argument(
+        "--n-particles", type=int, default=None, help="particles (particle methods: msip)"
+    )
+    p.add_argument("--n-steps", type=int, default=None, help="iterations (particle methods: msip)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", default=None, help="netCDF file to write the trace to")
     p.add_argument(
@@ -142,7 +154,8 @@ def cmd_methods(args) -> int:
     for name in sorted(METHODS):
         cls, text = METHODS[name]
         mark = " (default)" if name == "nuts" else ""
-        print(f"  {name:<6}  {text}{mark}")
+        family = getattr(cls, "family", "chain")
+        print(f"  {name:<6}  {text} [{family} method]{mark}")
         print(f"          defaults: {cls()!r}")
     print("\nfilter methods (geobayes filter --method): " + ", ".join(method_names()))
     print("HGF updates (geobayes hgf --update): classic, ehgf, robust")
@@ -150,15 +163,21 @@ def cmd_methods(args) -> int:
 
 
 def _print_summary(trace, var_names=None) -> None:
+    import warnings
+
     import pandas as pd
 
     import geobayes
 
-    table = geobayes.summary(trace, var_names=var_names)
+    with warnings.catch_warnings(record=True) as caught:  # signed weights: a note, not noise
+        warnings.simplefilter("always", UserWarning)
+        table = geobayes.summary(trace, var_names=var_names)
     if table.attrs:  # filter / HGF trace: the run's figures first
         print(", ".join(f"{k} {_fmt(v)}" for k, v in table.attrs.items()))
     with pd.option_context("display.width", 120, "display.max_rows", 200):
         print(table)
+    for w in caught:
+        print(f"note: {w.message}")
 
 
 def _fmt(v):
@@ -167,9 +186,12 @@ def _fmt(v):
 
 def _interrupted_exit(trace, out) -> int:
     """Report an interrupted run (exit status 130, as a shell reports SIGINT)."""
-    n = int(trace.attrs.get("draws", 0))
     where = f"partial trace written to {out}" if out else "nothing written (no --out)"
-    print(f"interrupted after {n} draws per chain; {where}", file=sys.stderr)
+    if "n_particles" in trace.attrs:  # particle method
+        done = f"{int(trace.attrs.get('n_steps', 0))} iterations"
+    else:
+        done = f"{int(trace.attrs.get('draws', 0))} draws per chain"
+    print(f"interrupted after {done}; {where}", file=sys.stderr)
     return 130
 
 
@@ -177,6 +199,7 @@ def cmd_sample(args) -> int:
     """Sample a built-in model; write the trace first, then print its summary."""
     import geobayes
     from geobayes.models import get
+    from geobayes.samplers import METHODS
 
     check_output(args.out, overwrite=args.overwrite)
     if (args.model is None) == (args.pymc is None):
@@ -187,25 +210,54 @@ def cmd_sample(args) -> int:
         model = geobayes.Model.from_pymc(load_pymc_model(args.pymc))
     else:
         model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
+    params = parse_key_values(args.param, "--param")
+    entry = METHODS.get(str(args.method).lower())
+    particle = entry is not None and getattr(entry[0], "family", "chain") == "particle"
+    if particle:
+        for flag, value in (("--draws", args.draws), ("--warmup", args.warmup)):
+            if value is not None:
+                raise ValueError(
+                    f"{flag} does not apply to the particle method {args.method!r}; "
+                    "use --n-particles and --n-steps"
+                )
+        if args.save_warmup:
+            raise ValueError(f"--save-warmup does not apply to the particle method {args.method!r}")
+        for key, value in (("n_particles", args.n_particles), ("n_steps", args.n_steps)):
+            if value is not None:
+                params[key] = value
+        run = {"chains": 1 if args.chains is None else args.chains}
+    else:
+        for flag, value in (("--n-particles", args.n_particles), ("--n-steps", args.n_steps)):
+            if value is not None:
+                raise ValueError(f"{flag} only applies to particle methods (msip)")
+        run = {
+            "draws": 1000 if args.draws is None else args.draws,
+            "warmup": args.warmup,
+            "chains": 4 if args.chains is None else args.chains,
+            "save_warmup": args.save_warmup,
+        }
     trace = geobayes.sample(
         model,
         method=args.method,
-        draws=args.draws,
-        warmup=args.warmup,
-        chains=args.chains,
         seed=args.seed,
         progress=not args.no_progress,
-        save_warmup=args.save_warmup,
-        **parse_key_values(args.param, "--param"),
+        **run,
+        **params,
     )
     if args.out:  # written before anything else can fail or be interrupted
         with write_atomically(args.out) as tmp:
             trace.to_netcdf(tmp)
         print(f"wrote {args.out}")
     if trace.attrs.get("partial"):
-        if int(trace.attrs.get("draws", 0)) > 0:
+        if int(trace.attrs.get("draws", trace.attrs.get("n_steps", 0))) > 0:
             _print_summary(trace)
         return _interrupted_exit(trace, args.out)
+    if particle and trace.attrs.get("weighted", 0):
+        w = trace.sample_stats["weight"].values
+        print(
+            f"{args.method}: {w.shape[1]} weighted particles per replicate, "
+            f"{int((w < 0).sum())} negative weight(s); weighted summary:"
+        )
     _print_summary(trace)
     print(
         f"sampling time {trace.attrs['sampling_time']:.3f} s, "

@@ -68,6 +68,7 @@ def gaussian_from_moments(mean, cov, name="gaussian", description="") -> Model:
     )
     m.true_mean = mean.copy()
     m.true_cov = full.copy()
+    m.gaussian_mixture = (np.ones(1), mean[None].copy(), full[None].copy())  # closed forms (MSIP)
     return m
 
 

@@ -62,6 +62,7 @@ def gaussian_mixture(weights, means, sds, name="gaussian_mixture", description="
     second = sum(w[j] * (np.outer(mu[j], mu[j]) + sd[j] ** 2 * np.eye(d)) for j in range(k))
     m.true_cov = second - np.outer(m.true_mean, m.true_mean)
     m.weights = w
+    m.gaussian_mixture = (w.copy(), mu.copy(), sd[:, None, None] ** 2 * np.eye(d))  # (MSIP)
     return m
 
 

@@ -7,9 +7,21 @@ from geobayes.samplers.base import SamplerMethod
 from geobayes.samplers.dims import DIMS
 from geobayes.samplers.hmc import HMC
 from geobayes.samplers.mala import MALA
+from geobayes.samplers.msip import MSIP
 from geobayes.samplers.nuts import NUTS
+from geobayes.samplers.particle import ParticleMethod
 
-__all__ = ["SamplerMethod", "DIMS", "MALA", "HMC", "NUTS", "METHODS", "get_method"]
+__all__ = [
+    "SamplerMethod",
+    "DIMS",
+    "ParticleMethod",
+    "MALA",
+    "HMC",
+    "NUTS",
+    "MSIP",
+    "METHODS",
+    "get_method",
+]
 
 #: name -> (class, one-line description)
 METHODS = {
@@ -20,19 +32,20 @@ METHODS = {
     ),
     "hmc": (HMC, "Hamiltonian Monte Carlo, Stan-style step size and diagonal metric adaptation"),
     "mala": (MALA, "Metropolis-adjusted Langevin algorithm, dual-averaging step size"),
+    "msip": (MSIP, "mean shift interacting particles: weighted MMD quadrature rule (particles)"),
 }
 
 
-def get_method(method, **kwargs) -> SamplerMethod:
+def get_method(method, **kwargs) -> SamplerMethod | ParticleMethod:
     """Return a method object from a name (with ``kwargs`` as hyperparameters) or an object."""
-    if isinstance(method, SamplerMethod):
+    if isinstance(method, (SamplerMethod, ParticleMethod)):
         if kwargs:
             raise TypeError(
                 f"got a method object and extra hyperparameters {sorted(kwargs)}; "
                 "set them on the object instead"
             )
         return method
-    if isinstance(method, type) and issubclass(method, SamplerMethod):
+    if isinstance(method, type) and issubclass(method, (SamplerMethod, ParticleMethod)):
         return method(**kwargs)
     if not isinstance(method, str):
         raise TypeError(
