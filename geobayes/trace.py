@@ -461,7 +461,7 @@ def get_weights(trace) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> t = weighted_trace(np.zeros((1, 2, 1)), np.log([[1.0, 3.0]]))
-    >>> get_weights(t).tolist()
+    >>> get_weights(t).round(12).tolist()
     [[0.25, 0.75]]
     """
     ss = trace["sample_stats"]

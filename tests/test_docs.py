@@ -98,7 +98,9 @@ def test_readme_cli_block_runs(tmp_path, monkeypatch, capsys):
         if not cmd or any(line.startswith(k) for k in _SHELL_SKIP):
             continue
         assert cmd[0] == "geobayes", line
-        if cmd[1] == "sample":
+        if cmd[1] == "sample" and "msip" in cmd:  # particle method: fewer iterations
+            cmd += ["--no-progress", "--n-steps", "30"]
+        elif cmd[1] == "sample":
             cmd += ["--no-progress", "--draws", "100", "--warmup", "100", "--chains", "2"]  # fast
         assert main(cmd[1:]) == 0, line
         ran += 1

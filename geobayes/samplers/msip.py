@@ -261,26 +261,40 @@ def _cholesky(kmat, tau0):
     return kmat, tau, False
 
 
+_BLOCK = 64  # rows per block of the triangular solves (off-diagonal blocks go to BLAS gemm)
+
+
 @njit(cache=True, nogil=True)
 def _chol_solve(low, b):
-    """Solve ``L L' X = B`` in place of ``B`` (shape ``(n, m)``)."""
+    """Solve ``L L' X = B`` in place of ``B`` (shape ``(n, m)``), blocked.
+
+    Off-diagonal blocks are matrix products (BLAS ``gemm`` through ``np.dot``); only the
+    ``_BLOCK``-row diagonal blocks are substituted in scalar loops.
+    """
     n, m = b.shape
-    for i in range(n):  # forward: L y = b
-        for k in range(i):
-            lik = low[i, k]
-            if lik != 0.0:
+    for i0 in range(0, n, _BLOCK):  # forward: L y = b
+        i1 = min(i0 + _BLOCK, n)
+        if i0 > 0:
+            b[i0:i1] -= np.dot(np.ascontiguousarray(low[i0:i1, :i0]), b[:i0])
+        for i in range(i0, i1):
+            for k in range(i0, i):
+                lik = low[i, k]
                 for c in range(m):
                     b[i, c] -= lik * b[k, c]
-        inv = 1.0 / low[i, i]
-        for c in range(m):
-            b[i, c] *= inv
-    for i in range(n - 1, -1, -1):  # backward: L' x = y
-        inv = 1.0 / low[i, i]
-        for c in range(m):
-            b[i, c] *= inv
-        for k in range(i):
-            lik = low[i, k]
-            if lik != 0.0:
+            inv = 1.0 / low[i, i]
+            for c in range(m):
+                b[i, c] *= inv
+    for i1 in range(n, 0, -_BLOCK):  # backward: L' x = y
+        i0 = max(i1 - _BLOCK, 0)
+        if i1 < n:
+            blk = np.ascontiguousarray(low[i1:, i0:i1])
+            b[i0:i1] -= np.dot(blk.T, b[i1:])
+        for i in range(i1 - 1, i0 - 1, -1):
+            inv = 1.0 / low[i, i]
+            for c in range(m):
+                b[i, c] *= inv
+            for k in range(i0, i):
+                lik = low[i, k]
                 for c in range(m):
                     b[k, c] -= lik * b[i, c]
 
