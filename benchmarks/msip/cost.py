@@ -77,25 +77,13 @@ def measure(n, d=10, iters=6, repeats=5, track_mmd=False):
     kmat = rbf_gram(x0, sigma)
     n_stats = len(meth.all_stat_names)
 
-    def iterate(k):
-        x = x0.copy()
-        w = np.full(n, 1.0 / n)
-        aux = meth.initial_aux(n, d)
-        st = np.zeros((k, n_stats))
-        run_population(
-            rng,
-            meth.step_fn,
-            model.lpg,
-            model.fdata,
-            model.idata,
-            x,
-            w,
-            aux,
-            params,
-            st,
-            np.zeros((0, n, d)),
-            np.zeros((0, n)),
-        )
+    state = {"x": x0.copy(), "w": np.full(n, 1.0 / n), "aux": meth.initial_aux(n, d)}
+    st = np.zeros((1, n_stats))
+    empty_x, empty_w = np.zeros((0, n, d)), np.zeros((0, n))
+
+    def iterate():  # one steady-state iteration (the estimator cache is warm after the first)
+        run_population(rng, meth.step_fn, model.lpg, model.fdata, model.idata, state["x"],
+                       state["w"], state["aux"], params, st, empty_x, empty_w)
 
     parts = {
         "K": lambda: rbf_gram(x0, sigma),
@@ -104,17 +92,16 @@ def measure(n, d=10, iters=6, repeats=5, track_mmd=False):
     }
     for f in parts.values():
         f()
-    iterate(1)
+    iterate()
+    # every side is one short call, timed alone and alternated, best of `repeats` rounds:
+    # on a loaded machine a preemption (~20-30 ms) hits long runs far more often than short
+    # calls, so minima of single calls compare like with like
     t_parts = {k: np.inf for k in parts}
-    t_short = t_long = np.inf
-    for _ in range(repeats):  # alternate the sides
+    t_iter = np.inf
+    for _ in range(repeats * iters):
         for k, f in parts.items():
             t_parts[k] = min(t_parts[k], _best(f, 1))
-        # steady state: the difference of a (1 + iters)- and a 1-iteration run (the first
-        # iteration also fills the cache: an extra estimator pass and solve)
-        t_short = min(t_short, _best(lambda: iterate(1), 1))
-        t_long = min(t_long, _best(lambda: iterate(1 + iters), 1))
-    t_iter = (t_long - t_short) / iters
+        t_iter = min(t_iter, _best(iterate, 1))
     floor = sum(t_parts.values())
     return {
         "N": n,
