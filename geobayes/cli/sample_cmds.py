@@ -69,7 +69,8 @@ def register(sub) -> None:
         "--warmup",
         type=int,
         default=None,
-        help="warmup iterations per chain (chain methods; default: the method's: 1000, or 0 for dims)",
+        help="warmup iterations per chain (chain methods; default: the method's, 1000 or 0 "
+        "for dims)",
     )
     p.add_argument(
         "--n-particles", type=int, default=None, help="particles (particle methods: msip)"
