@@ -73,9 +73,11 @@ def register(sub) -> None:
         "for dims)",
     )
     p.add_argument(
-        "--n-particles", type=int, default=None, help="particles (particle methods: msip)"
+        "--n-particles", type=int, default=None, help="particles (particle methods: msip, shk)"
     )
-    p.add_argument("--n-steps", type=int, default=None, help="iterations (particle methods: msip)")
+    p.add_argument(
+        "--n-steps", type=int, default=None, help="iterations (particle methods: msip, shk)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", default=None, help="netCDF file to write the trace to")
     p.add_argument(
@@ -230,7 +232,7 @@ def cmd_sample(args) -> int:
     else:
         for flag, value in (("--n-particles", args.n_particles), ("--n-steps", args.n_steps)):
             if value is not None:
-                raise ValueError(f"{flag} only applies to particle methods (msip)")
+                raise ValueError(f"{flag} only applies to particle methods (msip, shk)")
         run = {
             "draws": 1000 if args.draws is None else args.draws,
             "warmup": args.warmup,

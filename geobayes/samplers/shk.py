@@ -82,14 +82,19 @@ approximations and their asymptotics", arXiv:2211.00450.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numba import boolean, float64, int64, njit, prange, types, void  # noqa: F401
 
 from geobayes.math.kde import kde_blob_term, kde_log_density, knn_bandwidth, silverman_bandwidth
+from geobayes.samplers._population import N_FIXED_STATS, POP_STEP_SIG
+from geobayes.samplers.particle import ParticleMethod
 from geobayes.types import GENERATOR, LPG
 
 __all__ = [
+    "SHK",
     "SHK_STAT_NAMES",
     "shk_langevin_move",
     "shk_rates",
@@ -319,22 +324,6 @@ def _birth_death(rng, x, lp, g, params, h_fixed, dt, row, beta, scratch, done, h
     return mean
 
 
-# The particle-family step type (owned by geobayes.samplers._population, helper "msip");
-# repeated here until that module lands on main, then imported from it.
-POP_STEP_SIG = int64(
-    GENERATOR,
-    float64[:, ::1],  # x (N, d), in/out
-    float64[::1],  # w (N,), in/out (SHK leaves 1/N)
-    float64[::1],  # aux: persistent state, in/out
-    LPG,
-    float64[::1],  # fdata
-    int64[::1],  # idata
-    float64[::1],  # params
-    float64[::1],  # stats row, out
-)
-N_FIXED_STATS = 2  # diverging, n_evals (the family's leading columns)
-
-
 def aux_size(n, d):
     """Length of SHK's persistent state: a flag, log densities ``(N,)``, gradients ``(N, d)``."""
     return 1 + n + n * d
@@ -467,3 +456,197 @@ def shk_pure_dp_epsilon(t, epsilon, b=1.0):
         raise ValueError(f"t must be finite and >= 0, got {t!r}")
     out = -np.expm1(-bb * tt) * eps
     return float(out) if out.ndim == 0 else out
+
+
+_BANDWIDTHS = {"silverman": BW_SILVERMAN, "knn": BW_KNN}
+_RATES = {"kde": RATE_KDE, "blob": RATE_BLOB}
+_SPLITTINGS = {"lie": SPLIT_LIE, "strang": SPLIT_STRANG}
+_KDE_MODES = ("auto", "exact", "window", "binned")
+_WINDOW_CUTOFF = 9.0  # omitted kernel terms < exp(-9^2/2) = 2.6e-18 of the self term
+_BIN_PER_H = 32  # 1-D binned KDE: grid spacing h/32 (|error| in log rho_hat ~ 1e-4..1e-3)
+MIN_PARTICLES = 10
+
+
+def _positive(name, v, allow_zero=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        need = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {need}, got {v!r}")
+
+
+@dataclass(frozen=True)
+class SHK(ParticleMethod):
+    """Birth-death Langevin sampler: particles of the SHK (Wasserstein-Fisher-Rao) flow of KL.
+
+    Parameters
+    ----------
+    n_particles : int
+        Particles ``N`` per replicate (default 1000; at least 10 and ``2 d + 2``: the KDE
+        needs a population).
+    n_steps : int
+        Iterations (default 1000); the flow time is ``n_steps * step_size``.
+    step_size : float
+        Time step ``dt`` (> 0, default 0.01) shared by the Langevin move and the events.
+        ULA needs ``dt < 2 / L`` (``L`` the Lipschitz constant of the gradient) and biases the
+        variance by about ``dt / 2`` relative; ``b * max|beta| * dt <= 0.5`` keeps the events
+        well resolved (see ``max_event_prob`` in ``sample_stats``).
+    a, b : float
+        Transport (Langevin) and reaction (birth-death) weights, >= 0 and not both 0
+        (default 1, 1 as in Lu, Lu & Nolen).  ``b = 0`` is plain ULA, ``a = 0`` pure
+        birth-death (which only reweights the initial cloud).
+    bandwidth : {"silverman", "knn"} or float or array of shape (dim,)
+        KDE bandwidth: the rule of thumb on the particles' per-coordinate spread (default),
+        the local k-nearest-neighbour scale (for multimodal targets, spec correction
+        2.10.1), or fixed widths (> 0).
+    h_scale : float
+        Multiplier of the data-driven bandwidths (> 0, default 1).
+    knn : int, optional
+        Neighbour rank of ``bandwidth="knn"`` (default ``ceil(sqrt(N))``).
+    rate : {"kde", "blob"}
+        Rate estimator: Lu-Lu-Nolen's ``log rho_hat + V`` (default) or the kernelized-energy
+        rate of Lu, Slepcev & Wang (one more pairwise pass).  The grid-corrected rate of
+        Pampel et al. is not implemented.
+    include_self : bool
+        Include ``j = i`` in the KDE (default True; the public bdld code excludes it).
+    splitting : {"lie", "strang"}
+        Move then birth-death (default), or half birth-death, move, half birth-death.
+    max_event_prob : float
+        Safeguard cap on an event's probability in (0, 1] (default 1: no cap).  Capping
+        biases the transient (spec correction 2.10.2); ``n_capped`` counts how often it binds.
+    kde : {"auto", "exact", "window", "binned"}
+        KDE evaluation: every pair (``exact``), pairs within 9 bandwidths along the first
+        coordinate (``window``, same result to 1e-15), or linear binning on a grid of
+        spacing ``h/32`` (``binned``, 1-D only, about 1e-4 in ``log rho_hat``).  ``auto``
+        (default) is ``binned`` in 1-D and ``exact`` otherwise.
+    init_scale : float
+        Initial particles uniform on ``[-init_scale, init_scale]^dim`` (default 4: an
+        overdispersed start, see the support problem in the module notes).
+    particle_history : bool
+        Keep every iteration's particles (``n_steps * N * dim`` floats per replicate).
+
+    Examples
+    --------
+    >>> import geobayes
+    >>> tr = geobayes.sample("mixture_2d", method="shk", n_particles=200, n_steps=50,
+    ...                      chains=1, seed=0, progress=False)
+    >>> tr.posterior["x"].shape
+    (1, 200, 2)
+    """
+
+    n_particles: int = 1000
+    n_steps: int = 1000
+    step_size: float = 0.01
+    a: float = 1.0
+    b: float = 1.0
+    bandwidth: object = "silverman"
+    h_scale: float = 1.0
+    knn: int | None = None
+    rate: str = "kde"
+    include_self: bool = True
+    splitting: str = "lie"
+    max_event_prob: float = 1.0
+    kde: str = "auto"
+    init_scale: float | None = 4.0
+
+    name: ClassVar[str] = "shk"
+    weighted: ClassVar[bool] = False
+    extra_stat_names: ClassVar[tuple[str, ...]] = SHK_STAT_NAMES
+    stat_names: ClassVar[tuple[str, ...]] = ("diverging", "n_evals", *SHK_STAT_NAMES)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.n_particles < MIN_PARTICLES:
+            raise ValueError(
+                f"n_particles must be >= {MIN_PARTICLES} for the kernel density estimate of "
+                f"SHK, got {self.n_particles}"
+            )
+        _positive("step_size", self.step_size)
+        _positive("a", self.a, allow_zero=True)
+        _positive("b", self.b, allow_zero=True)
+        if self.a == 0 and self.b == 0:
+            raise ValueError(
+                "a and b are both 0, so nothing moves; set a > 0 (Langevin transport), "
+                "b > 0 (birth-death) or both (a = b = 1 is Lu, Lu & Nolen's sampler)"
+            )
+        _positive("h_scale", self.h_scale)
+        bw = self.bandwidth
+        if isinstance(bw, str):
+            if bw not in _BANDWIDTHS:
+                raise ValueError(
+                    f"bandwidth must be 'silverman', 'knn' or a positive number, got {bw!r}"
+                )
+        else:
+            arr = np.atleast_1d(np.asarray(bw, dtype=float)) if not isinstance(bw, bool) else None
+            if arr is None or arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+                raise ValueError(
+                    "bandwidth must be 'silverman', 'knn', a positive number or an array of "
+                    f"positive widths (one per dimension), got {bw!r}"
+                )
+        if self.knn is not None and (
+            isinstance(self.knn, bool) or not isinstance(self.knn, (int, np.integer))
+            or not 1 <= self.knn < self.n_particles
+        ):  # fmt: skip
+            raise ValueError(f"knn must be an integer in [1, n_particles), got {self.knn!r}")
+        for name, table in (("rate", _RATES), ("splitting", _SPLITTINGS)):
+            if getattr(self, name) not in table:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(map(repr, table))}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        if self.kde not in _KDE_MODES:
+            raise ValueError(f"kde must be one of {', '.join(_KDE_MODES)}, got {self.kde!r}")
+        _positive("max_event_prob", self.max_event_prob)
+        if self.max_event_prob > 1:
+            raise ValueError(f"max_event_prob must be in (0, 1], got {self.max_event_prob}")
+        if self.init_scale is None:
+            object.__setattr__(self, "init_scale", 4.0)
+
+    @property
+    def step_fn(self):
+        """The jitted population step (type ``POP_STEP``)."""
+        return shk_step
+
+    def params_array(self, model, rng=None) -> np.ndarray:
+        """The step's parameter vector for ``model`` (checks the KDE needs against ``dim``)."""
+        d = model.dim
+        n = self.n_particles
+        if n < 2 * d + 2:
+            raise ValueError(
+                f"n_particles={n} is too few for a kernel density estimate in dim {d}; "
+                f"use at least {2 * d + 2} (and many more: KDE quality needs N >> d)"
+            )
+        if self.kde == "binned" and d != 1:
+            raise ValueError(f"kde='binned' is for 1-D targets, the model has dim {d}")
+        p = np.zeros(N_PARAMS + d)
+        p[P_A], p[P_B], p[P_DT] = self.a, self.b, self.step_size
+        p[P_HSCALE] = self.h_scale
+        p[P_RATE] = _RATES[self.rate]
+        p[P_SELF] = 1.0 if self.include_self else 0.0
+        p[P_SPLIT] = _SPLITTINGS[self.splitting]
+        p[P_PMAX] = self.max_event_prob
+        p[P_KNN] = self.knn if self.knn is not None else math.ceil(math.sqrt(n))
+        p[P_CUTOFF] = _WINDOW_CUTOFF if self.kde in ("window", "binned", "auto") else np.inf
+        binned = self.kde == "binned" or (self.kde == "auto" and d == 1)
+        p[P_BIN] = _BIN_PER_H if binned else 0
+        if self.kde == "auto" and d > 1:
+            p[P_CUTOFF] = np.inf
+        if isinstance(self.bandwidth, str):
+            p[P_BW] = _BANDWIDTHS[self.bandwidth]
+        else:
+            h = np.atleast_1d(np.asarray(self.bandwidth, dtype=float))
+            if h.size == 1:
+                h = np.full(d, h[0])
+            if h.shape != (d,):
+                raise ValueError(f"bandwidth needs 1 or {d} widths for dim {d}, got {h.size}")
+            p[P_BW] = BW_FIXED
+            p[N_PARAMS:] = h
+        return p
+
+    def initial_aux(self, n: int, d: int) -> np.ndarray:
+        """``[0 (not yet evaluated), lp (N), grad (N*d)]``."""
+        return np.zeros(aux_size(n, d))
+
+    def memory_bytes(self, n: int, d: int) -> int:
+        """``O(N d)``: state, sorted copies and scratch (no ``N x N`` matrix)."""
+        return 8 * (6 * n * (d + 1) + 64 * n)

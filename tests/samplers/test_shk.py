@@ -351,3 +351,89 @@ def test_pure_dp_epsilon():
     for bad in [dict(t=-1, epsilon=1), dict(t=1, epsilon=0), dict(t=1, epsilon=1, b=0)]:
         with pytest.raises(ValueError):
             S.shk_pure_dp_epsilon(**bad)
+
+
+# ---- the user path: geobayes.sample, the trace, bad input, the CLI ------------------------
+
+
+def test_sample_trace_and_reproducibility():
+    import geobayes
+    from geobayes.samplers import SHK
+
+    kw = dict(method="shk", n_particles=300, n_steps=40, chains=2, seed=3, progress=False)
+    tr = geobayes.sample("mixture_2d", particle_history=True, **kw)
+    assert tr.posterior["x"].shape == (2, 300, 2)
+    ss = tr.sample_stats
+    for name in ("n_births", "n_deaths", "mean_log_ratio", "bandwidth", "n_evals"):
+        assert ss[name].dims == ("chain", "iteration") and ss[name].shape == (2, 40)
+    assert ss["n_births"].values.sum() > 0 and ss["n_deaths"].values.sum() > 0
+    assert not tr.attrs["weighted"] and "weight" not in ss  # equally weighted draws
+    assert tr["particle_history"]["theta"].shape == (2, 40, 300, 2)
+    np.testing.assert_array_equal(
+        tr["particle_history"]["theta"].values[:, -1], tr.posterior["x"].values
+    )
+    assert tr.attrs["method"] == "shk"
+    # the mean log-ratio (KL(rho|pi) - log Z estimate) decreases from the overdispersed start
+    mlr = ss["mean_log_ratio"].values
+    assert np.all(mlr[:, -5:].mean(1) < mlr[:, :5].mean(1))
+    # same seed -> same particles whatever the number of replicate threads
+    tr1 = geobayes.sample("mixture_2d", cores=1, **kw)
+    tr2 = geobayes.sample("mixture_2d", cores=2, **kw)
+    np.testing.assert_array_equal(tr1.posterior["x"].values, tr2.posterior["x"].values)
+    np.testing.assert_array_equal(tr1.posterior["x"].values, tr.posterior["x"].values)
+    # b = 0 is plain ULA with the same particles: no events, no KDE
+    tr0 = geobayes.sample("mixture_2d", method=SHK(n_particles=50, n_steps=5, b=0.0),
+                          chains=1, seed=1, progress=False)  # fmt: skip
+    assert tr0.sample_stats["n_births"].values.sum() == 0
+    assert np.all(np.isnan(tr0.sample_stats["mean_log_ratio"].values))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(step_size=0.0), "step_size"),
+        (dict(step_size=-1.0), "step_size"),
+        (dict(a=0.0, b=0.0), "a and b are both 0"),
+        (dict(a=-1.0), "a must"),
+        (dict(bandwidth=0.0), "bandwidth"),
+        (dict(bandwidth=-0.5), "bandwidth"),
+        (dict(bandwidth="scott"), "bandwidth"),
+        (dict(h_scale=0.0), "h_scale"),
+        (dict(n_particles=5), "n_particles"),
+        (dict(rate="fancy"), "rate"),
+        (dict(splitting="yoshida"), "splitting"),
+        (dict(max_event_prob=1.5), "max_event_prob"),
+        (dict(knn=0), "knn"),
+        (dict(kde="fft"), "kde"),
+    ],
+)
+def test_bad_input(kwargs, match):
+    from geobayes.samplers import SHK
+
+    with pytest.raises(ValueError, match=match):
+        SHK(**kwargs)
+
+
+def test_bad_input_needs_the_model():
+    import geobayes
+    from geobayes.samplers import SHK
+
+    with pytest.raises(ValueError, match="too few for a kernel density estimate"):
+        geobayes.sample("gaussian", method=SHK(n_particles=12), chains=1, progress=False)
+    with pytest.raises(ValueError, match="1 or 2 widths"):
+        geobayes.sample("mixture_2d", method=SHK(bandwidth=[0.1, 0.2, 0.3]), progress=False)
+    with pytest.raises(ValueError, match="1-D"):
+        geobayes.sample("mixture_2d", method=SHK(kde="binned"), progress=False)
+
+
+def test_cli_sample_shk(tmp_path, capsys):
+    from geobayes.cli.main import main
+
+    rc = main(["sample", "mixture_2d", "--method", "shk", "--n-particles", "200", "--n-steps",
+               "20", "--seed", "1", "--no-progress"])  # fmt: skip
+    out = capsys.readouterr()
+    assert rc in (0, None), out.err
+    assert "shk" in out.out.lower() or "x[" in out.out
+    rc = main(["sample", "mixture_2d", "--method", "shk", "--param", "step_size=-1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "step_size" in err
