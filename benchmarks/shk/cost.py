@@ -82,10 +82,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--sizes", default="100,300,1000,3000,10000")
+    ap.add_argument("--dims", default="2,10")
+    ap.add_argument("--threads", type=int, default=0, help="Numba threads (0: default)")
     args = ap.parse_args()
-    print(f"load: {os.getloadavg()}  cpus: {os.cpu_count()}")
+    if args.threads:
+        import numba
+
+        numba.set_num_threads(args.threads)
+    import numba
+
+    nt = numba.get_num_threads()
+    print(f"load: {os.getloadavg()}  cpus: {os.cpu_count()}  numba threads: {nt}")
     print(f"{'N':>6} {'d':>3} {'shk ms':>9} {'bare ms':>9} {'ratio(best)':>11} {'ratio(med)':>10}")
-    for d in (2, 10):
+    for d in map(int, args.dims.split(",")):
         for n in map(int, args.sizes.split(",")):
             inner = max(1, int(2e6 // (n * n)))
             bs, bb, ms, mb = measure(n, d, args.repeat, inner)
