@@ -69,7 +69,14 @@ def register(sub) -> None:
         "--warmup",
         type=int,
         default=None,
-        help="warmup iterations per chain (default: the method's: 1000, or 0 for dims)",
+        help="warmup iterations per chain (chain methods; default: the method's, 1000 or 0 "
+        "for dims)",
+    )
+    p.add_argument(
+        "--n-particles", type=int, default=None, help="particles (particle methods: msip, shk)"
+    )
+    p.add_argument(
+        "--n-steps", type=int, default=None, help="iterations (particle methods: msip, shk)"
     )
     p.add_argument(
         "--n-particles", type=int, default=None, help="particles (particle methods: msip)"
@@ -236,7 +243,7 @@ def cmd_sample(args) -> int:
     else:
         for flag, value in (("--n-particles", args.n_particles), ("--n-steps", args.n_steps)):
             if value is not None:
-                raise ValueError(f"{flag} only applies to particle methods (msip)")
+                raise ValueError(f"{flag} only applies to particle methods (msip, shk)")
         run = {
             "draws": 1000 if args.draws is None else args.draws,
             "warmup": args.warmup,

@@ -163,6 +163,16 @@ def _check_positive(arr, key: str, what: str) -> None:
         raise ValueError(f"data[{key!r}] must be positive for {what}")
 
 
+def _exp(u):
+    """``np.exp`` for the trace: far warmup points may overflow to inf, without a warning."""
+    with np.errstate(over="ignore"):
+        return np.exp(u)
+
+
+def _expit(u):
+    return 0.5 * (1.0 + np.tanh(0.5 * u))
+
+
 # --------------------------------------------------------------------------- arK
 @njit(cache=True, error_model="numpy")
 def ark_lpg(theta, fdata, idata):
@@ -244,7 +254,7 @@ def ark(data=None) -> Model:
         raise ValueError(f"K must satisfy 1 <= K < T for {what}, got K={k}, T={t_len}")
 
     def constrain(b):
-        return {"alpha": b[:, 0], "beta": b[:, 1 : k + 1], "sigma": np.exp(b[:, k + 1])}
+        return {"alpha": b[:, 0], "beta": b[:, 1 : k + 1], "sigma": _exp(b[:, k + 1])}
 
     return Model(
         ark_lpg,
@@ -347,10 +357,6 @@ def _garch11_pointwise(theta, fdata, idata):
     return out
 
 
-def _expit(u):
-    return 0.5 * (1.0 + np.tanh(0.5 * u))
-
-
 def garch11(data=None) -> Model:
     """GARCH(1,1) volatility (posteriordb ``garch-garch11``): data ``T``, ``y[T]``, ``sigma1``.
 
@@ -377,7 +383,7 @@ def garch11(data=None) -> Model:
         a1 = _expit(b[:, 2])
         return {
             "mu": b[:, 0],
-            "alpha0": np.exp(b[:, 1]),
+            "alpha0": _exp(b[:, 1]),
             "alpha1": a1,
             "beta1": _expit(-b[:, 2]) * _expit(b[:, 3]),
         }
@@ -548,15 +554,32 @@ def _gp_pointwise(theta, fdata, idata):
     return out
 
 
+@njit(cache=True, error_model="numpy")
+def _gp_f_batch(x, log_rho, log_alpha, f_tilde):
+    n_draws, n = f_tilde.shape
+    out = np.empty((n_draws, n))
+    for d in range(n_draws):
+        _, _, lower, ok = _gp_factor(x, math.exp(log_alpha[d]), math.exp(log_rho[d]))
+        for i in range(n):
+            f = 0.0
+            for j in range(i + 1):
+                f += lower[i, j] * f_tilde[d, j]
+            out[d, i] = f if ok else math.nan
+    return out
+
+
 def gp_latent_f(x, rho, alpha, f_tilde) -> np.ndarray:
-    """``f = L f_tilde`` for batches: ``rho, alpha`` of shape (n,), ``f_tilde`` (n, N)."""
-    x = np.asarray(x, dtype=float)
-    rho = np.asarray(rho, dtype=float)[:, None, None]
-    alpha = np.asarray(alpha, dtype=float)[:, None, None]
-    d2 = (x[:, None] - x[None, :]) ** 2
-    cov = alpha**2 * np.exp(-0.5 * d2[None] / rho**2) + _GP_JITTER * np.eye(x.size)
-    lower = np.linalg.cholesky(cov)
-    return np.einsum("nij,nj->ni", lower, f_tilde)
+    """``f = L f_tilde`` for batches: ``rho, alpha`` of shape (n,), ``f_tilde`` (n, N).
+
+    Uses the log density's own Cholesky factorization, so every accepted draw has its ``f``
+    (NaN where the factorization fails, which an accepted draw never does).
+    """
+    with np.errstate(divide="ignore"):
+        lr = np.log(np.asarray(rho, dtype=float))
+        la = np.log(np.asarray(alpha, dtype=float))
+    return _gp_f_batch(
+        np.ascontiguousarray(x, dtype=float), lr, la, np.ascontiguousarray(f_tilde, dtype=float)
+    )
 
 
 def gp_pois_regr(data=None) -> Model:
@@ -586,8 +609,13 @@ def gp_pois_regr(data=None) -> Model:
     _size(data, "N", n, what=what)
 
     def constrain(b):
-        rho, alpha, ft = np.exp(b[:, 0]), np.exp(b[:, 1]), b[:, 2:]
-        return {"rho": rho, "alpha": alpha, "f_tilde": ft, "f": gp_latent_f(x, rho, alpha, ft)}
+        ft = np.ascontiguousarray(b[:, 2:])
+        return {
+            "rho": _exp(b[:, 0]),
+            "alpha": _exp(b[:, 1]),
+            "f_tilde": ft,
+            "f": _gp_f_batch(x, np.ascontiguousarray(b[:, 0]), np.ascontiguousarray(b[:, 1]), ft),
+        }
 
     return Model(
         gp_pois_regr_lpg,
@@ -698,7 +726,7 @@ def _linear_model(
 
     def constrain(b):
         out = split(b[:, :d])
-        out["sigma"] = np.exp(b[:, d])
+        out["sigma"] = _exp(b[:, d])
         return out
 
     return Model(
@@ -949,8 +977,8 @@ def low_dim_gauss_mix(data=None) -> Model:
     def constrain(b):
         mu = np.empty((b.shape[0], 2))
         mu[:, 0] = b[:, 0]
-        mu[:, 1] = b[:, 0] + np.exp(b[:, 1])
-        return {"mu": mu, "sigma": np.exp(b[:, 2:4]), "theta": _expit(b[:, 4])}
+        mu[:, 1] = b[:, 0] + _exp(b[:, 1])
+        return {"mu": mu, "sigma": _exp(b[:, 2:4]), "theta": _expit(b[:, 4])}
 
     return Model(
         low_dim_gauss_mix_lpg,

@@ -10,6 +10,7 @@ from geobayes.samplers.mala import MALA
 from geobayes.samplers.msip import MSIP
 from geobayes.samplers.nuts import NUTS
 from geobayes.samplers.particle import ParticleMethod
+from geobayes.samplers.shk import SHK
 
 __all__ = [
     "SamplerMethod",
@@ -19,6 +20,7 @@ __all__ = [
     "HMC",
     "NUTS",
     "MSIP",
+    "SHK",
     "METHODS",
     "get_method",
 ]
@@ -33,6 +35,10 @@ METHODS = {
     "hmc": (HMC, "Hamiltonian Monte Carlo, Stan-style step size and diagonal metric adaptation"),
     "mala": (MALA, "Metropolis-adjusted Langevin algorithm, dual-averaging step size"),
     "msip": (MSIP, "mean shift interacting particles: weighted MMD quadrature rule (particles)"),
+    "shk": (
+        SHK,
+        "birth-death Langevin (SHK / Wasserstein-Fisher-Rao flow), equally weighted particles",
+    ),
 }
 
 

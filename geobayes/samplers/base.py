@@ -56,6 +56,7 @@ class SamplerMethod:
     family: ClassVar[str] = "chain"
     #: warmup iterations when ``geobayes.sample`` is not given ``warmup``
     default_warmup: ClassVar[int] = 1000
+    family: ClassVar[str] = "chain"
     #: names of the statistics columns the step writes after the fixed ones
     #: (:data:`geobayes.samplers._chunk.BASE_STAT_NAMES`)
     extra_stat_names: ClassVar[tuple[str, ...]] = ()
