@@ -142,7 +142,7 @@ def run_units(
             if bar is not None:
                 bar.update(n * n_units)
                 bar.set_description(desc(done), refresh=False)
-            if interrupted or stop.requested:
+            if interrupted or (stop.requested and done < total):
                 interrupted = True
                 break
             rate = n / max(elapsed, 1e-6)
