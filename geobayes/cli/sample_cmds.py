@@ -78,10 +78,6 @@ def register(sub) -> None:
     p.add_argument(
         "--n-steps", type=int, default=None, help="iterations (particle methods: msip, shk)"
     )
-    p.add_argument(
-        "--n-particles", type=int, default=None, help="particles (particle methods: msip)"
-    )
-    p.add_argument("--n-steps", type=int, default=None, help="iterations (particle methods: msip)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", default=None, help="netCDF file to write the trace to")
     p.add_argument(
