@@ -480,9 +480,15 @@ def _warn_if_collapsed(front, mean, sd, observed) -> None:
 def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
     if not ssm.gaussian_obs:
+        if ssm.likelihood_free:
+            advice = "it is likelihood-free (observation simulator only): use method='transport'"
+        elif ssm.obs_simulator is not None:
+            advice = "use method='pf' or method='transport'"
+        else:
+            advice = "use method='pf'"
         raise TypeError(
             f"{type(front).__name__} needs additive Gaussian observation noise (obs_noise_cov); "
-            f"model {ssm.name!r} has a non-Gaussian likelihood: use method='pf'"
+            f"model {ssm.name!r} has a non-Gaussian likelihood: {advice}"
         )
     N, d, K = front.ensemble_size, ssm.dim, y.shape[0]
     E = ssm.initial_ensemble(np.random.default_rng(init_ss), N)
