@@ -129,7 +129,7 @@ def test_cli_sigint_writes_partial_trace_and_exits_130(tmp_path):
             "--method",
             "mala",
             "--draws",
-            "100000000",
+            "10000000",
             "--warmup",
             "10",
             "--chains",
