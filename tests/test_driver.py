@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import geobayes
+from geobayes import _chain_driver, _loop
 from geobayes.errors import InitializationError
 
 SMALL = dict(draws=200, warmup=200, chains=3, progress=False)
@@ -30,10 +31,9 @@ def test_same_seed_same_draws_different_seed_different():
 
 
 def test_thread_count_and_chunking_do_not_change_draws(monkeypatch):
-    import geobayes.driver as drv
 
     a = geobayes.sample("eight_schools", method="mala", seed=3, cores=1, **SMALL)
-    monkeypatch.setattr(drv, "_TARGET_CHUNK_SECONDS", 1e-6)  # many tiny chunks
+    monkeypatch.setattr(_loop, "_TARGET_CHUNK_SECONDS", 1e-6)  # many tiny chunks
     b = geobayes.sample("eight_schools", method="mala", seed=3, cores=3, **SMALL)
     np.testing.assert_array_equal(a.posterior["mu"].values, b.posterior["mu"].values)
 
@@ -64,10 +64,9 @@ def test_bit_identical_in_fresh_process_with_other_numba_thread_count():
 
 
 def test_ctrl_c_returns_partial_trace(monkeypatch):
-    import geobayes.driver as drv
 
     calls = {"n": 0}
-    real_wait = drv.wait
+    real_wait = _loop.wait
 
     def interrupting_wait(futures):
         calls["n"] += 1
@@ -75,8 +74,8 @@ def test_ctrl_c_returns_partial_trace(monkeypatch):
         if calls["n"] == 12:  # wait() is called twice per round of chunks
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(drv, "wait", interrupting_wait)
-    monkeypatch.setattr(drv, "_TARGET_CHUNK_SECONDS", 1e-6)
+    monkeypatch.setattr(_loop, "wait", interrupting_wait)
+    monkeypatch.setattr(_loop, "_TARGET_CHUNK_SECONDS", 1e-6)
     t = geobayes.sample(
         "gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0, progress=False
     )
@@ -268,9 +267,8 @@ def test_chunk_kernel_cache_is_hit_in_a_new_process():
 
 def test_ctrl_c_single_thread_keeps_completed_chunks(monkeypatch):
     """With one thread the chunks run in the main thread; Ctrl-C arrives between chunks."""
-    import geobayes.driver as drv
 
-    real = drv.run_chunk
+    real = _chain_driver.run_chunk
     calls = {"n": 0}
 
     def interrupted_after(*args):
@@ -280,12 +278,12 @@ def test_ctrl_c_single_thread_keeps_completed_chunks(monkeypatch):
             raise KeyboardInterrupt
         return out
 
-    monkeypatch.setattr(drv, "run_chunk", interrupted_after)
-    monkeypatch.setattr(drv, "_TARGET_CHUNK_SECONDS", 1e-6)
+    monkeypatch.setattr(_chain_driver, "run_chunk", interrupted_after)
+    monkeypatch.setattr(_loop, "_TARGET_CHUNK_SECONDS", 1e-6)
     t = geobayes.sample(
         "gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4, cores=1, progress=False
     )
-    monkeypatch.setattr(drv, "run_chunk", real)
+    monkeypatch.setattr(_chain_driver, "run_chunk", real)
     full = geobayes.sample(
         "gaussian", method="hmc", draws=1000, warmup=10, chains=2, seed=4, cores=1, progress=False
     )
