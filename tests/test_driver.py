@@ -77,14 +77,14 @@ def test_ctrl_c_returns_partial_trace(monkeypatch):
     monkeypatch.setattr(_loop, "wait", interrupting_wait)
     monkeypatch.setattr(_loop, "_TARGET_CHUNK_SECONDS", 1e-6)
     t = geobayes.sample(
-        "gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0, progress=False
+        "gaussian", method="mala", draws=1000, warmup=2, chains=2, seed=0, progress=False
     )
     assert t.attrs["partial"] == 1
     n = t.posterior.sizes["draw"]
     assert 0 < n < 1000
     assert np.all(np.isfinite(t.posterior["x"].values))
     full = geobayes.sample(
-        "gaussian", method="mala", draws=1000, warmup=20, chains=2, seed=0, progress=False
+        "gaussian", method="mala", draws=1000, warmup=2, chains=2, seed=0, progress=False
     )
     assert full.attrs["partial"] == 0
     # what was kept is exactly the beginning of the uninterrupted run
