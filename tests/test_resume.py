@@ -147,6 +147,8 @@ def test_cli_sigint_writes_partial_trace_and_exits_130(tmp_path):
     seen = ""
     while time.time() < deadline:
         ch = proc.stderr.read(1)
+        if not ch:  # the process ended before sampling: report it below
+            break
         seen += ch
         if "it/s" in seen or "it]" in seen:
             break
