@@ -17,8 +17,8 @@ particle driver (:mod:`geobayes._particle_driver`) asks it for
 * ``weighted`` -- whether the weights carry information (MSIP) or are all ``1/N`` (SHK).
 
 and runs everything else itself (seeding, initial particles, threads over replicates,
-progress bar, Ctrl-C, trace building).  See ``/work/notes``-independent documentation in
-:mod:`geobayes.samplers._population` for the step contract.
+progress bar, Ctrl-C, trace building).  The step contract is documented in
+:mod:`geobayes.samplers._population`.
 """
 
 from __future__ import annotations
