@@ -100,6 +100,12 @@ def register(sub) -> None:
         help="continue the run recorded in this trace (interrupted or finished): same "
         "method, warmup and random state; --draws is then the total wanted",
     )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="compare with the model's reference draws (posteriordb posteriors and "
+        "geobayes.models.register_posterior): mean error in combined MCSEs, sd ratio",
+    )
     add_overwrite(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_sample)
@@ -246,6 +252,11 @@ def cmd_sample(args) -> int:
             "chains": 4 if args.chains is None else args.chains,
             "save_warmup": args.save_warmup,
         }
+    reference = None
+    if args.reference:
+        if args.model is None:
+            raise ValueError("--reference needs a built-in model name, not --pymc")
+        reference = _reference_for(args.model)
     if args.resume:
         trace = geobayes.sample(
             model,
@@ -287,6 +298,8 @@ def cmd_sample(args) -> int:
             else ""
         )
     )
+    if reference is not None:
+        _print_reference(trace, reference)
     return 0
 
 
@@ -328,6 +341,34 @@ def load_pymc_model(spec: str):
             "(or a function returning one)"
         )
     return obj
+
+
+def _reference_for(name: str):
+    """The reference draws of a registered posterior, read before sampling (fail early)."""
+    from geobayes.models import get_posterior, posteriors
+
+    if name not in posteriors(aliases=True):
+        raise ValueError(
+            f"--reference: model {name!r} has no reference draws; posteriors with references: "
+            + ", ".join(posteriors())
+        )
+    return get_posterior(name).load_reference()
+
+
+def _print_reference(trace, reference) -> None:
+    import pandas as pd
+
+    table = reference.compare(trace)
+    with pd.option_context("display.width", 120, "display.max_rows", 200):
+        print(f"\nreference: {reference.source}")
+        print(table[["mean", "ref_mean", "z_mean", "sd", "ref_sd", "sd_ratio"]].round(4))
+    z = float(table["z_mean"].abs().max())
+    dsd = float((table["sd_ratio"] - 1).abs().max())
+    verdict = "agrees" if z < 4 and dsd < 0.1 else "DISAGREES"
+    print(
+        f"max |mean error| = {z:.2f} combined MCSEs, max |sd ratio - 1| = {dsd:.3f}: "
+        f"{verdict} (bounds 4 MCSEs, 10 %)"
+    )
 
 
 def _read_trace(path):

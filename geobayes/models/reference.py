@@ -458,7 +458,10 @@ def _register_builtins() -> None:
     from geobayes.models.posteriordb import POSTERIORDB_MODELS
 
     builtins: Mapping[str, tuple] = {
-        "eight_schools-eight_schools_noncentered": (eight_schools, ()),
+        "eight_schools-eight_schools_noncentered": (
+            eight_schools,
+            ("eight_schools_noncentered", "eight_schools"),
+        ),
         **{k: (f, (a,)) for k, (f, a) in POSTERIORDB_MODELS.items()},
     }
     for name, (factory, aliases) in builtins.items():

@@ -281,3 +281,16 @@ def test_load_posteriordb_folder():
     # thinned reference (gp): summary statistics are posteriordb's, over the unthinned draws
     g = gm.load_reference(POSTERIORDB / "gp_pois_regr-gp_pois_regr")
     assert g.draws.shape == (10, 500, 13) and g.mcse_mean[0] > 0
+
+
+def test_cli_reference_flag(capsys):
+    from geobayes.cli.main import main
+
+    assert main(["sample", "gaussian", "--reference", "--no-progress"]) == 2
+    assert "has no reference draws" in capsys.readouterr().err
+    if not gm.get_posterior("eight_schools").has_reference():
+        pytest.skip("reference draws not found under ../shared/reference/posteriordb")
+    args = ["sample", "eight_schools", "--reference", "--no-progress", "--seed", "3"]
+    assert main([*args, "--draws", "300", "--warmup", "300", "--method", "hmc"]) == 0
+    out = capsys.readouterr().out
+    assert "theta[8]" in out and "combined MCSEs" in out
