@@ -46,6 +46,8 @@ import math
 import numpy as np
 from numba import boolean, float64, int64, njit, prange, void
 
+from geobayes._lazy import lazy_njit
+
 __all__ = [
     "kde_log_density",
     "kde_blob_term",
@@ -58,7 +60,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _KNN_SUBSET = 512  # particles whose k-NN distance enters the median (strided, deterministic)
 
 
-@njit(
+@lazy_njit(
     boolean(float64[:, ::1], float64, float64[::1], boolean, float64, int64, float64[::1]),
     cache=True,
     nogil=True,
@@ -120,7 +122,7 @@ def binned_kernel_sums_1d(x, h, w, include_self, cutoff, per_h, out):
     return True
 
 
-@njit(
+@lazy_njit(
     void(float64[:, ::1], float64[::1], float64[::1], boolean, float64, float64[::1]),
     cache=True,
     parallel=True,
@@ -200,7 +202,7 @@ def _log_norm(h, n_eff):
     return out
 
 
-@njit(
+@lazy_njit(
     void(float64[:, ::1], float64[::1], boolean, float64[::1], float64, int64),
     cache=True,
     nogil=True,
@@ -230,7 +232,7 @@ def kde_log_density(x, h, include_self, out, cutoff, per_h):
         out[order[p]] = tmp[p] - ln
 
 
-@njit(
+@lazy_njit(
     void(float64[:, ::1], float64[::1], boolean, float64[::1], float64[::1], float64, int64),
     cache=True,
     nogil=True,
@@ -263,7 +265,7 @@ def kde_blob_term(x, h, include_self, log_rho, out, cutoff, per_h):
         out[order[p]] = math.exp(tmp[p])
 
 
-@njit(void(float64[:, ::1], float64, float64[::1]), cache=True, nogil=True)
+@lazy_njit(void(float64[:, ::1], float64, float64[::1]), cache=True, nogil=True)
 def silverman_bandwidth(x, h_scale, out):
     """Per-coordinate rule-of-thumb widths ``h_scale * sd_k * (4/((d+2)N))^(1/(d+4))``.
 
@@ -294,7 +296,7 @@ def silverman_bandwidth(x, h_scale, out):
         out[k] *= factor
 
 
-@njit(float64(float64[:, ::1], int64), cache=True, parallel=True, nogil=True)
+@lazy_njit(float64(float64[:, ::1], int64), cache=True, parallel=True, nogil=True)
 def _median_knn_distance(x, k):
     n, d = x.shape
     m = min(n, _KNN_SUBSET)
@@ -320,7 +322,7 @@ def _median_knn_distance(x, k):
     return np.median(dist)
 
 
-@njit(void(float64[:, ::1], float64, int64, float64[::1]), cache=True, nogil=True)
+@lazy_njit(void(float64[:, ::1], float64, int64, float64[::1]), cache=True, nogil=True)
 def knn_bandwidth(x, h_scale, k, out):
     """Isotropic local width ``h_scale * median k-th-nearest-neighbour distance``.
 

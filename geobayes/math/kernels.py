@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import float64, njit
+from numba import float64
+
+from geobayes._lazy import lazy_njit
 
 __all__ = ["rbf_gram", "rbf_cross", "mmd2", "median_nn_distance", "sq_dist"]
 
 
-@njit(float64(float64[::1], float64[::1]), cache=True, nogil=True)
+@lazy_njit(float64(float64[::1], float64[::1]), cache=True, nogil=True)
 def sq_dist(x, y):
     """Squared Euclidean distance of two vectors."""
     s = 0.0
@@ -35,7 +37,7 @@ def sq_dist(x, y):
     return s
 
 
-@njit(float64[:, ::1](float64[:, ::1], float64), cache=True, nogil=True)
+@lazy_njit(float64[:, ::1](float64[:, ::1], float64), cache=True, nogil=True)
 def rbf_gram(x, sigma):
     """Gram matrix ``K_ij = exp(-|x_i - x_j|^2 / (2 sigma^2))`` of the rows of ``x``."""
     n = x.shape[0]
@@ -55,7 +57,7 @@ def rbf_gram(x, sigma):
     return out
 
 
-@njit(float64[:, ::1](float64[:, ::1], float64[:, ::1], float64), cache=True, nogil=True)
+@lazy_njit(float64[:, ::1](float64[:, ::1], float64[:, ::1], float64), cache=True, nogil=True)
 def rbf_cross(x, y, sigma):
     """Cross Gram matrix ``K_ij = k(x_i, y_j)``."""
     c = -0.5 / (sigma * sigma)
@@ -70,7 +72,7 @@ def rbf_cross(x, y, sigma):
     return out
 
 
-@njit(float64(float64[:, ::1], float64[::1], float64), cache=True, nogil=True)
+@lazy_njit(float64(float64[:, ::1], float64[::1], float64), cache=True, nogil=True)
 def _quad_form(x, w, sigma):
     """``sum_ij w_i w_j k(x_i, x_j)`` without storing the Gram matrix."""
     c = -0.5 / (sigma * sigma)
@@ -83,7 +85,7 @@ def _quad_form(x, w, sigma):
     return acc
 
 
-@njit(
+@lazy_njit(
     float64(float64[:, ::1], float64[::1], float64[:, ::1], float64[::1], float64),
     cache=True,
     nogil=True,
@@ -101,7 +103,7 @@ def mmd2(x, wx, y, wy, sigma):
     return _quad_form(x, wx, sigma) + _quad_form(y, wy, sigma) - 2.0 * cross
 
 
-@njit(float64(float64[:, ::1]), cache=True, nogil=True)
+@lazy_njit(float64(float64[:, ::1]), cache=True, nogil=True)
 def median_nn_distance(x):
     """Median over the rows of ``x`` of the distance to the nearest other row.
 

@@ -31,6 +31,7 @@ import math
 import numpy as np
 from numba import float64, njit, types
 
+from geobayes._lazy import lazy_njit
 from geobayes.math.kernels import rbf_gram
 
 __all__ = ["pack_mixture", "prepare", "embedding", "mixture_c", "mmd2_to_mixture"]
@@ -57,7 +58,7 @@ def _unpack(mix):
     return k, d, a, mu, s
 
 
-@njit(float64[::1](float64[::1], float64), cache=True, nogil=True)
+@lazy_njit(float64[::1](float64[::1], float64), cache=True, nogil=True)
 def prepare(mix, sigma):
     """Per-component constants for bandwidth ``sigma``: ``[logc, mu, P, B]`` per component.
 
@@ -83,7 +84,7 @@ def prepare(mix, sigma):
     return out
 
 
-@njit(
+@lazy_njit(
     types.float64(float64[::1], float64[::1], float64[::1], float64[::1]),
     cache=True,
     nogil=True,
@@ -131,7 +132,7 @@ def embedding(prep, y, m_out, work):
     return amax + math.log(tot)
 
 
-@njit(float64(float64[::1], float64), cache=True, nogil=True)
+@lazy_njit(float64(float64[::1], float64), cache=True, nogil=True)
 def mixture_c(mix, sigma):
     """``int int k_sigma(x, x') pi(dx) pi(dx')`` of the packed mixture."""
     k, d, a, mu, s = _unpack(mix)
@@ -149,7 +150,7 @@ def mixture_c(mix, sigma):
     return acc
 
 
-@njit(float64(float64[:, ::1], float64[::1], float64[::1], float64), cache=True, nogil=True)
+@lazy_njit(float64(float64[:, ::1], float64[::1], float64[::1], float64), cache=True, nogil=True)
 def mmd2_to_mixture(y, w, mix, sigma):
     """Exact squared MMD of the rule ``sum_i w_i delta_{y_i}`` (weights may be signed)."""
     n, d = y.shape

@@ -26,7 +26,6 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, roots_genlaguerre
 
 __all__ = ["radial_rule", "axes_rule", "spherical_rule", "mc_rule"]
 
@@ -36,6 +35,8 @@ def radial_rule(d: int, n_radial: int) -> tuple[np.ndarray, np.ndarray]:
     if n_radial < 1:
         raise ValueError(f"n_radial must be >= 1, got {n_radial}")
     alpha = 0.5 * d - 1.0
+    from scipy.special import gammaln, roots_genlaguerre  # on first use: scipy is slow to import
+
     r, lam = roots_genlaguerre(n_radial, alpha)
     lam = lam / np.exp(gammaln(alpha + 1.0))  # weight function x^alpha e^-x has mass Gamma(alpha+1)
     lam = lam / lam.sum()  # remove the last rounding

@@ -38,6 +38,7 @@ from numba import float64, int64, njit
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
+from geobayes._lazy import lazy_njit
 from geobayes.types import LPG_SIG, POINTWISE, POINTWISE_SIG
 
 __all__ = ["Model"]
@@ -101,7 +102,6 @@ def _as_lpg(fn, dim: int) -> Dispatcher:
 
 
 def _wrap_theta_only(fn):
-    from numba import njit
 
     @njit
     def lpg(theta, fdata, idata):
@@ -110,7 +110,7 @@ def _wrap_theta_only(fn):
     return lpg
 
 
-@njit(float64[:, ::1](POINTWISE, float64[:, ::1], float64[::1], int64[::1], int64), cache=True)
+@lazy_njit(float64[:, ::1](POINTWISE, float64[:, ::1], float64[::1], int64[::1], int64), cache=True)
 def _batch_pointwise(fn, thetas, fdata, idata, n_obs):
     out = np.empty((thetas.shape[0], n_obs))
     for k in range(thetas.shape[0]):

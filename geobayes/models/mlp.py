@@ -38,6 +38,7 @@ import math
 import numpy as np
 from numba import float64, int64, njit
 
+from geobayes._lazy import lazy_njit
 from geobayes.models.base import Model
 
 __all__ = ["MLPRegression", "mlp_regression", "mlp_forward", "mlp_lpg"]
@@ -46,7 +47,7 @@ __all__ = ["MLPRegression", "mlp_regression", "mlp_forward", "mlp_lpg"]
 # fdata layout: [noise_std, prior_precision, x (n * n_inputs), y (n * n_outputs)]
 
 
-@njit(float64[:, ::1](float64[::1], float64[:, ::1], int64[::1]), cache=True)
+@lazy_njit(float64[:, ::1](float64[::1], float64[:, ::1], int64[::1]), cache=True)
 def mlp_forward(theta, x, sizes):
     """Network outputs ``(m, n_outputs)`` at inputs ``x`` ``(m, n_inputs)``; ``sizes`` per layer."""
     m = x.shape[0]

@@ -57,8 +57,9 @@ from __future__ import annotations
 
 import math
 
-from numba import float64, int64, njit, types
+from numba import float64, int64, types
 
+from geobayes._lazy import lazy_njit
 from geobayes.adaptation.mass_matrix import (
     ADAPT_ACCUMULATE,
     ADAPT_STEP,
@@ -118,7 +119,7 @@ def welford_size(dim: int, dense: bool) -> int:
     return 1 + dim + (dim * dim if dense else dim)
 
 
-@njit(_CHUNK_SIG, cache=True, nogil=True)
+@lazy_njit(_CHUNK_SIG, cache=True, nogil=True)
 def run_chunk(
     rng, step, lpg, fdata, idata, x, g, scal, da, metric, welford, params, flags, out_x, out_s
 ):

@@ -61,6 +61,7 @@ import math
 import numpy as np
 from numba import float64, int64, njit, types
 
+from geobayes._lazy import lazy_njit
 from geobayes.types import GENERATOR, LPG
 
 __all__ = [
@@ -171,7 +172,7 @@ def _hvp_into(lpg, x, gl, v, fdata, idata, fd_eps, xe, out):
         out[i] = (-ge[i] - gl[i]) * s
 
 
-@njit(
+@lazy_njit(
     float64[::1](LPG, float64[::1], float64[::1], float64[::1], float64[::1], int64[::1], float64),
     cache=True,
 )
@@ -217,7 +218,7 @@ _INTEGRATE_SIG = types.Tuple((float64[::1], float64[::1], float64, float64[::1],
 )
 
 
-@njit(_INTEGRATE_SIG, cache=True, nogil=True)
+@lazy_njit(_INTEGRATE_SIG, cache=True, nogil=True)
 def dims_integrate(lpg, x, v, loss, gl, fdata, idata, params, stats, record):
     """Integrate from ``(x, v)`` until the ball stops (or ``T_max``); see the module docstring.
 
@@ -445,7 +446,7 @@ _TRANSITION_SIG = types.Tuple((float64[::1], float64, float64[::1]))(
 )
 
 
-@njit(_TRANSITION_SIG, cache=True, nogil=True)
+@lazy_njit(_TRANSITION_SIG, cache=True, nogil=True)
 def dims_transition(rng, x, loss, gl, lpg, fdata, idata, params, stats):
     """One DIMS draw: kick from ``x`` with the chain's generator, dissipate until stopped.
 
@@ -460,7 +461,7 @@ def dims_transition(rng, x, loss, gl, lpg, fdata, idata, params, stats):
     return xn, ln, gn
 
 
-@njit(
+@lazy_njit(
     int64(
         GENERATOR,
         float64[::1],
@@ -493,7 +494,7 @@ def dims_chain(rng, x0, lpg, fdata, idata, params, out_x, out_stats):
     return n_hit
 
 
-@njit(float64(LPG, float64[::1], float64[::1], int64[::1], int64, float64), cache=True)
+@lazy_njit(float64(LPG, float64[::1], float64[::1], int64[::1], int64, float64), cache=True)
 def top_curvature(lpg, x, fdata, idata, n_iter, fd_eps):
     """Largest-magnitude Hessian eigenvalue of the loss at ``x`` (power iteration, FD HVPs)."""
     d = x.shape[0]

@@ -40,8 +40,9 @@ chunking of iterations.
 
 from __future__ import annotations
 
-from numba import float64, int64, njit, types
+from numba import float64, int64, types
 
+from geobayes._lazy import lazy_njit
 from geobayes.types import GENERATOR, LPG
 
 __all__ = ["POP_STEP", "POP_STEP_SIG", "run_population", "FIXED_STAT_NAMES", "N_FIXED_STATS"]
@@ -80,7 +81,7 @@ _RUN_SIG = int64(
 )
 
 
-@njit(_RUN_SIG, cache=True, nogil=True)
+@lazy_njit(_RUN_SIG, cache=True, nogil=True)
 def run_population(rng, step, lpg, fdata, idata, x, w, aux, params, out_s, out_x, out_w):
     """Run ``out_s.shape[0]`` population steps of one replicate; returns 0 or a fatal code.
 

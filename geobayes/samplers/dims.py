@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
-from numba import njit
 
+from geobayes._lazy import lazy_njit
 from geobayes.samplers import _dims_kernels as _k
 from geobayes.samplers._chunk import STEP_SIG
 from geobayes.samplers.base import SamplerMethod
@@ -85,7 +85,7 @@ class KickLaw(IntEnum):
 _EXTRA = _k.EXTRA_STAT_NAMES[: _k.S_NGRAD]  # n_grad and diverging go to the fixed columns
 
 
-@njit(STEP_SIG, cache=True, nogil=True)
+@lazy_njit(STEP_SIG, cache=True, nogil=True)
 def dims_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
     """One DIMS draw as a chain step (the :data:`geobayes.samplers._chunk.STEP` contract).
 

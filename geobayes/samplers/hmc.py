@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from geobayes._lazy import lazy_njit
 from geobayes.samplers._chunk import STEP_SIG
 from geobayes.samplers._integrators import BAD_GRADIENT, DIVERGENT, drift, eval_status, kick
 from geobayes.samplers.base import SamplerMethod
@@ -43,7 +44,7 @@ def _sum_sq(v):
     return s
 
 
-@njit(STEP_SIG, cache=True, nogil=True)
+@lazy_njit(STEP_SIG, cache=True, nogil=True)
 def hmc_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
     """One HMC transition; ``params = [integration_time, max_leapfrog]``.
 

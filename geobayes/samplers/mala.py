@@ -28,8 +28,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import float64, int64, njit, types
+from numba import float64, int64, types
 
+from geobayes._lazy import lazy_njit
 from geobayes.samplers._chunk import STEP_SIG
 from geobayes.samplers._integrators import (
     BAD_GRADIENT,
@@ -57,7 +58,7 @@ _PROPOSAL_SIG = types.Tuple((float64[::1], float64, float64[::1], float64))(
 )
 
 
-@njit(_PROPOSAL_SIG, cache=True, nogil=True)
+@lazy_njit(_PROPOSAL_SIG, cache=True, nogil=True)
 def langevin_proposal(x, lp, g, z, lpg, fdata, idata, step_size, metric):
     """The Langevin proposal from noise ``z``; returns ``(y, lp(y), grad(y), log_ratio)``.
 
@@ -94,7 +95,7 @@ def langevin_proposal(x, lp, g, z, lpg, fdata, idata, step_size, metric):
     return y, lpy, gy, lpy - lp + lq
 
 
-@njit(STEP_SIG, cache=True, nogil=True)
+@lazy_njit(STEP_SIG, cache=True, nogil=True)
 def mala_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
     """One MALA transition; ``params`` is unused.
 

@@ -62,6 +62,7 @@ from typing import ClassVar
 import numpy as np
 from numba import float64, int64, njit, types
 
+from geobayes._lazy import lazy_njit
 from geobayes.math.kernels import median_nn_distance, rbf_gram
 from geobayes.math.mmd import embedding, mixture_c, pack_mixture, prepare
 from geobayes.math.quadrature import axes_rule, mc_rule, spherical_rule
@@ -213,7 +214,7 @@ def _embed_all(x, lv0, mm, sigma, lpg, fdata, idata, params):
     return evals
 
 
-@njit(
+@lazy_njit(
     int64(
         float64[:, ::1],
         float64,
@@ -441,7 +442,7 @@ def _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0):
     return math.sqrt(v) if v > 0.0 else 0.0
 
 
-@njit(POP_STEP_SIG, cache=True, nogil=True)
+@lazy_njit(POP_STEP_SIG, cache=True, nogil=True)
 def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     """One relaxed MSIP iteration (see the module docstring); deterministic, ``rng`` unused.
 
@@ -818,7 +819,7 @@ def quantize(data, n_particles: int = 50, *, chains: int = 1, seed=None, **kwarg
     )
 
 
-@njit(types.Tuple((float64, float64[::1]))(float64[::1], float64[::1], int64[::1]), cache=True)
+@lazy_njit(types.Tuple((float64, float64[::1]))(float64[::1], float64[::1], int64[::1]), cache=True)
 def _empirical_lpg(theta, fdata, idata):
     """Log of a unit-bandwidth Gaussian KDE of the data (only used for initial checks)."""
     n = idata[0]

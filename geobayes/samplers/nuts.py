@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from geobayes._lazy import lazy_njit
 from geobayes.samplers._chunk import STEP_SIG
 from geobayes.samplers._integrators import (
     BAD_GRADIENT,
@@ -125,7 +126,7 @@ def _criterion_ext(p_minus, p_plus, rho, extra):
     return _dot_sum(p_plus, rho, extra) > 0.0 and _dot_sum(p_minus, rho, extra) > 0.0
 
 
-@njit(STEP_SIG, cache=True, nogil=True)
+@lazy_njit(STEP_SIG, cache=True, nogil=True)
 def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats):
     """One multinomial NUTS transition; ``params = [max_tree_depth, max_energy_error]``.
 

@@ -88,6 +88,7 @@ from typing import ClassVar
 import numpy as np
 from numba import boolean, float64, int64, njit, prange, types, void  # noqa: F401
 
+from geobayes._lazy import lazy_njit
 from geobayes.math.kde import kde_blob_term, kde_log_density, knn_bandwidth, silverman_bandwidth
 from geobayes.samplers._population import N_FIXED_STATS, POP_STEP_SIG
 from geobayes.samplers.particle import ParticleMethod
@@ -123,7 +124,7 @@ SHK_STAT_NAMES = (
 N_SHK_STATS = len(SHK_STAT_NAMES)
 
 
-@njit(
+@lazy_njit(
     int64(
         float64[:, ::1],  # x (in/out)
         float64[::1],  # lp (in/out)
@@ -163,7 +164,7 @@ def shk_langevin_move(x, lp, g, z, a, dt, lpg, fdata, idata):
     return bad.sum()
 
 
-@njit(
+@lazy_njit(
     float64(
         float64[:, ::1],  # x
         float64[::1],  # lp
@@ -206,7 +207,7 @@ def shk_rates(x, lp, h, rate, include_self, beta, scratch, cutoff, per_h):
     return mean
 
 
-@njit(
+@lazy_njit(
     types.UniTuple(int64, 3)(
         GENERATOR,
         float64[:, ::1],  # x (in/out)
@@ -260,7 +261,7 @@ def shk_events(rng, x, lp, g, beta, bdt, pmax, done):
     return births, deaths, capped
 
 
-@njit(
+@lazy_njit(
     void(float64[:, ::1], float64[::1], float64[::1], float64[::1]),
     cache=True,
     nogil=True,
@@ -275,7 +276,7 @@ def _bandwidth(x, params, h_fixed, h):
         silverman_bandwidth(x, params[P_HSCALE], h)
 
 
-@njit(
+@lazy_njit(
     float64(
         GENERATOR,
         float64[:, ::1],
@@ -329,7 +330,7 @@ def aux_size(n, d):
     return 1 + n + n * d
 
 
-@njit(
+@lazy_njit(
     int64(float64[:, ::1], float64[::1], float64[:, ::1], LPG, float64[::1], int64[::1]),
     cache=True,
     parallel=True,
@@ -351,7 +352,7 @@ def _evaluate(x, lp, g, lpg, fdata, idata):
     return bad.sum()
 
 
-@njit(POP_STEP_SIG, cache=True, nogil=True)
+@lazy_njit(POP_STEP_SIG, cache=True, nogil=True)
 def shk_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     """One SHK iteration of one replicate (population-step contract); returns 0.
 
