@@ -1,6 +1,9 @@
 """NUTS: one transition against a recursive NumPy transcription of Stan's algorithm, accuracy
 on Gaussians, the dense metric's payoff, and bad input."""
 
+import json
+from importlib.resources import files
+
 import numba
 import numpy as np
 import pytest
@@ -156,3 +159,43 @@ def test_max_tree_depth_caps_the_trajectory():
     assert ss["tree_depth"].values.max() == 2 and ss["n_steps"].values.max() <= 3
     assert ss["reached_max_treedepth"].values.any()
     assert np.array_equal(ss["reached_max_treedepth"].values, ss["tree_depth"].values == 2)
+
+
+@numba.njit
+def _user_lpg(theta, fdata, idata):
+    return -0.5 * np.sum(theta**2), -theta
+
+
+def test_a_new_model_or_data_set_compiles_no_sampler_kernel():
+    """The NUTS step and the runner have one eager signature taking the model as an ``LPG``
+    value: once they ran (or were loaded from the disk cache), sampling another model, of
+    another dimension, or the same model with another data set, compiles and loads nothing of
+    the sampler (Numba's compile events and cache statistics are unchanged)."""
+    from numba.core import event
+
+    from geobayes.samplers._chunk import run_chunk
+    from geobayes.samplers.mala import langevin_proposal
+
+    run = dict(method="nuts", draws=20, warmup=20, chains=1, seed=0, progress=False)
+    geobayes.sample("eight_schools", **run)
+    kernels = (run_chunk, nuts_step, langevin_proposal)
+    loads = [k.stats.cache_hits.total() + k.stats.cache_misses.total() for k in kernels]
+    assert loads == [1, 1, 1]  # each loaded from disk or compiled exactly once
+    full = json.loads(
+        files("geobayes.models").joinpath("data/kidiq-kidscore_interaction.json").read_text()
+    )
+    first_100 = {k: full[k][:100] for k in ("kid_score", "mom_iq", "mom_hs")} | {"N": 100}
+    models = [  # another dimension; another model and data; the same model, new data
+        get("arK-arK"),
+        get("kidiq-kidscore_interaction"),
+        get("kidiq-kidscore_interaction", data=first_100),
+    ]
+    with event.install_recorder("numba:compile") as rec:
+        models.append(geobayes.Model(_user_lpg, {"z": (2,)}, name="user"))  # compiled here
+        for model in models:
+            geobayes.sample(model, **run)
+    compiled = {e.data["dispatcher"].py_func.__module__ for _, e in rec.buffer if e.is_start}
+    assert __name__ in compiled  # the recorder sees compilations: the user's model's
+    assert not any(m.startswith("geobayes.samplers") for m in compiled), compiled
+    assert [k.stats.cache_hits.total() + k.stats.cache_misses.total() for k in kernels] == loads
+    assert all(len(k.signatures) == 1 for k in kernels)
