@@ -38,7 +38,7 @@ from numba import float64, int64, njit
 from numba.core.dispatcher import Dispatcher
 from numba.core.errors import NumbaError
 
-from geobayes._lazy import lazy_njit
+from geobayes._lazy import LazyKernel, lazy_njit
 from geobayes.types import LPG_SIG, POINTWISE, POINTWISE_SIG
 
 __all__ = ["Model"]
@@ -63,6 +63,8 @@ def _shape_tuple(name: str, shape) -> tuple[int, ...]:
 
 def _as_lpg(fn, dim: int) -> Dispatcher:
     """Return a dispatcher of type LPG for ``fn`` (3-argument) or a wrapper (1-argument)."""
+    if isinstance(fn, LazyKernel):  # geobayes._lazy: an eager signature compiled on first use
+        fn = fn.dispatcher
     if not isinstance(fn, Dispatcher):
         raise TypeError(
             "logdensity_and_grad must be a Numba-jitted function (decorate it with @numba.njit), "
@@ -121,6 +123,8 @@ def _batch_pointwise(fn, thetas, fdata, idata, n_obs):
 def _as_pointwise(fn):
     if fn is None:
         return None
+    if isinstance(fn, LazyKernel):
+        fn = fn.dispatcher
     if not isinstance(fn, Dispatcher):
         raise TypeError(
             "pointwise_loglik must be a Numba-jitted function g(theta, fdata, idata) -> "
