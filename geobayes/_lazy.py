@@ -29,6 +29,7 @@ True
 from __future__ import annotations
 
 import functools
+import threading
 
 from numba import njit, types
 from numba.extending import typeof_impl
@@ -44,13 +45,16 @@ class LazyKernel:
         self.signature = signature
         self.options = options
         self._dispatcher = None
+        self._lock = threading.RLock()  # chains run in threads: build one dispatcher only
         functools.update_wrapper(self, py_func)
 
     @property
     def dispatcher(self):
         """The Numba dispatcher (compiled or loaded from the cache on first access)."""
         if self._dispatcher is None:
-            self._dispatcher = njit(self.signature, **self.options)(self.py_func)
+            with self._lock:
+                if self._dispatcher is None:
+                    self._dispatcher = njit(self.signature, **self.options)(self.py_func)
         return self._dispatcher
 
     def __call__(self, *args):
@@ -64,7 +68,13 @@ class LazyKernel:
         return cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
 
     def __getattr__(self, name):
-        if name.startswith("__") or name in ("py_func", "signature", "options", "_dispatcher"):
+        if name.startswith("__") or name in (
+            "py_func",
+            "signature",
+            "options",
+            "_dispatcher",
+            "_lock",
+        ):
             raise AttributeError(name)
         return getattr(self.dispatcher, name)
 
