@@ -66,18 +66,20 @@ def _vars(name: str) -> list[str]:
 
 _GEOBAYES = """
 import time, json, sys
+if {hide_dask!r}:  # a core install has no dask; xarray imports it on the first DataArray
+    sys.modules["dask"] = None
 import numpy as np
 import geobayes
-import arviz as az
 name, method = {name!r}, {method!r}
 model = geobayes.models.gaussian(dim=100) if name == "gaussian_100" else geobayes.models.get(name)
 kw = dict(method=method, chains=4, draws=1000, warmup=1000, progress=False,
           log_likelihood=False)
-tr = geobayes.sample(model, seed=0, **kw)
+tr = geobayes.sample(model, seed={seed}, **kw)
 t_first = time.time()
 t1 = time.perf_counter()
-tr2 = geobayes.sample(model, seed=1, **kw)
+tr2 = geobayes.sample(model, seed={seed} + 1000, **kw)
 t_call = time.perf_counter() - t1
+import arviz as az  # after the timings, as on the NumPyro side
 VARS = {vars!r}
 def min_ess(t):
     return min(float(np.min(np.asarray(az.ess(t.posterior[k].values, method="bulk"))))
@@ -188,10 +190,10 @@ def go(seed):
     s = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(s)
     return mcmc, s
-mcmc, s1 = go(0)  # jit_model_args: the second run below reuses the compiled sampler
+mcmc, s1 = go({seed})  # jit_model_args: the second run below reuses the compiled sampler
 t_first = time.time()
 t1 = time.perf_counter()
-mcmc.run(jax.random.PRNGKey(1))
+mcmc.run(jax.random.PRNGKey({seed} + 1000))
 s2 = mcmc.get_samples(group_by_chain=True)
 jax.block_until_ready(s2)
 t_call = time.perf_counter() - t1
@@ -222,7 +224,13 @@ def _load() -> str:
 
 
 def run(
-    models=MODELS, repeats=3, numpyro=True, methods=("nuts", "hmc", "mala"), partial=None
+    models=MODELS,
+    repeats=3,
+    numpyro=True,
+    methods=("nuts", "hmc", "mala"),
+    partial=None,
+    hide_dask=True,
+    cache_off=True,
 ) -> list[dict]:
     """Median timings per (model, sampler); each row also lists the individual runs."""
     have = numpyro and importlib.util.find_spec("numpyro") is not None
@@ -231,25 +239,38 @@ def run(
     rows = []
     for name in models:
         runs: dict[str, list[dict]] = {}
-        # warm the Numba cache and the JAX persistent cache (untimed)
         v = _vars(name)
-        jobs = [(f"geobayes {m.upper()}", _GEOBAYES.format(name=name, method=m, vars=v), None)
-                for m in methods]  # fmt: skip
-        if have:
-            jobs.append(("numpyro NUTS", _NUMPYRO.format(name=name, vars=v), None))
-            jobs.append(("numpyro NUTS+cache", _NUMPYRO.format(name=name, vars=v), env_cache))
-        try:  # warm the Numba cache and the JAX persistent cache (untimed)
-            _proc(jobs[0][1])
+
+        def jobs(seed, v=v, name=name):
+            out = [
+                (f"geobayes {m.upper()}",
+                 _GEOBAYES.format(name=name, method=m, vars=v, seed=seed, hide_dask=hide_dask),
+                 None)
+                for m in methods
+            ]  # fmt: skip
             if have:
-                _proc(jobs[-1][1], env=env_cache)
+                code = _NUMPYRO.format(name=name, vars=v, seed=seed)
+                out.append(("numpyro NUTS", code, None))
+                out.append(("numpyro NUTS+cache", code, env_cache))
+            return out
+
+        try:  # warm the Numba cache and the JAX persistent cache (untimed)
+            warm = jobs(99)
+            for _label, code, _env in warm[: len(methods)]:
+                _proc(code)
+            if have:
+                _proc(warm[-1][1], env=env_cache)
         except RuntimeError as exc:
             print(f"  {name}: skipped, warm-up failed: {exc}", file=sys.stderr)
             continue
-        for rep in range(repeats):
-            order = jobs if rep % 2 == 0 else jobs[::-1]
+        for rep in range(repeats):  # seed = rep for every sampler; order alternates
+            order = jobs(rep) if rep % 2 == 0 else jobs(rep)[::-1]
             for label, code, env in order:
+                if not cache_off and env is None and label == "numpyro NUTS":
+                    continue
                 r = _proc(code, env=env)
                 r["load"] = _load()
+                r["seed"] = rep
                 runs.setdefault(label, []).append(r)
                 print(f"  {name} {label} rep {rep}: {json.dumps(r)}", file=sys.stderr)
         for label, rs in runs.items():
@@ -314,6 +335,17 @@ def main(argv=None) -> None:
     p.add_argument("--no-numpyro", action="store_true")
     p.add_argument("--methods", nargs="+", default=["nuts", "hmc", "mala"])
     p.add_argument("--out", default=None, help="write the rows as JSON")
+    p.add_argument(
+        "--with-dask",
+        action="store_true",
+        help="let xarray import dask in the geobayes process if installed (the dev extras "
+        "have it; a core install does not: ~0.5-1 s at the first DataArray)",
+    )
+    p.add_argument(
+        "--no-cache-off",
+        action="store_true",
+        help="skip the NumPyro runs with JAX's persistent cache off (the slowest rows)",
+    )
     args = p.parse_args(argv)
     print(f"load average before: {_load()}  (cpus: {os.cpu_count()})")
     rows = run(
@@ -322,6 +354,8 @@ def main(argv=None) -> None:
         numpyro=not args.no_numpyro,
         methods=args.methods,
         partial=args.out,
+        hide_dask=not args.with_dask,
+        cache_off=not args.no_cache_off,
     )
     print(format_table(rows))
     print()
