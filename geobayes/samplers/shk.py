@@ -22,7 +22,11 @@ The particle algorithm (BDLS), one step of size ``dt``
 2. Kernel density estimate at every particle, in log space (:mod:`geobayes.math.kde`):
    ``log rho_hat_i``, O(N d) memory, parallel over particles.
 3. Rates ``beta_i = log rho_hat_i + V(x_i)`` (``rate="kde"``; ``rate="blob"`` adds the
-   kernelized-energy term ``(1/N) sum_j K_h(x_j - x_i) / rho_hat_j`` of Lu, Slepcev & Wang),
+   kernelized-energy term ``(1/N) sum_j K_h(x_j - x_i) / rho_hat_j`` of Lu, Slepcev & Wang;
+   ``rate="kde_corrected"``, for ``d <= 2``, subtracts Pampel et al.'s equilibrium bias
+   ``c(x) = log((K_h * pi)(x) / pi(x))``, leaving ``log rho_hat_i - log (K_h * pi~)(x_i)``
+   with the smoothed target computed by quadrature on a grid; the constant
+   ``int pi c`` of the paper drops out in the centring),
    centred: ``beta_i -= mean_j beta_j`` (the spherical normalization).
 4. Events with the rates frozen, particles visited in a random order: with probability
    ``1 - exp(-b |beta_i| dt)`` particle ``i`` is killed (``beta_i > 0``: overwritten by a
@@ -77,6 +81,8 @@ A. Mustafi, S. Mukherjee, "On the stability of spherical Hellinger-Kantorovich f
 their implications for differential privacy", arXiv:2605.23879.
 Y. Lu, D. Slepcev, L. Wang, "Birth-death dynamics for sampling: global convergence,
 approximations and their asymptotics", arXiv:2211.00450.
+B. Pampel, S. Holbach, L. Hartung, O. Valsson, birth-death sampling with a bias-corrected
+kernel rate, arXiv:2209.00607.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ __all__ = [
     "SHK_STAT_NAMES",
     "shk_langevin_move",
     "shk_rates",
+    "shk_log_smoothed_target",
     "shk_events",
     "shk_step",
     "shk_pure_dp_epsilon",
@@ -108,7 +115,8 @@ __all__ = [
 P_A, P_B, P_DT, P_BW, P_HSCALE, P_RATE, P_SELF, P_SPLIT, P_PMAX, P_KNN, P_CUTOFF, P_BIN = range(12)
 N_PARAMS = 12  # the fixed bandwidth (one entry per coordinate) follows when P_BW == BW_FIXED
 BW_SILVERMAN, BW_KNN, BW_FIXED = 0, 1, 2
-RATE_KDE, RATE_BLOB = 0, 1
+RATE_KDE, RATE_BLOB, RATE_CORRECTED = 0, 1, 2
+STATUS_GRID_TOO_LARGE = 1  # kde_corrected: the grid of the target would exceed _CORR_MAX_GRID
 SPLIT_LIE, SPLIT_STRANG = 0, 1
 
 #: Per-iteration statistics written by :func:`shk_run`, in column order.
@@ -207,6 +215,104 @@ def shk_rates(x, lp, h, rate, include_self, beta, scratch, cutoff, per_h):
     return mean
 
 
+_CORR_PER_H = 2.0  # grid spacing h/2 for K_h * pi (trapezoid error ~ exp(-2 pi^2 4) = 7e-35)
+_CORR_CUTOFF = 8.0  # kernel terms beyond 8 bandwidths (< exp(-32) = 1.3e-14 of the peak) omitted
+_CORR_MAX_GRID = 1 << 20  # grid points per step; the spacing coarsens to h before refusing
+
+
+@lazy_njit(
+    int64(
+        float64[:, ::1],  # x (N, d), d <= 2
+        float64[:, ::1],  # g (N, d): grad log pi~ at the particles (centres the windows)
+        float64[::1],  # h (d,)
+        LPG,
+        float64[::1],
+        int64[::1],
+        float64[::1],  # out: log (K_h * pi~)(x_i) + const
+    ),
+    cache=True,
+    parallel=True,
+    nogil=True,
+)
+def shk_log_smoothed_target(x, g, h, lpg, fdata, idata, out):
+    """``out_i = log (K_h * pi~)(x_i)`` up to one constant, by quadrature on a grid (d <= 2).
+
+    The unnormalized target is evaluated on a regular grid over the particles' bounding
+    box widened by 8 bandwidths, spacing ``h_k / 2`` per coordinate (coarsened up to
+    ``h_k`` when the grid would exceed 2^20 points); each particle's convolution sum
+    runs, in log space with a running maximum, over the grid points within 8 bandwidths
+    of the segment from ``x_i`` to ``x_i + h^2 grad log pi~(x_i)`` (per coordinate): the
+    integrand ``pi~(y) K_h(x_i - y)`` peaks on that segment when ``log pi~`` is concave,
+    and in a steep tail it peaks many bandwidths away from ``x_i``.
+    For a Gaussian kernel the trapezoid rule with spacing ``h/2`` errs by about
+    ``exp(-8 pi^2)`` relative when ``pi`` is smooth on the scale ``h``.  The quadrature
+    weight and the kernel's normalization are constants, which the centred rate drops.
+    Returns the number of grid points, or ``-1`` (``out`` untouched) if the box is too
+    large even at spacing ``h``.  One thread per grid point / particle, fixed order:
+    thread-count independent.
+    """
+    n, d = x.shape
+    lo = np.empty(2)
+    delta = np.ones(2)
+    m = np.ones(2, dtype=np.int64)
+    for k in range(d):
+        a = np.inf
+        b = -np.inf
+        for i in range(n):
+            a = min(a, x[i, k])
+            b = max(b, x[i, k])
+        lo[k] = a - _CORR_CUTOFF * h[k]
+        delta[k] = h[k] / _CORR_PER_H
+        m[k] = int(math.ceil((b + _CORR_CUTOFF * h[k] - lo[k]) / delta[k])) + 1
+    total = m[0] * m[1]
+    if total > _CORR_MAX_GRID:
+        f = math.sqrt(total / _CORR_MAX_GRID) if d == 2 else total / _CORR_MAX_GRID
+        if f > _CORR_PER_H:  # even spacing h is too many points
+            return -1
+        for k in range(d):
+            delta[k] *= f
+            m[k] = int(math.ceil((m[k] - 1) / f)) + 1
+        total = m[0] * m[1]
+    logp = np.empty(total)
+    for gidx in prange(total):
+        y = np.empty(d)
+        y[0] = lo[0] + (gidx % m[0]) * delta[0]
+        if d == 2:
+            y[1] = lo[1] + (gidx // m[0]) * delta[1]
+        val, _ = lpg(y, fdata, idata)
+        logp[gidx] = val if not math.isnan(val) else -np.inf
+    for i in prange(n):
+        i0 = np.zeros(2, dtype=np.int64)
+        i1 = np.zeros(2, dtype=np.int64)
+        for k in range(d):
+            reach = _CORR_CUTOFF * h[k]
+            shift = h[k] * h[k] * g[i, k] if math.isfinite(g[i, k]) else 0.0
+            a = x[i, k] + min(shift, 0.0) - reach
+            b = x[i, k] + max(shift, 0.0) + reach
+            i0[k] = min(m[k] - 1, max(0, int(math.ceil((a - lo[k]) / delta[k]))))
+            i1[k] = max(0, min(m[k] - 1, int(math.floor((b - lo[k]) / delta[k]))))
+        mx = -np.inf
+        s = 0.0
+        for j1 in range(i0[1], i1[1] + 1):
+            e1 = 0.0
+            if d == 2:
+                t = (x[i, 1] - (lo[1] + j1 * delta[1])) / h[1]
+                e1 = -0.5 * t * t
+            for j0 in range(i0[0], i1[0] + 1):
+                lv = logp[j1 * m[0] + j0]
+                if lv == -np.inf:
+                    continue
+                t = (x[i, 0] - (lo[0] + j0 * delta[0])) / h[0]
+                e = lv + e1 - 0.5 * t * t
+                if e > mx:  # running log-sum-exp
+                    s = s * math.exp(mx - e) + 1.0
+                    mx = e
+                else:
+                    s += math.exp(e - mx)
+        out[i] = mx + math.log(s) if s > 0.0 else -np.inf
+    return total
+
+
 @lazy_njit(
     types.UniTuple(int64, 3)(
         GENERATOR,
@@ -277,7 +383,7 @@ def _bandwidth(x, params, h_fixed, h):
 
 
 @lazy_njit(
-    float64(
+    int64(
         GENERATOR,
         float64[:, ::1],
         float64[::1],
@@ -290,17 +396,35 @@ def _bandwidth(x, params, h_fixed, h):
         float64[::1],  # scratch
         boolean[::1],  # done scratch
         float64[::1],  # h scratch
+        LPG,
+        float64[::1],
+        int64[::1],
     ),
     cache=True,
     nogil=True,
 )
-def _birth_death(rng, x, lp, g, params, h_fixed, dt, row, beta, scratch, done, h):
+def _birth_death(rng, x, lp, g, params, h_fixed, dt, row, beta, scratch, done, h, lpg, fdata,
+                 idata):  # fmt: skip
+    """One birth-death substep; returns its model evaluations (the kde_corrected grid), or
+    ``-STATUS_GRID_TOO_LARGE``."""
     _bandwidth(x, params, h_fixed, h)
+    rate = int(params[P_RATE])
+    lq = lp
+    n_grid = 0
+    if rate == RATE_CORRECTED:  # beta = log rho_hat - log (K_h * pi~): V cancels
+        lq = np.empty(lp.shape[0])
+        n_grid = shk_log_smoothed_target(x, g, h, lpg, fdata, idata, lq)
+        if n_grid < 0:
+            return -STATUS_GRID_TOO_LARGE
+        for i in range(lp.shape[0]):
+            if lp[i] == -np.inf:  # outside the support: killed, as with the other rates
+                lq[i] = -np.inf
+        rate = RATE_KDE
     mean = shk_rates(
         x,
-        lp,
+        lq,
         h,
-        int(params[P_RATE]),
+        rate,
         params[P_SELF] != 0.0,
         beta,
         scratch,
@@ -322,7 +446,7 @@ def _birth_death(rng, x, lp, g, params, h_fixed, dt, row, beta, scratch, done, h
     row[3] = math.exp(lh / h.shape[0])  # geometric mean of the widths
     row[4] = max(row[4], 1.0 - math.exp(-bdt * bmax))
     row[5] += capped
-    return mean
+    return n_grid
 
 
 def aux_size(n, d):
@@ -386,22 +510,26 @@ def shk_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     scratch = np.empty(n)
     done = np.empty(n, dtype=np.bool_)
     h = np.empty(d)
+    r = 0
     if b > 0.0 and strang:
-        _birth_death(rng, x, lp, g, params, h_fixed, 0.5 * dt, row, beta, scratch, done, h)
-    if a > 0.0:
+        r = _birth_death(rng, x, lp, g, params, h_fixed, 0.5 * dt, row, beta, scratch, done, h,
+                         lpg, fdata, idata)  # fmt: skip
+        n_evals += max(r, 0)
+    if a > 0.0 and r >= 0:
         z = rng.standard_normal((n, d))
         n_bad = shk_langevin_move(x, lp, g, z, a, dt, lpg, fdata, idata)
         n_evals += n
-    if b > 0.0:
-        _birth_death(
-            rng, x, lp, g, params, h_fixed, 0.5 * dt if strang else dt, row, beta, scratch, done, h
-        )
+    if b > 0.0 and r >= 0:
+        r = _birth_death(rng, x, lp, g, params, h_fixed, 0.5 * dt if strang else dt, row, beta,
+                         scratch, done, h, lpg, fdata, idata)  # fmt: skip
+        n_evals += max(r, 0)
+    status = -r if r < 0 else 0
     row[6] = n_bad
     stats[0] = 1.0 if n_bad > 0 else 0.0
     stats[1] = n_evals
     for i in range(n):
         w[i] = 1.0 / n
-    return 0
+    return status
 
 
 def shk_pure_dp_epsilon(t, epsilon, b=1.0):
@@ -460,7 +588,7 @@ def shk_pure_dp_epsilon(t, epsilon, b=1.0):
 
 
 _BANDWIDTHS = {"silverman": BW_SILVERMAN, "knn": BW_KNN}
-_RATES = {"kde": RATE_KDE, "blob": RATE_BLOB}
+_RATES = {"kde": RATE_KDE, "blob": RATE_BLOB, "kde_corrected": RATE_CORRECTED}
 _SPLITTINGS = {"lie": SPLIT_LIE, "strang": SPLIT_STRANG}
 _KDE_MODES = ("auto", "exact", "window", "binned")
 _WINDOW_CUTOFF = 9.0  # omitted kernel terms < exp(-9^2/2) = 2.6e-18 of the self term
@@ -504,10 +632,15 @@ class SHK(ParticleMethod):
         Multiplier of the data-driven bandwidths (> 0, default 1).
     knn : int, optional
         Neighbour rank of ``bandwidth="knn"`` (default ``ceil(sqrt(N))``).
-    rate : {"kde", "blob"}
-        Rate estimator: Lu-Lu-Nolen's ``log rho_hat + V`` (default) or the kernelized-energy
-        rate of Lu, Slepcev & Wang (one more pairwise pass).  The grid-corrected rate of
-        Pampel et al. is not implemented.
+    rate : {"kde", "blob", "kde_corrected"}
+        Rate estimator: Lu-Lu-Nolen's ``log rho_hat + V`` (default); the kernelized-energy
+        rate of Lu, Slepcev & Wang (``"blob"``, one more pairwise pass); or the bias-corrected
+        rate of Pampel et al. (``"kde_corrected"``, ``dim <= 2``): ``log rho_hat + V - c`` with
+        ``c = log((K_h * pi) / pi)``, i.e. ``log rho_hat - log(K_h * pi~)``, which compares
+        the KDE with the target smoothed by the same kernel, so it vanishes at ``rho = pi``
+        (the plain KDE rate does not: it over-depletes barriers by ``O(h^2)``).  The target
+        is evaluated on a grid of spacing ``h/2`` over the particles' box each step (more
+        model calls, counted in ``n_evals``).
     include_self : bool
         Include ``j = i`` in the KDE (default True; the public bdld code excludes it).
     splitting : {"lie", "strang"}
@@ -619,6 +752,11 @@ class SHK(ParticleMethod):
             )
         if self.kde == "binned" and d != 1:
             raise ValueError(f"kde='binned' is for 1-D targets, the model has dim {d}")
+        if self.rate == "kde_corrected" and d > 2:
+            raise ValueError(
+                f"rate='kde_corrected' evaluates the target on a grid, so it is for dim <= 2; "
+                f"the model has dim {d}: use rate='kde' or rate='blob'"
+            )
         p = np.zeros(N_PARAMS + d)
         p[P_A], p[P_B], p[P_DT] = self.a, self.b, self.step_size
         p[P_HSCALE] = self.h_scale
@@ -643,6 +781,17 @@ class SHK(ParticleMethod):
             p[P_BW] = BW_FIXED
             p[N_PARAMS:] = h
         return p
+
+    def error_message(self, code: int, model) -> str:
+        """Message for a fatal status of :func:`shk_step`."""
+        if code == STATUS_GRID_TOO_LARGE:
+            return (
+                f"shk: rate='kde_corrected' needs the target of {model.name!r} on a grid over "
+                f"the particles, which would exceed {_CORR_MAX_GRID} points even at spacing h "
+                "(particles spread over more than about 1000 bandwidths); use rate='kde', a "
+                "larger bandwidth/h_scale, or initial particles in a smaller box"
+            )
+        return super().error_message(code, model)
 
     def initial_aux(self, n: int, d: int) -> np.ndarray:
         """``[0 (not yet evaluated), lp (N), grad (N*d)]``."""

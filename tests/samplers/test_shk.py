@@ -311,20 +311,106 @@ def test_stationarity_from_exact_draws():
     assert abs(x.var() - (ula - h * h / 3)) <= 4 * math.sqrt(2 / n)
 
 
+# ---- the bias-corrected rate (Pampel et al., spec 2.3) ---------------------------------
+
+
+def _log_smoothed_mixture(x, w, mu, sd, h):
+    """Exact ``log (K_h * pi)(x)`` for an isotropic Gaussian mixture: variances ``sd^2 + h^2``."""
+    from scipy.special import logsumexp
+
+    v = np.asarray(sd)[:, None] ** 2 + np.asarray(h)[None, :] ** 2
+    d2 = ((x[:, None, :] - np.asarray(mu)[None]) ** 2 / v[None]).sum(-1)
+    lc = np.log(w)[None, :] - 0.5 * d2 - 0.5 * np.log(2 * np.pi * v).sum(-1)[None]
+    return logsumexp(lc, axis=1)
+
+
+@pytest.mark.parametrize(
+    "w, mu, sd, h",
+    [
+        ([1.0], [[2.0]], [0.5], [0.3]),  # steep tails: the window must follow the gradient
+        ([0.25, 0.75], [[-3.0], [3.0]], [0.5, 0.5], [0.4]),
+        ([0.3, 0.7], [[-1.0, 0.0], [1.5, 0.5]], [0.7, 0.5], [0.3, 0.5]),
+    ],
+)
+def test_smoothed_target_matches_analytic(w, mu, sd, h):
+    """Grid quadrature of ``log (K_h * pi~)`` at the particles vs the closed form."""
+    m = gaussian_mixture(w, mu, sd)
+    d = len(mu[0])
+    x = np.ascontiguousarray(np.random.default_rng(20).uniform(-4, 4, (400, d)))
+    g = np.array([m.lpg(r, m.fdata, m.idata)[1] for r in x])
+    out = np.empty(400)
+    n_grid = S.shk_log_smoothed_target(x, g, np.array(h, float), m.lpg, m.fdata, m.idata, out)
+    assert n_grid > 0
+    diff = out - _log_smoothed_mixture(x, np.array(w), mu, sd, h)
+    assert np.ptp(diff) < 1e-8, np.ptp(diff)  # equal up to one constant (dropped by centring)
+
+
+def _gauss_fr_ode(mu0, v0, m, s2, h2, corrected, t_end, dt=1e-3):
+    """Pure birth-death (a = 0, b = 1) with a KDE of bandwidth h, Gaussian rho and pi.
+
+    The KDE is ``N(mu, v + h^2)``; the plain rate compares it with ``pi`` (equilibrium
+    variance ``s^2 - h^2``), the corrected one with ``K_h * pi = N(m, s^2 + h^2)``
+    (equilibrium ``pi`` itself).  Natural parameters: ``dlam/dt = -(1/(v+h^2) - 1/c)``,
+    ``d(lam mu)/dt = -(mu/(v+h^2) - m/c)``, ``c = s^2 + h^2`` or ``s^2``.
+    """
+    c = s2 + h2 if corrected else s2
+    lam, lm, t, out = 1 / v0, mu0 / v0, 0.0, []
+    while t < t_end - 1e-12:
+        v, mu = 1 / lam, lm / lam
+        lam, lm = lam - dt * (1 / (v + h2) - 1 / c), lm - dt * (mu / (v + h2) - m / c)
+        t += dt
+        out.append((lm / lam, 1 / lam))
+    return np.array(out)
+
+
+def test_kde_corrected_removes_the_variance_bias():
+    """Pure birth-death N(0,1) -> N(1,1) with h = 0.5: the corrected rate keeps variance 1,
+    the plain KDE rate shrinks it to 1 - h^2 = 0.75; each follows its own moment ODE."""
+    n, dt, h = 5000, 5e-2, 0.5
+    model = gaussian_mixture([1.0], [[1.0]], [1.0])
+    x0 = np.random.default_rng(10).standard_normal((n, 1))
+    every = round(dt / 1e-3)
+    tol_mean = 0.05 * math.sqrt(5000 / n)
+    tol_var = 4 * math.sqrt(2 / n) + 0.02
+    final = {}
+    for rate, corrected in ((S.RATE_CORRECTED, True), (S.RATE_KDE, False)):
+        mv = np.empty((100, 2))
+        p = _params(a=0.0, dt=dt, bw=S.BW_FIXED, h_fixed=h, rate=rate)
+
+        def rec(x, it, mv=mv):
+            mv[it] = x.mean(), x.var()
+
+        _, stats = _run(model, x0, p, 100, seed=11, record=rec)
+        ode = _gauss_fr_ode(x0.mean(), x0.var(), 1.0, 1.0, h * h, corrected, 5.0)
+        ode = ode[every - 1 :: every]
+        assert np.abs(mv[:, 0] - ode[:, 0]).max() <= tol_mean, (rate, mv[-1], ode[-1])
+        assert np.abs(mv[:, 1] - ode[:, 1]).max() <= tol_var, (rate, mv[-1], ode[-1])
+        final[corrected] = mv[-1, 1]
+        if corrected:  # the grid evaluations of the target are counted
+            assert np.all(stats[1:, 1] > 0)
+    assert abs(final[True] - 1.0) <= tol_var and abs(final[False] - 0.75) <= tol_var
+    assert final[True] - final[False] > 2 * tol_var  # the two rates are told apart
+
+
 def test_bit_identical_across_thread_counts():
     model = gaussian_mixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.5]], [0.5, 0.5])
     x0 = np.random.default_rng(16).uniform(-3, 3, (600, 2))
     p = _params(dt=0.02, d=2, bw=S.BW_KNN, rate=S.RATE_BLOB, strang=True)
+    pc = _params(dt=0.02, d=2, rate=S.RATE_CORRECTED)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
         x1, s1 = _run(model, x0, p, 15, seed=17)
+        xc1, sc1 = _run(model, x0[:300], pc, 5, seed=17)
         numba.set_num_threads(max(2, old))
         x2, s2 = _run(model, x0, p, 15, seed=17)
+        xc2, sc2 = _run(model, x0[:300], pc, 5, seed=17)
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_array_equal(xc1, xc2)
+    np.testing.assert_array_equal(sc1, sc2)
     x3, _ = _run(model, x0, p, 15, seed=18)
     assert not np.array_equal(x1, x3)
 
@@ -386,6 +472,11 @@ def test_sample_trace_and_reproducibility():
                           chains=1, seed=1, progress=False)  # fmt: skip
     assert tr0.sample_stats["n_births"].values.sum() == 0
     assert np.all(np.isnan(tr0.sample_stats["mean_log_ratio"].values))
+    # the corrected rate on a 2-D model: its grid evaluations of the target are counted
+    corrected = SHK(n_particles=100, n_steps=3, rate="kde_corrected")
+    trc = geobayes.sample("mixture_2d", method=corrected, chains=1, seed=1, progress=False)
+    assert np.all(trc.sample_stats["n_evals"].values[:, 1:] > 100)
+    assert trc.sample_stats["n_deaths"].values.sum() > 0
 
 
 @pytest.mark.parametrize(
@@ -424,6 +515,14 @@ def test_bad_input_needs_the_model():
         geobayes.sample("mixture_2d", method=SHK(bandwidth=[0.1, 0.2, 0.3]), progress=False)
     with pytest.raises(ValueError, match="1-D"):
         geobayes.sample("mixture_2d", method=SHK(kde="binned"), progress=False)
+    from geobayes.models.gaussian import gaussian
+
+    with pytest.raises(ValueError, match="kde_corrected.*dim <= 2"):
+        geobayes.sample(gaussian(dim=3), method=SHK(rate="kde_corrected"), progress=False)
+    with pytest.raises(ValueError, match="grid"):  # 8e4 bandwidths per side in 2-D
+        geobayes.sample("mixture_2d", chains=1, progress=False,
+                        method=SHK(rate="kde_corrected", bandwidth=1e-4, n_particles=20,
+                                   n_steps=2))  # fmt: skip
 
 
 def test_cli_sample_shk(tmp_path, capsys):
