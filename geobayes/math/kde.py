@@ -180,17 +180,26 @@ def _sorted_kernel_sums(ys, key, logw, include_self, cutoff, out):
 
 
 @njit(cache=True, nogil=True)
-def _scaled_sorted(x, h):
+def _scaled_sorted(x, h, sort):
+    """Particles scaled by ``h``, sorted along the first coordinate when ``sort`` (the
+    windowed sum needs it; the exact sum, ``cutoff = inf``, skips the serial sort)."""
     n, d = x.shape
-    y = np.empty((n, d))
+    key = np.empty(n)
     for i in range(n):
-        for k in range(d):
-            y[i, k] = x[i, k] / h[k]
-    order = np.argsort(y[:, 0], kind="mergesort")
-    ys = np.empty((n, d))
+        key[i] = x[i, 0] / h[0]
+    if sort:
+        order = np.argsort(key, kind="mergesort")
+    else:
+        order = np.empty(n, dtype=np.int64)
+        for p in range(n):
+            order[p] = p
+    ys = np.empty((n, d))  # explicit loops: fewer array helpers to compile
     for p in range(n):
-        ys[p] = y[order[p]]
-    return ys, np.ascontiguousarray(ys[:, 0]), order
+        q = order[p]
+        for k in range(d):
+            ys[p, k] = x[q, k] / h[k]
+        key[p] = ys[p, 0]
+    return ys, key, order
 
 
 @njit(cache=True, nogil=True)
@@ -213,8 +222,9 @@ def kde_log_density(x, h, include_self, out, cutoff, per_h):
     ``cutoff`` (in bandwidths, along the first coordinate) truncates the sum: with
     ``cutoff = 9`` each omitted term is below ``exp(-40.5) = 2.6e-18`` of the self term, so
     ``log rho_hat`` changes by less than ``N * 2.6e-18``; ``inf`` is exact.
-    Particles are sorted along the first coordinate once (``O(N log N)``), which makes
-    the truncated sum cost ``O(N m d)`` for ``m`` neighbours within the window.
+    For a finite ``cutoff`` the particles are sorted along the first coordinate once
+    (``O(N log N)``, serial), which makes the truncated sum cost ``O(N m d)`` for ``m``
+    neighbours within the window; the exact sum skips the sort.
     ``per_h > 0`` in one dimension uses :func:`binned_kernel_sums_1d` (grid spacing
     ``h / per_h``) instead, unless the grid would be too large.
     """
@@ -225,7 +235,7 @@ def kde_log_density(x, h, include_self, out, cutoff, per_h):
             for i in range(n):
                 out[i] -= ln
             return
-    ys, key, order = _scaled_sorted(x, h)
+    ys, key, order = _scaled_sorted(x, h, math.isfinite(cutoff))
     tmp = np.empty(n)
     _sorted_kernel_sums(ys, key, np.zeros(n), include_self, cutoff, tmp)
     for p in range(n):
@@ -255,7 +265,7 @@ def kde_blob_term(x, h, include_self, log_rho, out, cutoff, per_h):
             for i in range(n):
                 out[i] = math.exp(out[i])
             return
-    ys, key, order = _scaled_sorted(x, h)
+    ys, key, order = _scaled_sorted(x, h, math.isfinite(cutoff))
     logw = np.empty(n)
     for p in range(n):
         logw[p] = log_rho[order[p]] + ln  # log S_j in sorted order
@@ -319,7 +329,14 @@ def _median_knn_distance(x, k):
                     p -= 1
                 best[p] = r2
         dist[s] = math.sqrt(best[k - 1])
-    return np.median(dist)
+    for a in range(1, m):  # insertion sort (m <= 512), then the median
+        v = dist[a]
+        p = a
+        while p > 0 and dist[p - 1] > v:
+            dist[p] = dist[p - 1]
+            p -= 1
+        dist[p] = v
+    return dist[m // 2] if m % 2 == 1 else 0.5 * (dist[m // 2 - 1] + dist[m // 2])
 
 
 @lazy_njit(void(float64[:, ::1], float64, int64, float64[::1]), cache=True, nogil=True)

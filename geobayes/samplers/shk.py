@@ -330,12 +330,20 @@ def shk_log_smoothed_target(x, g, h, lpg, fdata, idata, out):
 def shk_events(rng, x, lp, g, beta, bdt, pmax, done):
     """Kill/duplicate events with frozen rates; returns ``(n_births, n_deaths, n_capped)``.
 
-    Draws ``N`` uniforms and a permutation, then one partner index per event.  Copies move
-    the position together with its log density and gradient.
+    Draws ``3 N`` uniforms at once: the event uniforms, a random visiting order
+    (Fisher-Yates) and one partner index per visited particle (used if it fires), the
+    indices as ``floor(u * m)``.  Copies move the position together with its log density
+    and gradient.
     """
     n = x.shape[0]
-    u = rng.random(n)
-    order = rng.permutation(n)
+    r = rng.random(3 * n)  # one generator method: cheap to compile, one call per step
+    u = r[:n]
+    order = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        order[t] = t
+    for t in range(n - 1, 0, -1):  # Fisher-Yates shuffle
+        j = min(int(r[n + t] * (t + 1)), t)
+        order[t], order[j] = order[j], order[t]
     done[:] = False
     births = 0
     deaths = 0
@@ -351,7 +359,7 @@ def shk_events(rng, x, lp, g, beta, bdt, pmax, done):
             capped += 1
         if u[i] >= p:
             continue
-        j = rng.integers(0, n - 1)
+        j = min(int(r[2 * n + t] * (n - 1)), n - 2)  # uniform on {0..n-1} minus {i}
         if j >= i:
             j += 1
         if bi > 0.0:  # too many here: kill i, replace by a copy of j
