@@ -30,12 +30,13 @@ from .._memory import FLOAT, require
 from ..random import as_seed_sequence
 from . import _trace
 from ._blas import single_threaded_blas
-from ._localization import GC_FACTOR, Taper, local_obs_sets
+from ._localization import GC_FACTOR, Taper, auto_batch_size, local_obs_sets
 from ._types import OBS_LOGLIK_SIG, OBS_SIMULATE_SIG
 from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
 from .kalman import kalman_filter
 from .methods import (
     ETKF,
+    FACTORIZATIONS,
     LETKF,
     EnKF,
     KalmanFilter,
@@ -292,7 +293,7 @@ def _cycle_flops(front, ssm) -> float:
         support = {Taper.GASPARI_COHN: 2 * GC_FACTOR * r, Taper.GAUSS: 4 * r}.get(front.taper, r)
         n_local = min(m, max(1.0, m * min(1.0, (2 * support + 1) / max(d, 1))))
         k = min(N, n_local)
-        cost += d / front.batch_size * (10.0 * k**3 + 2.0 * N * k * (n_local + 1))
+        cost += d / letkf_batch_size(front, ssm) * (10.0 * k**3 + 2.0 * N * k * (n_local + 1))
     elif isinstance(front, ParticleFilter):
         cost += N * m * m
     elif isinstance(front, TransportFilter):
@@ -310,6 +311,13 @@ def _cycle_flops(front, ssm) -> float:
     else:
         cost += N * N * (m + d)
     return cost
+
+
+def letkf_batch_size(front, ssm) -> int:
+    """The LETKF's ``batch_size``, or the automatic one when it is ``None``."""
+    if front.batch_size is not None:
+        return int(front.batch_size)
+    return auto_batch_size(ssm.state_coords, front.localization_radius)
 
 
 def _choose_threads(front, ssm, threads) -> int:
@@ -503,6 +511,7 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     log_norm = 0.5 * (ssm.obs_dim * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])
     rotate = bool(getattr(front, "rotate", False))
     U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
+    space = 0
     if isinstance(front, LETKF):
         block_ptr, indptr, indices, sqrtc = local_obs_sets(
             ssm.state_coords,
@@ -510,8 +519,10 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
             ssm.domain_length,
             front.localization_radius,
             front.taper,
-            front.batch_size,
+            letkf_batch_size(front, ssm),
+            front.taper_cut,
         )
+        space = FACTORIZATIONS[front.factorization]
     else:
         block_ptr, indptr = np.zeros(1, np.int64), np.zeros(1, np.int64)
         indices, sqrtc = np.zeros(0, np.int64), np.zeros(0)
@@ -550,6 +561,7 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
             out["ens"],
             log_norm,
             out["lei"],
+            space,
         )
 
     return run, out, (E, None)
@@ -798,6 +810,8 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
             ensemble["log_weight"] = (("chain", "draw", "time"), out["logw"][:n].T[None])
     settings = front.settings()
     settings.update(store=store, ssm=ssm.name)
+    if isinstance(front, LETKF):  # the automatic choice, as used
+        settings["batch_size_used"] = letkf_batch_size(front, ssm)
     attrs = {
         "inference_library_version": __version__,
         "method": front.name,

@@ -59,9 +59,15 @@ __all__ = [
     "LETKF_VARIANT",
     "etkf_transform",
     "etkf_update",
+    "etkf_update_space",
+    "use_observation_space",
+    "SPACE_AUTO",
+    "SPACE_ENSEMBLE",
+    "SPACE_OBSERVATION",
     "etkf_analysis",
     "enkf_analysis",
     "letkf_analysis",
+    "letkf_analysis_space",
     "post_process",
     "random_rotation",
     "ones_complement_basis",
@@ -177,35 +183,114 @@ def etkf_transform(S, s, N1):
     return w, T
 
 
+#: Factorization of a (local) ETKF analysis: the cheaper one by flop count,
+#: the ``N x N`` ensemble-space one, or the ``m x m`` observation-space one.
+SPACE_AUTO = 0
+SPACE_ENSEMBLE = 1
+SPACE_OBSERVATION = 2
+
+#: Flops of a symmetric eigendecomposition with vectors of an ``n x n`` matrix,
+#: in units of ``n^3`` (LAPACK tridiagonalisation + QR/D&C + back-transform).
+EIGH_FLOPS = 9.0
+
+
+@njit(cache=True, nogil=True)
+def use_observation_space(N, m, nb, space):
+    """Whether the ``m x m`` factorization is used for an analysis of ``nb`` columns.
+
+    ``space`` is :data:`SPACE_AUTO` (the cheaper by flop count),
+    :data:`SPACE_ENSEMBLE` or :data:`SPACE_OBSERVATION`.  Counted: the Gram
+    matrix, its eigendecomposition and the products applied to the ``nb``
+    updated columns; both give the same analysis to round-off.
+    """
+    if space == SPACE_ENSEMBLE:
+        return False
+    if space == SPACE_OBSERVATION:
+        return True
+    obs = EIGH_FLOPS * m * m * m + 1.0 * N * m * m + 4.0 * m * nb * (N + m)
+    ens = EIGH_FLOPS * N * N * N + 1.0 * N * N * m + 4.0 * N * N * nb
+    return obs < ens
+
+
+@njit(cache=True)
+def etkf_update_space(S, s, N1, A, space):
+    """ETKF increment ``(dmu, Aa)`` with the factorization chosen by ``space``.
+
+    ``dmu = w @ A`` (mean increment) and ``Aa = T @ A`` (analysis anomalies),
+    computed without forming ``T``: observation space (``m x m``,
+    eigenvectors ``W`` of ``S^T S``) ``Aa = A + S W diag(g) W^T (S^T A)``;
+    ensemble space (``N x N``, ``S S^T + N1 I = V diag(lam) V^T``)
+    ``Aa = sqrt(N1) V diag(lam^{-1/2}) (V^T A)``.  See
+    :func:`use_observation_space`.
+    """
+    return _etkf_core(S, np.ascontiguousarray(S.T), s, N1, A, space)
+
+
+@njit(cache=True, nogil=True)
+def _etkf_core(S, St, s, N1, A, space):
+    """:func:`etkf_update_space` given ``S`` and its transpose ``St`` (both C-contiguous)."""
+    N, m = S.shape
+    nb = A.shape[1]
+    if use_observation_space(N, m, nb, space):
+        lam, W = np.linalg.eigh(St @ S)
+        Wt = np.ascontiguousarray(W.T)
+        B = Wt @ (St @ A)  # W^T S^T A, (m, nb)
+        ws = Wt @ s  # W^T s
+        dmu = np.zeros(nb)
+        for i in range(m):
+            li = max(lam[i], 0.0)
+            inv = 1.0 / (li + N1)
+            g = -1.0 / ((li + N1) * (1.0 + math.sqrt(N1 / (li + N1))))
+            c = ws[i] * inv
+            for q in range(nb):
+                dmu[q] += c * B[i, q]
+                B[i, q] *= g
+        return dmu, A + S @ (W @ B)
+    G = S @ St
+    for i in range(N):
+        G[i, i] += N1
+    lam, V = np.linalg.eigh(G)
+    Vt = np.ascontiguousarray(V.T)
+    C = Vt @ A  # (N, nb)
+    z = Vt @ (S @ s)
+    sq = math.sqrt(N1)
+    for i in range(N):
+        z[i] /= lam[i]
+        f = sq / math.sqrt(lam[i])
+        for q in range(nb):
+            C[i, q] *= f
+    w = V @ z
+    return w @ A, V @ C
+
+
 @njit(cache=True)
 def etkf_update(S, s, N1, A):
-    """ETKF increment without forming ``T`` when ``m < N``.
+    """ETKF increment without forming ``T`` (factorization chosen by flop count).
 
     Returns ``(dmu, Aa)`` with ``dmu = w @ A`` (the mean increment) and
-    ``Aa = T @ A`` (the analysis anomalies); cost ``O(N m d + m^3)`` when
-    ``m < N``, ``O(N^2 d + N^3)`` otherwise.
+    ``Aa = T @ A`` (the analysis anomalies); cost ``O(N m d + m^3)`` in
+    observation space, ``O(N^2 d + N^3)`` in ensemble space, whichever is
+    cheaper (:func:`etkf_update_space`).
     """
-    N, m = S.shape
-    if m < N:
-        SW, w, g = _small_m_factors(S, s, N1)
-        B = np.ascontiguousarray(SW.T) @ A  # (m, d)
-        for i in range(m):
-            B[i] *= g[i]
-        return w @ A, A + SW @ B
-    w, T = etkf_transform(S, s, N1)
-    return w @ A, T @ A
+    return etkf_update_space(S, s, N1, A, SPACE_AUTO)
 
 
 @njit(cache=True)
-def etkf_analysis(E, Eo, y, Rm12):
+def etkf_analysis_space(E, Eo, y, Rm12, space):
     """Global ETKF analysis of one cycle (no inflation/rotation); returns ``E^a``."""
     N = E.shape[0]
     mu, A = _center(E)
     yo, Y = _center(Eo)
     S = Y @ Rm12.T
     s = Rm12 @ (y - yo)
-    dmu, Aa = etkf_update(S, s, N - 1.0, A)
+    dmu, Aa = etkf_update_space(S, s, N - 1.0, A, space)
     return (mu + dmu) + Aa
+
+
+@njit(cache=True)
+def etkf_analysis(E, Eo, y, Rm12):
+    """Global ETKF analysis of one cycle (no inflation/rotation); returns ``E^a``."""
+    return etkf_analysis_space(E, Eo, y, Rm12, SPACE_AUTO)
 
 
 @njit(cache=True)
@@ -222,51 +307,74 @@ def enkf_analysis(E, Eo, y, R, Rchol, Z):
     return E + np.ascontiguousarray(W.T) @ (np.ascontiguousarray(Y.T) @ A)
 
 
+@njit(cache=True, nogil=True)
+def letkf_block(E, mu, A, St, s, N1, l0, nb, idx, sqc, space, Ea):  # pragma: no cover
+    """One local analysis: columns ``l0 .. l0+nb-1`` of ``Ea`` from the local
+    observations ``idx`` (whitened rows of ``St`` scaled by ``sqc``)."""
+    N = E.shape[0]
+    nl = idx.shape[0]
+    if nl == 0:
+        for i in range(N):
+            for q in range(nb):
+                Ea[i, l0 + q] = E[i, l0 + q]
+        return
+    Slt = np.empty((nl, N))
+    Sl = np.empty((N, nl))
+    sl = np.empty(nl)
+    for jj in range(nl):
+        j = idx[jj]
+        c = sqc[jj]
+        sl[jj] = s[j] * c
+        for i in range(N):
+            v = St[j, i] * c
+            Slt[jj, i] = v
+            Sl[i, jj] = v
+    cols = np.empty((N, nb))
+    for i in range(N):
+        for q in range(nb):
+            cols[i, q] = A[i, l0 + q]
+    dmu, Acols = _etkf_core(Sl, Slt, sl, N1, cols, space)
+    for i in range(N):
+        for q in range(nb):
+            Ea[i, l0 + q] = mu[l0 + q] + dmu[q] + Acols[i, q]
+
+
 @njit(parallel=True, cache=True)
-def letkf_analysis(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc):  # pragma: no cover
+def letkf_analysis_space(
+    E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc, space
+):  # pragma: no cover
     """LETKF analysis of one cycle (no inflation/rotation); returns ``E^a``.
 
     State components ``block_ptr[b] .. block_ptr[b+1]-1`` share one local
-    analysis (DAPPER's state batches; blocks of one component by default), with
-    the local observations ``indices[indptr[b]:indptr[b+1]]`` whose whitened
-    rows are scaled by ``sqrtc`` (see
-    :func:`geobayes.filters._localization.local_obs_sets`).
+    analysis (DAPPER's state batches), with the local observations
+    ``indices[indptr[b]:indptr[b+1]]`` whose whitened rows are scaled by
+    ``sqrtc`` (see :func:`geobayes.filters._localization.local_obs_sets`);
+    ``space`` chooses the factorization of each (:func:`use_observation_space`).
+    Each block writes only its own columns, so the result does not depend on
+    the number of threads.
     """
     N, d = E.shape
     N1 = N - 1.0
     mu, A = _center(E)
     yo, Y = _center(Eo)
-    S = Y @ Rm12.T
+    St = np.ascontiguousarray((Y @ Rm12.T).T)  # (m, N)
     s = Rm12 @ (y - yo)
     Ea = np.empty((N, d))
     n_blocks = block_ptr.shape[0] - 1
     for b in prange(n_blocks):
         l0 = block_ptr[b]
-        nb = block_ptr[b + 1] - l0
         a = indptr[b]
-        nl = indptr[b + 1] - a
-        if nl == 0:
-            for i in range(N):
-                for q in range(nb):
-                    Ea[i, l0 + q] = E[i, l0 + q]
-            continue
-        Sl = np.empty((N, nl))
-        sl = np.empty(nl)
-        for jj in range(nl):
-            j = indices[a + jj]
-            c = sqrtc[a + jj]
-            sl[jj] = s[j] * c
-            for i in range(N):
-                Sl[i, jj] = S[i, j] * c
-        cols = np.empty((N, nb))
-        for i in range(N):
-            for q in range(nb):
-                cols[i, q] = A[i, l0 + q]
-        dmu, Acols = etkf_update(Sl, sl, N1, cols)
-        for i in range(N):
-            for q in range(nb):
-                Ea[i, l0 + q] = mu[l0 + q] + dmu[q] + Acols[i, q]
+        e = indptr[b + 1]
+        letkf_block(
+            E, mu, A, St, s, N1, l0, block_ptr[b + 1] - l0, indices[a:e], sqrtc[a:e], space, Ea
+        )
     return Ea
+
+
+@njit(cache=True)
+def letkf_analysis(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc):  # pragma: no cover
+    """:func:`letkf_analysis_space` with the factorization chosen by flop count."""
+    return letkf_analysis_space(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc, SPACE_AUTO)
 
 
 @njit(cache=True)
@@ -369,6 +477,7 @@ CHUNK_SIG = types.void(
     _M3,
     float64,
     _V,
+    int64,
 )
 
 
@@ -406,6 +515,7 @@ def ensemble_chunk(
     ens_out,
     log_norm,
     lei_out,
+    space,
 ):  # pragma: no cover
     """Run cycles ``k0 .. k1-1`` of an EnKF/ETKF/LETKF, updating ``E`` in place.
 
@@ -415,7 +525,8 @@ def ensemble_chunk(
     analysis (nor inflation or rotation): the analysis is the forecast.
     When ``lei_out`` is non-empty, ``lei_out[k]`` receives the Gaussian
     log-evidence increment of the forecast ensemble (:func:`gaussian_log_evidence`;
-    0 for unobserved cycles).
+    0 for unobserved cycles).  ``space`` chooses the factorization of the
+    (local) ETKF analyses (:data:`SPACE_AUTO` ...).
     """
     N = E.shape[0]
     m = Y.shape[1]
@@ -438,9 +549,9 @@ def ensemble_chunk(
             Z = rng.standard_normal((N, m))
             Ea = enkf_analysis(E, Eo, y, R, Rchol, Z)
         elif variant == ETKF_VARIANT:
-            Ea = etkf_analysis(E, Eo, y, Rm12)
+            Ea = etkf_analysis_space(E, Eo, y, Rm12, space)
         else:
-            Ea = letkf_analysis(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc)
+            Ea = letkf_analysis_space(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc, space)
         if rotate:
             rot = random_rotation(rng, U)
             Ea = post_process(Ea, inflation, rot)

@@ -9,6 +9,20 @@ started by ``run.py``.  Input: a JSON list of jobs on stdin, each
 Output per job: ``{"label", "seed", "rmse", "spread", "seconds", "cycles"}``
 where ``seconds`` is the wall time of ``xp.assimilate`` only (DAPPER computes
 its statistics inside it; the truth simulation is not timed).
+
+Optional job keys (used by ``benchmarks/filters/run.py``):
+
+* ``"light": true`` -- DAPPER's light statistics mode (``rc.comps.error_only``
+  in 1.8, ``rc.comps["error_only"]`` in 1.7): only the errors are computed
+  inside ``assimilate``; the RMSE is the same, ``spread`` is then absent;
+* ``"save": path`` -- write the simulated truth at the observation times and
+  the observations (``xx``, ``yy``) to an ``.npz`` file, so that geobayes filters
+  the same data;
+* ``"load": path`` -- use the truth and observations saved there instead of
+  simulating (the full truth trajectory ``xx_full`` is stored for this).
+
+With ``--serve`` the worker reads one JSON job per line and answers each at
+once (so that a caller can alternate DAPPER with its own runs).
 """
 
 import json
@@ -44,7 +58,17 @@ def build_hmm(setting, dim, Ko):
     Obs = modelling.partial_Id_Obs(dim, jj)
     Obs["noise"] = 1
     Obs["localizer"] = nd_Id_localization((dim,), (2,))
+    if hasattr(modelling, "Operator"):  # DAPPER 1.8 wants Operator objects, 1.7 dicts
+        Dyn, Obs = modelling.Operator(**Dyn), modelling.Operator(**Obs)
     return modelling.HiddenMarkovModel(Dyn, Obs, tseq, X0)
+
+
+def _set_light(on):
+    comps = dpr.rc.comps
+    if isinstance(comps, dict):  # DAPPER 1.7
+        comps["error_only"] = bool(on)
+    else:  # DAPPER 1.8: a dataclass
+        comps.error_only = bool(on)
 
 
 def run(job):
@@ -54,27 +78,51 @@ def run(job):
     method = getattr(da, job["method"])
     args = job.get("args", [])
     xp = method(*args, **job["kwargs"])
-    dpr.set_seed(job["seed"] + 1)
-    xx, yy = HMM.simulate()
-    t0 = time.perf_counter()
-    xp.assimilate(HMM, xx, yy)
-    seconds = time.perf_counter() - t0
+    if job.get("load"):
+        with np.load(job["load"]) as f:
+            xx, yy = f["xx_full"], f["yy"]
+    else:
+        dpr.set_seed(job["seed"] + 1)
+        xx, yy = HMM.simulate()
+    if job.get("save"):
+        yy = np.stack([np.asarray(v, float) for v in yy])
+        np.savez(job["save"], xx=xx[HMM.tseq.kko], yy=yy, xx_full=xx)
+    dpr.set_seed(job["seed"] + 1001)
+    light = bool(job.get("light", False))
+    _set_light(light)
+    try:
+        t0 = time.perf_counter()
+        xp.assimilate(HMM, xx, yy)
+        seconds = time.perf_counter() - t0
+    finally:
+        _set_light(False)
     xp.stats.average_in_time()
-    return {
+    out = {
         "label": job["label"],
         "seed": job["seed"],
         "rmse": float(xp.avrgs.err.rms.a.val),
-        "spread": float(xp.avrgs.spread.rms.a.val),
         "seconds": seconds,
         "cycles": int(HMM.tseq.Ko) + 1,
+        "light": light,
     }
+    if not light:
+        out["spread"] = float(xp.avrgs.spread.rms.a.val)
+    return out
+
+
+def _answer(job):
+    try:
+        out = run(job)
+    except Exception as exc:  # report and go on
+        out = {"label": job["label"], "seed": job["seed"], "error": repr(exc)}
+    print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":
-    jobs = json.load(sys.stdin)
-    for job in jobs:
-        try:
-            out = run(job)
-        except Exception as exc:  # report and go on
-            out = {"label": job["label"], "seed": job["seed"], "error": repr(exc)}
-        print(json.dumps(out), flush=True)
+    if "--serve" in sys.argv[1:]:
+        for line in sys.stdin:
+            if line.strip():
+                _answer(json.loads(line))
+    else:
+        for job in json.load(sys.stdin):
+            _answer(job)
