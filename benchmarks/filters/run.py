@@ -1,24 +1,34 @@
-"""Filter benchmarks: DAPPER's Sakov settings, geobayes against DAPPER in one invocation.
+"""Filter benchmarks: DAPPER's Sakov settings, geobayes against DAPPER, like for like.
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/filters/run.py              # full run, >= 5 seeds
+    .venv/bin/python benchmarks/filters/run.py              # every row, 3 seeds
     .venv/bin/python benchmarks/filters/run.py --quick      # 2 seeds, shorter runs
+    .venv/bin/python benchmarks/filters/run.py --only L96   # re-run rows, merge, rewrite
     .venv/bin/python benchmarks/filters/run.py --setup-dapper   # create DAPPER's venv first
 
-DAPPER (1.7, PyPI) lives in its own virtual environment, by default
-``benchmarks/.venvs/dapper`` (git-ignored).  ``--setup-dapper`` creates it with a
-Python 3.11 found by itself: ``$DAPPER_BASE_PYTHON``, else ``python3.11`` on
-PATH, else a pyenv 3.11 (``$PYENV_ROOT`` or ``~/.pyenv``).  Point
-``$DAPPER_PYTHON`` at any interpreter that can ``import dapper`` to use another
-environment; without one the DAPPER columns are left empty.
+DAPPER (1.8.1, PyPI ``dapper``) lives in its own virtual environment: ``$DAPPER_PYTHON``
+if set, else ``benchmarks/.venvs/dapper`` or ``.venv-dapper`` at the repository root
+(both git-ignored).  ``--setup-dapper`` creates the first with a Python 3.11/3.12 found
+by itself (``$DAPPER_BASE_PYTHON``, ``python3.12``/``python3.11`` on PATH, pyenv).
+Without DAPPER the geobayes columns are filled on geobayes's own simulated truths.
 
-Every row is the median over seeds of DAPPER's ``rmse.a`` (time mean of the
-per-cycle analysis RMSE after burn-in) and of the wall time per cycle (the
-filter only: truth simulation and compilation excluded; kernels are warmed
-first).  geobayes and DAPPER simulate their own truths from the same settings,
-so RMSEs agree in distribution, not run by run.  Results go to
-``benchmarks/filters/results.json`` and ``RESULTS.md``.
+Like for like: for every row and seed DAPPER simulates the truth and the
+observations (its ``HMM.simulate``, seed ``s + 1``) and saves them; both
+libraries then filter the same data.  DAPPER runs twice, with its default
+statistics and in its light statistics mode (``rc.comps.error_only``: only the
+errors are computed inside ``assimilate``; same RMSE), in one persistent
+process (``dapper_worker.py --serve``), alternating with the geobayes runs
+(DAPPER light, geobayes defaults, DAPPER default, geobayes other settings).
+geobayes runs at its defaults (what a user gets: ``LETKF(ensemble_size,
+inflation, localization_radius, rotate)``) on one thread, and where other
+settings matter, at those too (the previous defaults, two threads).  Times are
+wall time per cycle of the filter (DAPPER: ``assimilate``; geobayes: the kernel
+loop, ``filtering_time``; the whole ``filter()`` call is in ``results.json``);
+the tables show medians over seeds, and speed-ups are medians of the per-seed
+ratios of runs made next to each other.  OpenBLAS/OpenMP are pinned to one
+thread on both sides.  Results go to ``results.json`` (every seed; ``--only``
+merges into it) and ``RESULTS.md`` (regenerated from it).
 """
 
 from __future__ import annotations
@@ -32,33 +42,46 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
 from geobayes.filters import ETKF, LETKF, EnKF, ParticleFilter, configs  # noqa: E402
+from geobayes.filters import filter as run_filter  # noqa: E402
 
 DAPPER_VENV = ROOT / "benchmarks" / ".venvs" / "dapper"
+DAPPER_VENV_ALT = ROOT / ".venv-dapper"
 #: the DAPPER side, shipped with the package (geobayes bench --filters --dapper PY uses it too)
 DAPPER_WORKER = ROOT / "geobayes" / "bench" / "peers" / "dapper_worker.py"
+DAPPER_VERSION = "1.8.1"
 
 
 # ----------------------------------------------------------------------------- suites
+def _letkf(N, rot=True, **kw):
+    return LETKF(ensemble_size=N, inflation=1.04, localization_radius=4.0, rotate=rot, **kw)
+
+
 def suite(quick: bool):
-    """(label, config kwargs, geobayes method, DAPPER job, reference rmse, Ko, burn-in cycles)."""
+    """Rows: label, setting, dim, geobayes variants [(name, method, threads)], DAPPER job,
+    reference rmse, Ko, burn-in cycles (None: the setting's)."""
     ko = 300 if quick else 1000
+    one = lambda m: [("defaults", m, 1)]  # noqa: E731
+    prev = dict(batch_size=1, taper_cut=0.0, factorization="ensemble")
     rows = [
-        # Lorenz-63, Sakov 2012
         (
             "L63 ETKF N=3 infl 1.30",
             "sakov2012",
             3,
-            ETKF(ensemble_size=3, inflation=1.30),
+            one(ETKF(ensemble_size=3, inflation=1.30)),
             ("EnKF", ["Sqrt"], dict(N=3, infl=1.30)),
             0.80,
         ),
@@ -66,7 +89,7 @@ def suite(quick: bool):
             "L63 ETKF N=10 infl 1.02 rot",
             "sakov2012",
             3,
-            ETKF(ensemble_size=10, inflation=1.02, rotate=True),
+            one(ETKF(ensemble_size=10, inflation=1.02, rotate=True)),
             ("EnKF", ["Sqrt"], dict(N=10, infl=1.02, rot=True)),
             0.60,
         ),
@@ -74,7 +97,7 @@ def suite(quick: bool):
             "L63 EnKF N=10 infl 1.04",
             "sakov2012",
             3,
-            EnKF(ensemble_size=10, inflation=1.04),
+            one(EnKF(ensemble_size=10, inflation=1.04)),
             ("EnKF", ["PertObs"], dict(N=10, infl=1.04)),
             0.65,
         ),
@@ -82,7 +105,7 @@ def suite(quick: bool):
             "L63 EnKF N=100 infl 1.01",
             "sakov2012",
             3,
-            EnKF(ensemble_size=100, inflation=1.01),
+            one(EnKF(ensemble_size=100, inflation=1.01)),
             ("EnKF", ["PertObs"], dict(N=100, infl=1.01)),
             0.56,
         ),
@@ -90,7 +113,7 @@ def suite(quick: bool):
             "L63 PF N=100 reg 2.4 NER 0.3",
             "sakov2012",
             3,
-            ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3),
+            one(ParticleFilter(ensemble_size=100, regularization=2.4, resample_threshold=0.3)),
             ("PartFilt", [], dict(N=100, reg=2.4, NER=0.3)),
             0.38,
         ),
@@ -98,16 +121,15 @@ def suite(quick: bool):
             "L63 PF N=800 reg 0.9 NER 0.2",
             "sakov2012",
             3,
-            ParticleFilter(ensemble_size=800, regularization=0.9, resample_threshold=0.2),
+            one(ParticleFilter(ensemble_size=800, regularization=0.9, resample_threshold=0.2)),
             ("PartFilt", [], dict(N=800, reg=0.9, NER=0.2)),
             0.28,
         ),
-        # Lorenz-96, Sakov & Oke 2008
         (
             "L96 EnKF N=40 infl 1.06",
             "sakov2008",
             40,
-            EnKF(ensemble_size=40, inflation=1.06),
+            one(EnKF(ensemble_size=40, inflation=1.06)),
             ("EnKF", ["PertObs"], dict(N=40, infl=1.06)),
             0.22,
         ),
@@ -115,7 +137,7 @@ def suite(quick: bool):
             "L96 ETKF N=24 infl 1.013 rot",
             "sakov2008",
             40,
-            ETKF(ensemble_size=24, inflation=1.013, rotate=True),
+            one(ETKF(ensemble_size=24, inflation=1.013, rotate=True)),
             ("EnKF", ["Sqrt"], dict(N=24, infl=1.013, rot=True)),
             0.18,
         ),
@@ -123,9 +145,7 @@ def suite(quick: bool):
             "L96 LETKF N=7 infl 1.04 rot loc 4",
             "sakov2008",
             40,
-            LETKF(
-                ensemble_size=7, inflation=1.04, localization_radius=4.0, rotate=True, batch_size=2
-            ),
+            one(_letkf(7)),
             ("LETKF", [], dict(N=7, infl=1.04, rot=True, loc_rad=4)),
             0.22,
         ),
@@ -133,7 +153,7 @@ def suite(quick: bool):
             "L96 LETKF N=10 infl 1.04 loc 4",
             "sakov2008",
             40,
-            LETKF(ensemble_size=10, inflation=1.04, localization_radius=4.0, batch_size=2),
+            one(_letkf(10, rot=False)),
             ("LETKF", [], dict(N=10, infl=1.04, loc_rad=4)),
             None,
         ),
@@ -141,100 +161,97 @@ def suite(quick: bool):
             "L96 LETKF N=40 infl 1.04 rot loc 4",
             "sakov2008",
             40,
-            LETKF(
-                ensemble_size=40, inflation=1.04, localization_radius=4.0, rotate=True, batch_size=2
-            ),
+            [
+                ("defaults", _letkf(40), 1),
+                ("previous defaults (batch 1, no cut)", _letkf(40, **prev), 1),
+            ],
             ("LETKF", [], dict(N=40, infl=1.04, rot=True, loc_rad=4)),
             None,
         ),
     ]
-    out = []
-    for label, setting, dim, method, dapper, ref in rows:
+    out = [
+        dict(label=lb, setting=st, dim=dm, variants=v, dapper=dp, reference=rf, Ko=ko, burn_in=None)
+        for lb, st, dm, v, dp, rf in rows
+    ]
+    for dim, k in ((400, 150 if quick else 300), (800, 100 if quick else 150)):
         out.append(
             dict(
-                label=label,
-                setting=setting,
+                label=f"L96 d={dim} LETKF N=40 infl 1.04 rot loc 4",
+                setting="sakov2008",
                 dim=dim,
-                method=method,
-                dapper=dapper,
-                reference=ref,
-                Ko=ko,
-                burn_in=None,
+                variants=[("defaults", _letkf(40), 1), ("defaults, 2 threads", _letkf(40), 2)],
+                dapper=("LETKF", [], dict(N=40, infl=1.04, rot=True, loc_rad=4)),
+                reference=None,
+                Ko=k,
+                burn_in=k // 3,
             )
         )
-    # Lorenz-96 with 400 variables: LETKF cost against dimension (shorter runs)
-    ko400 = 150 if quick else 300
-    out.append(
-        dict(
-            label="L96 d=400 LETKF N=40 infl 1.04 rot loc 4",
-            setting="sakov2008",
-            dim=400,
-            method=LETKF(
-                ensemble_size=40, inflation=1.04, localization_radius=4.0, rotate=True, batch_size=2
-            ),
-            dapper=("LETKF", [], dict(N=40, infl=1.04, rot=True, loc_rad=4)),
-            reference=None,
-            Ko=ko400,
-            burn_in=100,
-        )
-    )
     return out
 
 
 # ----------------------------------------------------------------------------- geobayes
-def run_geobayes(row, seeds):
-    cfg = configs.get(
+def _cfg(row):
+    return configs.get(
         row["setting"], **({"dim": row["dim"]} if row["setting"] == "sakov2008" else {})
     )
-    K = row["Ko"]
-    burn = row["burn_in"] if row["burn_in"] is not None else min(cfg.burn_in, K // 2)
-    cfg.run(row["method"], seed=10_000, n_cycles=10, burn_in=0)  # warm the kernels
-    res = []
-    for s in seeds:
-        t = cfg.run(row["method"], seed=s, n_cycles=K, burn_in=burn, progress=False)
-        res.append(
-            dict(
-                seed=s,
-                rmse=t.attrs["rmse_mean"],
-                spread=t.attrs["spread_mean"],
-                seconds=t.attrs["filtering_time"],
-                cycles=K,
-                threads=t.attrs["threads"],
-            )
-        )
-    return res
 
 
-def letkf_scaling(dims, n_cycles):
-    """geobayes LETKF (N = 40) time per cycle against dimension."""
-    out = []
-    for d in dims:
-        cfg = configs.sakov2008(dim=d)
-        m = LETKF(ensemble_size=40, inflation=1.04, localization_radius=4.0, batch_size=2)
-        cfg.run(m, seed=1, n_cycles=5, burn_in=0)
-        t = cfg.run(m, seed=0, n_cycles=n_cycles, burn_in=n_cycles // 2, progress=False)
-        out.append(
-            dict(
-                dim=d,
-                ms_per_cycle=1e3 * t.attrs["filtering_time"] / n_cycles,
-                threads=t.attrs["threads"],
-                rmse=t.attrs["rmse_mean"],
-            )
-        )
-    return out
+def _burn(row, cfg):
+    return row["burn_in"] if row["burn_in"] is not None else min(cfg.burn_in, row["Ko"] // 2)
+
+
+def run_geobayes(row, method, threads, seed, data=None):
+    """One geobayes run: on ``data`` = (truth at the observation times, observations)
+    when given (DAPPER's), else on geobayes's own simulated truth for ``seed``."""
+    cfg = _cfg(row)
+    if data is None:
+        x, y = cfg.ssm.simulate(row["Ko"], seed=seed)
+    else:
+        x, y = data
+    burn = _burn(row, cfg)
+    t0 = time.perf_counter()
+    t = run_filter(cfg.ssm, y, method, seed=1000 + seed, truth=x, burn_in=burn, threads=threads)
+    call = time.perf_counter() - t0
+    K = y.shape[0]
+    return dict(
+        seed=seed,
+        rmse=t.attrs["rmse_mean"],
+        spread=t.attrs["spread_mean"],
+        seconds=t.attrs["filtering_time"],
+        call_seconds=call,
+        cycles=K,
+        threads=t.attrs["threads"],
+        same_data=data is not None,
+    )
+
+
+def warm(row):
+    cfg = _cfg(row)
+    x, y = cfg.ssm.simulate(10, seed=12345)
+    for _, method, threads in row["variants"]:
+        run_filter(cfg.ssm, y, method, seed=0, threads=threads)
 
 
 # ----------------------------------------------------------------------------- DAPPER
 def find_base_python():
-    """A Python 3.11 to build DAPPER's venv with (DAPPER 1.7 supports <= 3.11)."""
-    cands = [os.environ.get("DAPPER_BASE_PYTHON"), shutil.which("python3.11")]
+    """A Python 3.11/3.12 to build DAPPER's venv with."""
+    cands = [
+        os.environ.get("DAPPER_BASE_PYTHON"),
+        shutil.which("python3.12"),
+        shutil.which("python3.11"),
+    ]
     roots = [os.environ.get("PYENV_ROOT"), os.path.expanduser("~/.pyenv")]
     for root in filter(None, roots):
-        cands += sorted(
-            glob.glob(os.path.join(root, "versions", "3.11*", "bin", "python")), reverse=True
-        )
+        for v in ("3.12*", "3.11*"):
+            cands += sorted(
+                glob.glob(os.path.join(root, "versions", v, "bin", "python")), reverse=True
+            )
     for c in filter(None, cands):
         if os.path.exists(c):
+            try:
+                subprocess.run([c, "-V"], check=True, capture_output=True)
+            except (OSError, subprocess.CalledProcessError):
+                continue
             return c
     return None
 
@@ -243,60 +260,88 @@ def find_dapper_python():
     env = os.environ.get("DAPPER_PYTHON")
     if env:
         return env
-    exe = DAPPER_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    return str(exe) if exe.exists() else None
+    for venv in (DAPPER_VENV, DAPPER_VENV_ALT):
+        exe = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        if exe.exists():
+            return str(exe)
+    return None
 
 
 def setup_dapper():
     base = find_base_python()
     if base is None:
-        raise SystemExit("no Python 3.11 found: set DAPPER_BASE_PYTHON")
+        raise SystemExit("no Python 3.11/3.12 found: set DAPPER_BASE_PYTHON")
     subprocess.run([base, "-m", "venv", str(DAPPER_VENV)], check=True)
     py = find_dapper_python()
-    subprocess.run([py, "-m", "pip", "install", "-q", "dapper==1.7.*"], check=True)
+    subprocess.run([py, "-m", "pip", "install", "-q", f"dapper=={DAPPER_VERSION}"], check=True)
 
 
-def run_dapper(rows, seeds):
-    py = find_dapper_python()
-    if py is None:
-        print(
-            "DAPPER not found (run with --setup-dapper or set DAPPER_PYTHON); skipping",
-            file=sys.stderr,
+class Dapper:
+    """A persistent DAPPER worker (``dapper_worker.py --serve``): one job in, one result out."""
+
+    def __init__(self, py):
+        env = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [py, str(DAPPER_WORKER), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
         )
-        return {}
-    jobs = []
-    for row in rows:
+        self.version = None
+
+    def run(self, row, seed, **extra):
         name, args, kwargs = row["dapper"]
-        for s in seeds:
-            job = dict(
-                label=row["label"],
-                setting=row["setting"],
-                dim=row["dim"],
-                Ko=row["Ko"],
-                seed=s,
-                method=name,
-                args=args,
-                kwargs=kwargs,
-            )
-            if row["burn_in"] is not None:
-                job["burn_in_time"] = row["burn_in"] * 0.05
-            jobs.append(job)
-    env = dict(os.environ, MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [py, str(DAPPER_WORKER)],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    out = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            r = json.loads(line)
-            out.setdefault(r["label"], []).append(r)
-    if proc.returncode:
-        print(proc.stderr[-2000:], file=sys.stderr)
+        job = dict(
+            label=row["label"],
+            setting=row["setting"],
+            dim=row["dim"],
+            Ko=row["Ko"] - 1,  # DAPPER's Ko is the last observation index
+            seed=seed,
+            method=name,
+            args=args,
+            kwargs=kwargs,
+            **extra,
+        )
+        if row["burn_in"] is not None:
+            job["burn_in_time"] = row["burn_in"] * 0.05
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                return dict(label=row["label"], seed=seed, error="DAPPER worker ended")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except Exception:  # pragma: no cover
+            self.proc.kill()
+
+
+def run_row(row, seeds, dapper, tmp):
+    """Alternate DAPPER (light, default) with geobayes (its variants), seed by seed."""
+    warm(row)
+    out = dict(geobayes={v[0]: [] for v in row["variants"]}, dapper_light=[], dapper_default=[])
+    for s in seeds:
+        data = None
+        if dapper is not None:
+            path = str(Path(tmp) / f"{abs(hash(row['label']))}_{s}.npz")
+            first = dapper.run(row, s, save=path, light=True)
+            out["dapper_light"].append(first)
+            if "error" not in first:
+                with np.load(path) as f:
+                    data = (f["xx"], f["yy"])
+        v0 = row["variants"][0]
+        out["geobayes"][v0[0]].append(run_geobayes(row, v0[1], v0[2], s, data))
+        if dapper is not None and data is not None:
+            out["dapper_default"].append(dapper.run(row, s, load=path))
+        for name, method, threads in row["variants"][1:]:
+            out["geobayes"][name].append(run_geobayes(row, method, threads, s, data))
     return out
 
 
@@ -306,57 +351,87 @@ def med(rs, key):
     return float(np.median(vals)) if vals else float("nan")
 
 
-def ms_per_cycle(rs):
+def ms(rs):
     vals = [1e3 * r["seconds"] / r["cycles"] for r in rs if "seconds" in r]
     return float(np.median(vals)) if vals else float("nan")
 
 
-def report(rows, geo, dap, scaling, meta):
+def ratio(dap, geo):
+    """Median over seeds of DAPPER's time over geobayes's (runs made next to each other)."""
+    d = {r["seed"]: r["seconds"] / r["cycles"] for r in dap if "seconds" in r}
+    g = {r["seed"]: r["seconds"] / r["cycles"] for r in geo if "seconds" in r}
+    rs = [d[k] / g[k] for k in d if k in g and g[k] > 0]
+    return float(np.median(rs)) if rs else float("nan")
+
+
+def _rng(rs):
+    v = [r["rmse"] for r in rs if "rmse" in r]
+    return f"[{min(v):.3f}, {max(v):.3f}]" if v else ""
+
+
+def report(rows, results, meta):
     lines = [
-        "# Filter benchmarks: geobayes against DAPPER 1.7",
+        f"# Filter benchmarks: geobayes against DAPPER {DAPPER_VERSION}, like for like",
         "",
-        f"Generated by `benchmarks/filters/run.py` on {meta['date']} (commit {meta['commit']}, "
-        f"{meta['cpus']} CPUs, load average at start {meta['load']}, seeds {meta['seeds']}).",
-        "Medians over seeds of `rmse.a` (time mean of per-cycle analysis RMSE after burn-in)",
-        "and `rmv.a` (spread); time = wall time of the filter per assimilation cycle (truth",
-        "simulation and compilation excluded), both libraries run one after the other in the",
-        "same invocation.  geobayes picks its thread count itself (column thr).",
+        "Generated by `benchmarks/filters/run.py` (see its docstring and README.md).  Every row:",
+        "both libraries filter the same truths and observations (DAPPER's, one per seed), run",
+        "alternately in one invocation; DAPPER with its light statistics mode",
+        "(`rc.comps.error_only`) and its default statistics, geobayes at its defaults on one",
+        "thread (and at the other settings listed).  rmse = `rmse.a` (time mean of the analysis",
+        "RMSE after burn-in), median [min, max] over seeds; ms = wall milliseconds per cycle of",
+        "the filter, median over seeds; speed-up = median over seeds of DAPPER's time over",
+        "geobayes's defaults (runs next to each other).",
         "",
-        "| setting | ref | geobayes rmse [min, max] | DAPPER rmse [min, max] | geobayes spread | "
-        "DAPPER spread | geobayes ms/cycle (thr) | DAPPER ms/cycle | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | ref | seeds | geobayes rmse | DAPPER rmse | geobayes ms (thr) | "
+        "DAPPER light ms | DAPPER default ms | speed-up vs light | vs default | run at (load) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    extra = []
     for row in rows:
-        g, d = geo.get(row["label"], []), dap.get(row["label"], [])
-        d_ok = [r for r in d if "rmse" in r]
-
-        def rng(rs):
-            v = [r["rmse"] for r in rs]
-            return f"[{min(v):.3f}, {max(v):.3f}]" if v else ""
-
-        gm, dm = ms_per_cycle(g), ms_per_cycle(d_ok)
+        r = results.get(row["label"])
+        if r is None:
+            continue
+        gname = row["variants"][0][0]
+        g = r["geobayes"][gname]
+        dl = [x for x in r["dapper_light"] if "rmse" in x]
+        dd = [x for x in r["dapper_default"] if "rmse" in x]
         ref = "" if row["reference"] is None else f"{row['reference']:.2f}"
         thr = g[0]["threads"] if g else ""
-        speed = f"{dm / gm:.1f}x" if d_ok and gm > 0 else ""
-        drm = (
-            f"{med(d_ok, 'rmse'):.3f} {rng(d_ok)}"
-            if d_ok
-            else (d[0].get("error", "")[:40] if d else "")
-        )
+        same = "" if (g and g[0].get("same_data")) else " (own truths)"
+        drm = f"{med(dd or dl, 'rmse'):.3f} {_rng(dd or dl)}" if (dd or dl) else ""
+        sl = f"{ratio(dl, g):.1f}x" if dl else ""
+        sd = f"{ratio(dd, g):.1f}x" if dd else ""
         lines.append(
-            f"| {row['label']} (Ko={row['Ko']}) | {ref} | {med(g, 'rmse'):.3f} {rng(g)} | {drm} | "
-            f"{med(g, 'spread'):.3f} | {med(d_ok, 'spread'):.3f} | {gm:.3f} ({thr}) | "
-            f"{dm:.3f} | {speed} |"
+            f"| {row['label']} (Ko={row['Ko']}){same} | {ref} | {len(g)} | "
+            f"{med(g, 'rmse'):.3f} {_rng(g)} | {drm} | {ms(g):.3f} ({thr}) | "
+            f"{ms(dl):.3f} | {ms(dd):.3f} | {sl} | {sd} | {r['meta']['date'][11:]} "
+            f"({r['meta']['load']}) |"
         )
+        for name, _, _ in row["variants"][1:]:
+            gv = r["geobayes"].get(name, [])
+            if not gv:
+                continue
+            extra.append(
+                f"| {row['label']} | {name} | {med(gv, 'rmse'):.3f} {_rng(gv)} | "
+                f"{ms(gv):.3f} ({gv[0]['threads']}) | {ms(g) and ms(gv) / ms(g):.2f} | "
+                f"{ratio(dl, gv):.1f}x | {ratio(dd, gv):.1f}x |"
+            )
+    if extra:
+        lines += [
+            "",
+            "## geobayes at other settings (same data, same invocation)",
+            "",
+            "| row | geobayes settings | rmse | ms (thr) | time / defaults' | "
+            "speed-up vs DAPPER light | vs default |",
+            "|---|---|---|---|---|---|---|",
+            *extra,
+        ]
     lines += [
         "",
-        "## LETKF cost against dimension (geobayes, N = 40, batches of 2)",
+        f"Machine: {meta['cpus']} CPUs, Python {meta['python']}; load = 1-minute load average "
+        "when the row started (other jobs share this machine).",
         "",
-        "| dim | ms/cycle | threads | rmse |",
-        "|---|---|---|---|",
     ]
-    for s in scaling:
-        lines.append(f"| {s['dim']} | {s['ms_per_cycle']:.2f} | {s['threads']} | {s['rmse']:.3f} |")
     notes = HERE / "notes.md"
     if notes.exists():
         lines.append(notes.read_text())
@@ -365,49 +440,63 @@ def report(rows, geo, dap, scaling, meta):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-dapper", action="store_true")
     p.add_argument("--setup-dapper", action="store_true")
-    p.add_argument("--only", help="run rows whose label contains this text")
+    p.add_argument("--only", help="run rows whose label contains this text; merge into --json")
     p.add_argument("--json", default=str(HERE / "results.json"))
     p.add_argument("--md", default=str(HERE / "RESULTS.md"))
     args = p.parse_args(argv)
     if args.setup_dapper:
         setup_dapper()
     seeds = list(range(2 if args.quick else args.seeds))
-    rows = [r for r in suite(args.quick) if not args.only or args.only in r["label"]]
+    all_rows = suite(args.quick)
+    rows = [r for r in all_rows if not args.only or args.only in r["label"]]
     meta = dict(
-        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
         commit=subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
-        cpus=os.cpu_count(),
-        load=" ".join(f"{x:.2f}" for x in os.getloadavg()),
-        seeds=len(seeds),
-        python=platform.python_version(),
     )
-    geo = {}
+    old = {}
+    if args.only and Path(args.json).exists():
+        try:
+            old = json.loads(Path(args.json).read_text()).get("rows", {})
+        except (json.JSONDecodeError, AttributeError):
+            old = {}
+    py = None if args.no_dapper else find_dapper_python()
+    if py is None and not args.no_dapper:
+        print("DAPPER not found (--setup-dapper or DAPPER_PYTHON); geobayes only", file=sys.stderr)
+    dapper = Dapper(py) if py else None
+    results = dict(old)
     t0 = time.time()
-    for row in rows:
-        geo[row["label"]] = run_geobayes(row, seeds)
-        print(
-            f"geobayes {row['label']}: rmse {med(geo[row['label']], 'rmse'):.3f}, "
-            f"{ms_per_cycle(geo[row['label']]):.3f} ms/cycle",
-            flush=True,
-        )
-    scaling = letkf_scaling([40, 100, 200, 400, 800], 50 if args.quick else 150)
-    dap = {} if args.no_dapper else run_dapper(rows, seeds)
-    for label, rs in dap.items():
-        print(f"DAPPER {label}: rmse {med(rs, 'rmse'):.3f}, {ms_per_cycle(rs):.3f} ms/cycle")
-    md = report(rows, geo, dap, scaling, meta)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for row in rows:
+                rmeta = dict(
+                    date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    load=f"{os.getloadavg()[0]:.1f}",
+                    commit=meta["commit"],
+                )
+                r = run_row(row, seeds, dapper, tmp)
+                r["meta"] = rmeta
+                results[row["label"]] = r
+                g = r["geobayes"][row["variants"][0][0]]
+                print(
+                    f"{row['label']}: geobayes rmse {med(g, 'rmse'):.3f} {ms(g):.3f} ms | DAPPER "
+                    f"light {ms(r['dapper_light']):.3f} ms, default {ms(r['dapper_default']):.3f}"
+                    f" ms, rmse {med(r['dapper_default'] or r['dapper_light'], 'rmse'):.3f} | "
+                    f"x{ratio(r['dapper_light'], g):.1f} (light)",
+                    flush=True,
+                )
+    finally:
+        if dapper is not None:
+            dapper.close()
+    Path(args.json).write_text(json.dumps(dict(meta=meta, rows=results), indent=1, default=str))
+    md = report(all_rows, results, meta)
     Path(args.md).write_text(md)
-    serial = {k: v for k, v in geo.items()}
-    Path(args.json).write_text(
-        json.dumps(
-            dict(meta=meta, geobayes=serial, dapper=dap, scaling=scaling), indent=1, default=str
-        )
-    )
     print(md)
     print(f"total {time.time() - t0:.0f} s")
 
