@@ -378,30 +378,53 @@ def letkf_analysis(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc):  # pragma
 
 
 @njit(cache=True)
+def _forward_substitution(L, b):  # pragma: no cover
+    """``L^{-1} b`` for a lower-triangular ``L``."""
+    n = b.shape[0]
+    z = np.empty(n)
+    for i in range(n):
+        acc = b[i]
+        for j in range(i):
+            acc -= L[i, j] * z[j]
+        z[i] = acc / L[i, i]
+    return z
+
+
+@njit(cache=True)
 def gaussian_log_evidence(Eo, y, Rm12, log_norm):  # pragma: no cover
     """Gaussian log-evidence increment ``log N(y; mean(h(E)), C_hh + R)`` of one cycle.
 
     ``C_hh`` is the sample covariance of the observed forecast ensemble ``Eo``
-    (N, m); computed in ensemble space (``O(N^2 m + N^3)``) from the whitened
-    anomalies ``S = Y R^{-1/2} / sqrt(N - 1)`` by the matrix determinant lemma and
-    Woodbury: ``log det(C) = log det R + log det(I_N + S S^T)``,
-    ``d^T C^{-1} d = s^T s - (S s)^T (I_N + S S^T)^{-1} (S s)`` with ``s = R^{-1/2} d``.
+    (N, m).  With the whitened anomalies ``S = Y R^{-1/2} / sqrt(N - 1)`` and
+    ``s = R^{-1/2} d``: ``log det(C) = log det R + log det(I + G)`` and
+    ``d^T C^{-1} d = s^T (I_m + S^T S)^{-1} s``, computed from one Cholesky
+    factor in the smaller of the two spaces: ``G = S^T S`` (``m x m``) when
+    ``m <= N``, else ``G = S S^T`` (``N x N``, matrix determinant lemma) with
+    ``d^T C^{-1} d = s^T s - (S s)^T (I_N + S S^T)^{-1} (S s)`` (Woodbury).
     ``log_norm = (m log(2 pi) + log det R) / 2``.
     """
-    N = Eo.shape[0]
+    N, m = Eo.shape
     yo, Y = _center(Eo)
     S = (Y @ Rm12.T) / math.sqrt(N - 1.0)
     s = Rm12 @ (y - yo)
-    G = S @ S.T
-    for i in range(N):
+    if m <= N:
+        G = np.ascontiguousarray(S.T) @ S
+        n = m
+    else:
+        G = S @ np.ascontiguousarray(S.T)
+        n = N
+    for i in range(n):
         G[i, i] += 1.0
     L = np.linalg.cholesky(G)
     logdet = 0.0
-    for i in range(N):
+    for i in range(n):
         logdet += 2.0 * math.log(L[i, i])
-    Ss = S @ s
-    z = np.linalg.solve(G, Ss)
-    quad = s @ s - Ss @ z
+    if m <= N:
+        z = _forward_substitution(L, s)
+        quad = z @ z
+    else:
+        z = _forward_substitution(L, S @ s)
+        quad = s @ s - z @ z
     return -0.5 * quad - 0.5 * logdet - log_norm
 
 
@@ -414,17 +437,22 @@ def ones_complement_basis(N: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def random_rotation(rng, U):
-    """Haar-random orthogonal ``N x N`` matrix with the ones vector as eigenvector."""
-    N = U.shape[0]
-    n = N - 1
+def _haar_orthogonal(rng, n):
+    """Haar-random ``n x n`` orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
     Z = rng.standard_normal((n, n))
     Q, Rr = np.linalg.qr(Z)
     for j in range(n):
         if Rr[j, j] < 0:
             for i in range(n):
                 Q[i, j] = -Q[i, j]
-    Q = np.ascontiguousarray(Q)
+    return np.ascontiguousarray(Q)
+
+
+@njit(cache=True)
+def random_rotation(rng, U):
+    """Haar-random orthogonal ``N x N`` matrix with the ones vector as eigenvector."""
+    N = U.shape[0]
+    Q = _haar_orthogonal(rng, N - 1)
     return U @ Q @ U.T + np.ones((N, N)) / N
 
 
@@ -434,6 +462,18 @@ def post_process(E, inflation, rotation):
     mu, A = _center(E)
     if rotation.shape[0] > 0:
         A = rotation @ A
+    if inflation != 1.0:
+        A = inflation * A
+    return mu + A
+
+
+@njit(cache=True)
+def post_process_random_rotation(E, inflation, rng, U, Ut):
+    """:func:`post_process` with the rotation of :func:`random_rotation` (same draws),
+    applied as ``U (Q (U^T A))`` without forming the ``N x N`` matrix (``1^T A = 0``)."""
+    mu, A = _center(E)
+    Q = _haar_orthogonal(rng, U.shape[0] - 1)
+    A = U @ (Q @ (Ut @ A))
     if inflation != 1.0:
         A = inflation * A
     return mu + A
@@ -531,6 +571,7 @@ def ensemble_chunk(
     N = E.shape[0]
     m = Y.shape[1]
     no_rotation = np.zeros((0, 0))
+    Ut = np.ascontiguousarray(U.T)
     for k in range(k0, k1):
         forecast_members(E, k, t0, dt, n_steps, step, step_data)
         add_process_noise(rng, E, Qchol)
@@ -553,8 +594,7 @@ def ensemble_chunk(
         else:
             Ea = letkf_analysis_space(E, Eo, y, Rm12, block_ptr, indptr, indices, sqrtc, space)
         if rotate:
-            rot = random_rotation(rng, U)
-            Ea = post_process(Ea, inflation, rot)
+            Ea = post_process_random_rotation(Ea, inflation, rng, U, Ut)
         else:
             Ea = post_process(Ea, inflation, no_rotation)
         E[:] = Ea

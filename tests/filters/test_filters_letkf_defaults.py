@@ -136,3 +136,31 @@ def test_bad_settings_are_refused():
         LETKF(factorization="svd")
     with pytest.raises(ValueError, match="batch_size"):
         LETKF(batch_size=0)
+
+
+def test_rotation_without_the_matrix_equals_the_matrix_rotation():
+    rng = np.random.default_rng(3)
+    E = rng.standard_normal((12, 7))
+    U = K.ones_complement_basis(12)
+    a = K.post_process(E, 1.1, K.random_rotation(np.random.default_rng(5), U))
+    b = K.post_process_random_rotation(
+        E, 1.1, np.random.default_rng(5), U, np.ascontiguousarray(U.T)
+    )
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("N,m", [(100, 3), (5, 8), (10, 10)])
+def test_log_evidence_in_either_space_equals_the_gaussian_density(N, m):
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(N + m)
+    Eo = rng.standard_normal((N, m)) * rng.uniform(0.5, 2, m)
+    y = rng.standard_normal(m)
+    L = rng.standard_normal((m, m)) * 0.3
+    R = L @ L.T + np.eye(m)
+    w, V = np.linalg.eigh(R)
+    Rm12 = np.ascontiguousarray((V / np.sqrt(w)) @ V.T)
+    log_norm = 0.5 * (m * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])
+    want = multivariate_normal(Eo.mean(0), np.cov(Eo.T, ddof=1) + R).logpdf(y)
+    got = K.gaussian_log_evidence(np.ascontiguousarray(Eo), y, Rm12, log_norm)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
