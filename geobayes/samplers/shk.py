@@ -65,7 +65,9 @@ Output
 The final ensemble is an equally weighted set of draws (``chain`` = independent
 replicate, ``draw`` = particle); per-iteration statistics (``n_births``, ``n_deaths``,
 ``mean_log_ratio`` = mean of ``log rho_hat + V`` before centring, an estimate of
-``KL(rho | pi) - log Z`` that decreases as the ensemble converges, ``bandwidth``,
+``KL(rho | pi) - log Z`` that decreases as the ensemble converges (with
+``rate="kde_corrected"`` the mean of ``log rho_hat - log(K_h * pi~)``: the same for the
+smoothed densities, up to a constant), ``bandwidth``,
 ``max_event_prob``, ``n_capped``, ``n_nonfinite``) have dims ``(chain, iteration)``.
 R-hat and ESS are meaningless here: particles are not a Markov chain.
 
