@@ -17,6 +17,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from geobayes._loop import run_units
+from geobayes._memory import FLOAT, format_bytes, require
+from geobayes._resume import STATE_GROUP, particle_state_dataset, rng_from_json
 from geobayes.errors import InitializationError
 from geobayes.samplers._population import run_population
 from geobayes.trace import build_particle_trace
@@ -24,32 +26,21 @@ from geobayes.trace import build_particle_trace
 __all__ = ["sample_particles"]
 
 
-def _available_bytes() -> int | None:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return None
-
-
-def _gib(b: float) -> str:
-    return f"{b / 2**30:.2f} GiB"
-
-
 def _check_memory(method, model, chains, n_threads):
     n, d = method.n_particles, model.dim
     per = method.memory_bytes(n, d)
-    history = 8 * method.n_steps * n * (d + 1) if method.particle_history else 0
-    stats = 8 * method.n_steps * len(method.all_stat_names)
-    need = per * min(chains, n_threads) + chains * (history + stats + 8 * n * (d + 1))
-    avail = _available_bytes()
-    if avail is not None and need > avail:
-        raise ValueError(
-            f"n_particles={n} needs about {_gib(need)} of memory for {method.name} with dim {d} "
-            f"and {chains} replicate(s) ({_gib(per)} working memory per running replicate"
-            + (f", {_gib(history)} of particle_history per replicate" if history else "")
-            + f"), but only {_gib(avail)} is available; use fewer particles"
-            + (", fewer replicates or particle_history=False" if history else " or replicates")
-        )
+    history = FLOAT * method.n_steps * n * (d + 1) if method.particle_history else 0
+    stats = FLOAT * method.n_steps * len(method.all_stat_names)
+    need = per * min(chains, n_threads) + chains * (history + stats + FLOAT * n * (d + 1))
+    require(
+        need,
+        f"{method.name} with n_particles={n}, dim {d} and {chains} replicate(s) "
+        f"({format_bytes(per)} working memory per running replicate"
+        + (f", {format_bytes(history)} of particle_history per replicate" if history else "")
+        + ")",
+        "use fewer particles"
+        + (", fewer replicates or particle_history=False" if history else " or replicates"),
+    )
 
 
 def _initial_particles(model, method, rng, given):
@@ -103,24 +94,50 @@ def sample_particles(
     cores: int | None,
     progress: bool,
     log_likelihood: bool,
+    resume_state=None,
+    resume_history=None,
+    previous_time: float = 0.0,
 ):
-    """Run ``chains`` independent replicates of a particle method; returns the trace."""
+    """Run ``chains`` independent replicates of a particle method; returns the trace.
+
+    ``resume_state`` (the ``sampler_state`` group of an earlier trace of the same method,
+    see :func:`geobayes._resume.particle_state_dataset`) continues its replicates from
+    the iteration they reached, and ``resume_history`` (its ``particle_history`` group,
+    when the method keeps one) refills the history of the iterations done; the result is
+    then the whole run's trace, bit-identical to an uninterrupted one.
+    """
     n, d, n_steps = method.n_particles, model.dim, method.n_steps
     n_threads = min(chains, cores or os.cpu_count() or 1)
     _check_memory(method, model, chains, n_threads)
-    starts = _given_points(initial_points, chains, method, model)
     names = method.all_stat_names
-    xs, ws, auxs, params = [], [], [], []
-    for c in range(chains):
-        xs.append(_initial_particles(model, method, rngs[c], starts[c]))
-        ws.append(np.full(n, 1.0 / n))
-        auxs.append(np.ascontiguousarray(method.initial_aux(n, d), dtype=np.float64))
-        params.append(np.ascontiguousarray(method.params_array(model, rngs[c]), dtype=np.float64))
     stats = np.zeros((chains, n_steps, len(names)))
     n_hist = n_steps if method.particle_history else 0
     hist = np.zeros((chains, n_hist, n, d))
     whist = np.zeros((chains, n_hist, n))
-    done = [0] * chains
+    if resume_state is None:
+        first = 0
+        starts = _given_points(initial_points, chains, method, model)
+        xs, ws, auxs, params = [], [], [], []
+        for c in range(chains):
+            xs.append(_initial_particles(model, method, rngs[c], starts[c]))
+            ws.append(np.full(n, 1.0 / n))
+            auxs.append(np.ascontiguousarray(method.initial_aux(n, d), dtype=np.float64))
+            params.append(
+                np.ascontiguousarray(method.params_array(model, rngs[c]), dtype=np.float64)
+            )
+    else:
+        first = int(resume_state["iteration"].values[0])
+
+        def arrays(name):
+            return [np.ascontiguousarray(a, dtype=np.float64) for a in resume_state[name].values]
+
+        xs, ws, auxs, params = arrays("position"), arrays("weight"), arrays("aux"), arrays("params")
+        rngs = [rng_from_json(str(r)) for r in resume_state["rng_state"].values]
+        stats[:, :first] = resume_state["stats"].values
+        if n_hist:
+            hist[:, :first] = resume_history["theta"].values
+            whist[:, :first] = resume_history["weight"].values
+    done = [first] * chains
     step = method.step_fn
 
     def advance(c, k):
@@ -149,19 +166,20 @@ def sample_particles(
     # oversubscribe the cores (measured: a 200x200 Cholesky took 1 s instead of 0.3 ms
     # on a loaded 2-core machine).  The previous limits are restored afterwards.
     with threadpool_limits(limits=1, user_api="blas"):
-        n_done, interrupted, seconds = run_units(
+        n_new, interrupted, seconds = run_units(
             chains,
-            n_steps,
+            n_steps - first,
             advance,
             cores=cores,
             progress=progress,
             desc=lambda _: method.name,
             first_chunk=1,
         )
+    n_done = first + n_new
     col = {name: k for k, name in enumerate(names)}
     it_stats = {name: stats[:, :n_done, col[name]] for name in method.stat_names}
     n_div = int(stats[:, :n_done, col["diverging"]].sum())
-    return build_particle_trace(
+    tree = build_particle_trace(
         model,
         method,
         np.stack(xs),
@@ -170,7 +188,7 @@ def sample_particles(
         history=hist[:, :n_done] if n_hist else None,
         weight_history=whist[:, :n_done] if n_hist else None,
         seed=seed_value,
-        sampling_time=seconds,
+        sampling_time=previous_time + seconds,
         partial=interrupted,
         log_likelihood=log_likelihood,
         extra_attrs={
@@ -181,3 +199,7 @@ def sample_particles(
             "divergences": n_div,
         },
     )
+    tree[STATE_GROUP] = particle_state_dataset(
+        rngs, xs, ws, auxs, params, stats, names, done, n_steps_requested=n_steps
+    )
+    return tree

@@ -9,6 +9,13 @@ chain from it and runs the iterations still missing; the new draws are appended 
 trace's groups.  Because the chain's generator and adaptation state are restored
 exactly, an interrupted-and-resumed run is bit-identical to an uninterrupted one with
 the same seed, whether it stopped in warmup or in sampling.
+
+A particle method's trace (MSIP, SHK) carries the same group with each replicate's
+population instead: the unconstrained particles, their weights, the method's persistent
+state (``aux``), its per-replicate parameters, the statistics of the iterations done, the
+generator's state and the iteration count (:func:`particle_state_dataset`); a resumed
+particle run continues to the method's ``n_steps`` and is bit-identical to an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ __all__ = [
     "rng_to_json",
     "rng_from_json",
     "state_dataset",
+    "particle_state_dataset",
     "read_state",
     "append_traces",
 ]
@@ -64,6 +72,24 @@ def state_dataset(chains, **attrs) -> xr.Dataset:
         coords={"chain": np.arange(len(chains))},
     )
     ds.attrs.update(attrs)
+    return ds
+
+
+def particle_state_dataset(rngs, xs, ws, auxs, params, stats, stat_names, done, **attrs):
+    """The ``sampler_state`` group of a particle-method run (``done``: iterations per replicate)."""
+    ds = xr.Dataset(
+        {
+            "position": (("chain", "particle", "state_dim"), np.stack(xs)),
+            "weight": (("chain", "particle"), np.stack(ws)),
+            "aux": (("chain", "aux_dim"), np.stack(auxs)),
+            "params": (("chain", "param_dim"), np.stack(params)),
+            "stats": (("chain", "iteration", "stat"), np.asarray(stats[:, : max(done)])),
+            "iteration": (("chain",), np.asarray(done, dtype=np.int64)),
+            "rng_state": (("chain",), np.array([rng_to_json(r) for r in rngs], dtype=str)),
+        },
+        coords={"chain": np.arange(len(xs)), "stat": list(stat_names)},
+    )
+    ds.attrs.update(attrs, family="particle")
     return ds
 
 

@@ -108,19 +108,14 @@ def sample(
         Add the ``log_likelihood`` group when the model has a pointwise log-likelihood
         (default True, so that ``arviz.loo`` works; it costs one pass over the draws).
     resume : DataTree, optional
-        A trace of an earlier (interrupted or finished) run of a chain method on the same
-        model: its chains continue from the iteration they reached, with the method,
-        warmup and seed state recorded in the trace; ``draws`` is then the total number of
-        draws wanted (default: what the earlier run asked for).  The result is the earlier
-        trace with the new iterations appended, bit-identical to an uninterrupted run with
-        the same seed.
-    resume : DataTree, optional
-        A trace of an earlier (interrupted or finished) run of a chain method on the same
-        model: its chains continue from the iteration they reached, with the method,
-        warmup and seed state recorded in the trace; ``draws`` is then the total number of
-        draws wanted (default: what the earlier run asked for).  The result is the earlier
-        trace with the new iterations appended, bit-identical to an uninterrupted run with
-        the same seed.
+        A trace of an earlier (interrupted or finished) run on the same model.  A chain
+        method's chains continue from the iteration they reached, with the method, warmup
+        and seed state recorded in the trace; ``draws`` is then the total number of draws
+        wanted (default: what the earlier run asked for), and the result is the earlier
+        trace with the new iterations appended.  A particle method's replicates (MSIP,
+        SHK) continue to ``n_steps`` (pass a larger ``n_steps=`` to go further) and the
+        result is the whole run's trace.  Either way it is bit-identical to an
+        uninterrupted run with the same seed (DIMS runs cannot be resumed).
     **method_kwargs
         Hyperparameters when ``method`` is a name, e.g. ``step_size=0.1``.
 
@@ -236,9 +231,10 @@ def _resume(
         raise TypeError("resume keeps the recorded save_warmup setting (leave it out)")
     state = read_state(trace)
     method = _method_of(trace, method, method_kwargs)
-    if getattr(method, "family", "chain") != "chain" or hasattr(method, "prepare"):
+    if hasattr(method, "prepare"):
         raise ValueError(
-            f"resume works for the MCMC chain methods (nuts, hmc, mala); not for {method.name!r}"
+            "resume works for the MCMC chain methods (nuts, hmc, mala) and the particle "
+            f"methods (msip, shk); not for {method.name!r}"
         )
     if state.sizes["state_dim"] != model.dim:
         raise ValueError(
@@ -248,6 +244,12 @@ def _resume(
     iters = state["iteration"].values
     if np.any(iters != iters[0]):
         raise ValueError("resume: the chains of this trace stopped at different iterations")
+    if cores is not None:
+        cores = check_count("cores", cores, 1)
+    if method.family == "particle":
+        return _resume_particles(
+            model, trace, state, method, draws, cores, progress, log_likelihood
+        )
     warmup_rec = int(state.attrs["warmup"])
     total_draws = int(state.attrs["draws_requested"]) if draws is None else draws
     total_draws = check_count("draws", total_draws, 1)
@@ -257,8 +259,6 @@ def _resume(
             f"resume: the trace already holds {max(0, done - warmup_rec)} draws per chain; ask "
             "for more (draws is the total wanted)"
         )
-    if cores is not None:
-        cores = check_count("cores", cores, 1)
     new = sample_chains(
         model,
         method,
@@ -275,3 +275,49 @@ def _resume(
         resume_state=state,
     )
     return append_traces(trace, new)
+
+
+def _resume_particles(model, trace, state, method, draws, cores, progress, log_likelihood):
+    """Continue the replicates of a particle-method ``trace`` to ``method.n_steps``."""
+    if draws is not None:
+        raise TypeError(
+            f"draws does not apply to the particle method {method.name!r}; pass n_steps= "
+            "(the total number of iterations wanted) to go further than the recorded run"
+        )
+    if state.attrs.get("family") != "particle":
+        raise ValueError("resume: this trace's sampler_state is not a particle method's")
+    if state.sizes["particle"] != method.n_particles:
+        raise ValueError(
+            f"resume: the trace has {state.sizes['particle']} particles per replicate; "
+            "n_particles cannot be changed when continuing a run (leave it out)"
+        )
+    done = int(state["iteration"].values[0])
+    if method.n_steps <= done:
+        raise ValueError(
+            f"resume: the trace already holds {done} iterations of {method.name}; pass a "
+            "larger n_steps= (the total wanted) to continue it"
+        )
+    history = None
+    if method.particle_history:
+        if "particle_history" not in trace.children:
+            raise ValueError(
+                "resume: particle_history=True, but the trace has no particle_history group; "
+                "continue it with particle_history=False"
+            )
+        history = trace["particle_history"].to_dataset()
+    tree = sample_particles(
+        model,
+        method,
+        chains=state.sizes["chain"],
+        rngs=None,
+        seed_value=trace.attrs.get("seed"),
+        initial_points=None,
+        cores=cores,
+        progress=progress,
+        log_likelihood=log_likelihood,
+        resume_state=state,
+        resume_history=history,
+        previous_time=float(trace.attrs.get("sampling_time", 0.0)),
+    )
+    tree.attrs["resumed"] = int(trace.attrs.get("resumed", 0)) + 1
+    return tree

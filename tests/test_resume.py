@@ -92,6 +92,62 @@ def test_finished_run_extended_equals_longer_run(tmp_path):
     _assert_same(long, more)
 
 
+def _interrupt_particles_after(monkeypatch, iterations):
+    """Send SIGINT once the replicates have run ``iterations`` population steps."""
+    from geobayes import _loop, _particle_driver
+
+    monkeypatch.setattr(_loop, "_TARGET_CHUNK_SECONDS", 1e-9)  # chunks of one iteration
+    real = _particle_driver.run_population
+    seen = {"n": 0}
+
+    def chunk(*args):
+        out = real(*args)
+        seen["n"] += 1
+        if seen["n"] == iterations:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(_particle_driver, "run_population", chunk)
+
+
+@pytest.mark.parametrize(
+    "method, kw",
+    [
+        ("msip", dict(n_particles=40, n_steps=12)),
+        ("shk", dict(n_particles=60, n_steps=12, particle_history=True)),
+    ],
+)
+def test_particle_run_interrupted_and_resumed_equals_uninterrupted(
+    method, kw, monkeypatch, tmp_path
+):
+    model = geobayes.models.get("gaussian", dim=2)
+    run = dict(chains=1, seed=5, progress=False, cores=1, **kw)
+    full = geobayes.sample(model, method, **run)
+    _interrupt_particles_after(monkeypatch, 5)
+    part = geobayes.sample(model, method, **run)
+    monkeypatch.undo()
+    assert part.attrs["partial"] and part.attrs["n_steps"] == 5
+    part.to_netcdf(tmp_path / "part.nc")
+    back = xr.open_datatree(tmp_path / "part.nc")
+    resumed = geobayes.sample(model, resume=back, progress=False)
+    assert not resumed.attrs["partial"] and resumed.attrs["n_steps"] == 12
+    for group in ("posterior", "sample_stats", "particle_history"):
+        assert (group in full.children) == (group in resumed.children), group
+        if group in full.children:
+            for name, da in full[group].data_vars.items():
+                np.testing.assert_array_equal(da.values, resumed[group][name].values, name)
+    # a finished run goes further with a larger n_steps, as one longer run would
+    longer = geobayes.sample(model, method, **{**run, "n_steps": 15})
+    more = geobayes.sample(model, resume=full, n_steps=15, progress=False)
+    np.testing.assert_array_equal(longer.posterior["x"].values, more.posterior["x"].values)
+    with pytest.raises(ValueError, match="larger n_steps"):
+        geobayes.sample(model, resume=full, progress=False)
+    with pytest.raises(TypeError, match="draws does not apply"):
+        geobayes.sample(model, resume=full, draws=10, progress=False)
+    with pytest.raises(ValueError, match="n_particles cannot be changed"):
+        geobayes.sample(model, resume=full, n_particles=10, n_steps=15, progress=False)
+
+
 def test_resume_bad_input():
     model = geobayes.models.get("gaussian", dim=3)
     t = geobayes.sample(model, "hmc", draws=20, warmup=20, chains=1, seed=0, progress=False)
