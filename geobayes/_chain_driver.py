@@ -54,7 +54,7 @@ def _initial_state(model, rng, given):
         lp, g = _finite_state(model, given)
         if not (math.isfinite(lp) and np.all(np.isfinite(g))):
             raise InitializationError(
-                f"the given initial point has log density {lp} and a gradient with "
+                f"initial_points: the given point has log density {lp} and a gradient with "
                 f"{int(np.sum(~np.isfinite(g)))} non-finite entries for model {model.name!r}; "
                 "give a point inside the support (on the unconstrained scale)"
             )

@@ -134,6 +134,13 @@ def sample(
     ('chain', 'draw', 'school')
     """
     model = _resolve_model(model)
+    for flag, value in (
+        ("progress", progress),
+        ("save_warmup", save_warmup),
+        ("log_likelihood", log_likelihood),
+    ):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
     if resume is not None:
         return _resume(
             model,
@@ -161,7 +168,7 @@ def sample(
                     f"{name} does not apply to the particle method {method.name!r}; set "
                     "n_particles= and n_steps= instead (chains = independent replicates)"
                 )
-        _require_lower_bound(chains, method.n_particles * model.dim, "replicates x particles")
+        _require_lower_bound(chains, method.n_particles * model.dim, "n_particles x dim")
         rngs = chain_generators(
             seed_value if not isinstance(seed, np.random.SeedSequence) else seed, chains
         )
@@ -198,12 +205,17 @@ def sample(
     )
 
 
+#: Bytes every chain or replicate holds besides its draws: its generator (about 1 KB,
+#: measured) and its state arrays and Python objects.
+UNIT_OVERHEAD = 4096
+
+
 def _require_lower_bound(units: int, values_per_unit: int, what: str) -> None:
     """Refuse a run whose bare output cannot fit, before a generator is spawned."""
     require(
-        FLOAT * float(units) * float(values_per_unit),
+        float(units) * (FLOAT * float(values_per_unit) + UNIT_OVERHEAD),
         f"a run of {units} chains/replicates keeping {values_per_unit} values each ({what})",
-        "reduce draws, chains, particles or replicates",
+        "reduce draws, chains, n_particles or replicates",
     )
 
 

@@ -63,6 +63,11 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
           mean  ess_kish
     x[0]  0.75       1.6
     """
+    if not hasattr(trace, "children"):
+        raise TypeError(
+            "summary needs a trace (an ArviZ DataTree from geobayes.sample, geobayes.filter "
+            f"or a file read with xarray.open_datatree), got {type(trace).__name__}"
+        )
     if "filtered" in trace.children and "posterior" not in trace.children:
         return _filter_summary(trace, var_names)
     if "posterior" not in trace.children:

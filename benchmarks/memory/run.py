@@ -44,9 +44,9 @@ CASES = {
         "filter",
         dict(model="lorenz96", method="etkf", ensemble_size=100, cycles=5000, store="ensemble"),
     ),
-    "enkf lorenz63 N=1000, 20000 cycles, moments": (
+    "enkf lorenz63 N=1000, 2000 cycles, moments": (
         "filter",
-        dict(model="lorenz63", method="enkf", ensemble_size=1000, cycles=20000, store="moments"),
+        dict(model="lorenz63", method="enkf", ensemble_size=1000, cycles=2000, store="moments"),
     ),
     "msip gaussian d=5, N=1500, 2 replicates": (
         "particles",

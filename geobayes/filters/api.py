@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._loop import check_count
 from .._memory import FLOAT, require
 from ..random import as_seed_sequence
 from . import _trace
@@ -46,7 +47,7 @@ from .methods import (
     get_method,
 )
 from .particle import MULTINOMIAL, STRATIFIED, SYSTEMATIC, no_loglik, particle_chunk
-from .ssm import StateSpaceModel, as_float_matrix, as_jitted
+from .ssm import StateSpaceModel, as_float_array, as_float_matrix, as_jitted
 
 __all__ = ["filter", "filtering", "Cycle", "validate_observations"]
 
@@ -66,7 +67,7 @@ def validate_observations(ssm: StateSpaceModel, observations):
     zeros and ``observed[k] = 0``).  Partly missing rows and infinite values
     raise ``ValueError``.
     """
-    y = np.asarray(observations, dtype=np.float64)
+    y = as_float_array(observations, "observations")
     if y.ndim == 1 and ssm.obs_dim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[1] != ssm.obs_dim or y.shape[0] < 1:
@@ -115,9 +116,10 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
 
     Parameters
     ----------
-    ssm : StateSpaceModel
-        The model (see :mod:`geobayes.filters.models`).  Any object with a
-        ``run_filter`` method (e.g. an HGF) is delegated to: the call returns
+    ssm : StateSpaceModel or str
+        The model, or the name of a built-in one (see :mod:`geobayes.filters.models`).
+        Any object with a ``run_filter`` method (e.g. an HGF) is delegated to: the call
+        returns
         ``ssm.run_filter(observations, **explicit_keywords)``.
     observations : array_like of shape (K, m)
         Observation ``k`` belongs to time ``t0 + (k + 1) * dt * steps_per_obs``.
@@ -171,6 +173,10 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
     >>> bool(tree.attrs["rmse_mean"] < 1.4)
     True
     """
+    if isinstance(ssm, str):  # a built-in model by name, as geobayes.sample accepts
+        from . import models
+
+        ssm = models.get(ssm)
     if hasattr(ssm, "run_filter") and callable(ssm.run_filter):
         given = dict(
             method=method,
@@ -206,14 +212,14 @@ def filter(  # noqa: A001 - mirrors geobayes.sample
         x_true = as_float_matrix(truth, "truth")
         if x_true.shape != (K, ssm.dim):
             raise ValueError(f"truth must have shape ({K}, {ssm.dim}), got {x_true.shape}")
-    burn_in = 0 if burn_in is None else int(burn_in)
+    burn_in = 0 if burn_in is None else check_count("burn_in", burn_in, 0)
     if not 0 <= burn_in < K:
         raise ValueError(f"burn_in must be in [0, {K}), got {burn_in}")
-    chunk = max(10, K // 50) if chunk_size is None else int(chunk_size)
-    if chunk < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk}")
+    chunk = max(10, K // 50) if chunk_size is None else check_count("chunk_size", chunk_size, 1)
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    elif not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
 
     n_threads = _choose_threads(front, ssm, threads)
 
@@ -325,7 +331,7 @@ def _choose_threads(front, ssm, threads) -> int:
 
     available = numba.config.NUMBA_NUM_THREADS
     if threads is not None:
-        n = int(threads)
+        n = check_count("threads", threads, 1)
         if not 1 <= n <= available:
             raise ValueError(f"threads must be in [1, {available}] (NUMBA_NUM_THREADS), got {n}")
         return n

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -447,6 +448,26 @@ def method_names() -> list[str]:
     return sorted(METHODS)
 
 
+def _check_types(cls, params) -> None:
+    """A clear ``TypeError`` for a value of the wrong kind, before the fields convert it.
+
+    Flags (``bool`` fields) take only ``True``/``False`` (a truthy ``"no"`` would be taken
+    silently); numeric fields (``int``/``float``, optionally ``None``) take only numbers
+    (``float("abc")`` would fail without naming the parameter).
+    """
+    for f in dataclasses.fields(cls):
+        if f.name not in params or params[f.name] is None:
+            continue
+        value, kind = params[f.name], str(f.type)
+        if kind == "bool":
+            if not isinstance(value, bool) and type(value).__name__ != "bool_":
+                raise TypeError(f"{f.name} must be True or False, got {value!r}")
+        elif kind.split(" |")[0] in ("int", "float") and (
+            isinstance(value, (bool, str)) or not isinstance(value, numbers.Real)
+        ):
+            raise TypeError(f"{f.name} must be a number ({kind.split(' |')[0]}), got {value!r}")
+
+
 def get_method(method, **params):
     """A front object from a name (with ``params``) or an object (``params`` replace fields)."""
     if isinstance(method, str):
@@ -461,9 +482,11 @@ def get_method(method, **params):
             raise TypeError(
                 f"{cls.__name__} has no parameter(s) {sorted(unknown)}; valid: {sorted(fields)}"
             )
+        _check_types(cls, params)
         return cls(**params)
     if isinstance(method, _Method):
         if params:
+            _check_types(type(method), params)
             return dataclasses.replace(method, **params)
         return method
     raise TypeError(

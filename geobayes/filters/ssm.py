@@ -47,9 +47,20 @@ def as_float_vector(x, name: str, length: int | None = None) -> np.ndarray:
     return arr
 
 
+def as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as a float64 array, or a ``TypeError`` naming ``name`` when it holds no numbers."""
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be an array of numbers, got {type(x).__name__}"
+            + (f" {x!r}" if isinstance(x, str) else "")
+        ) from None
+
+
 def as_float_matrix(x, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Coerce to a C-contiguous 2-D float64 array; scalars become ``c * I``."""
-    arr = np.asarray(x, dtype=np.float64)
+    arr = as_float_array(x, name)
     if shape is not None and arr.ndim == 0:
         arr = float(arr) * np.eye(shape[0])
     elif shape is not None and arr.ndim == 1 and shape[0] == shape[1] and arr.shape[0] == shape[0]:

@@ -71,6 +71,31 @@ def available() -> list[str]:
     return sorted(REGISTRY)
 
 
+def _check_kinds(name, factory, kwargs) -> None:
+    """A ``TypeError`` naming the argument when a number is expected and something else given.
+
+    The kind expected is the kind of the factory's default (``dim=10``: an integer).
+    """
+    import inspect
+    import numbers
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return
+    for key, value in kwargs.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if isinstance(default, bool) or not isinstance(default, numbers.Real):
+            continue
+        integral = isinstance(default, numbers.Integral)
+        kind = numbers.Integral if integral else numbers.Real
+        if isinstance(value, (bool, str)) or not isinstance(value, kind):
+            raise TypeError(
+                f"model {name!r}: {key} must be {'an integer' if integral else 'a number'}, "
+                f"got {value!r}"
+            )
+
+
 def get(name: str, **kwargs) -> Model:
     """Build a built-in model by name, passing ``kwargs`` to its constructor.
 
@@ -85,6 +110,7 @@ def get(name: str, **kwargs) -> Model:
     if name not in REGISTRY:
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
     factory = REGISTRY[name][0]
+    _check_kinds(name, factory, kwargs)
     try:
         return factory(**kwargs)
     except TypeError as exc:

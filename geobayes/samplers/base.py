@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 import numpy as np
@@ -21,6 +21,18 @@ from geobayes.samplers._chunk import BASE_STAT_NAMES, N_BASE_STATS
 from geobayes.samplers._integrators import dense_metric, diag_metric
 
 __all__ = ["SamplerMethod"]
+
+
+def check_flags(method) -> None:
+    """Every field of ``method`` whose default is ``True``/``False`` must be a bool.
+
+    A truthy string or number (``"no"``, ``2``) would otherwise be taken silently.
+    """
+    for f in fields(method):
+        if isinstance(f.default, bool):
+            value = getattr(method, f.name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{f.name} must be True or False, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class SamplerMethod:
     stat_names: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self):
+        check_flags(self)
         if self.step_size is not None:
             if isinstance(self.step_size, bool) or not isinstance(
                 self.step_size, (int, float, np.floating)
@@ -79,7 +92,12 @@ class SamplerMethod:
         if self.metric not in ("diag", "dense"):
             raise ValueError(f"metric must be 'diag' or 'dense', got {self.metric!r}")
         if self.inv_mass is not None:
-            arr = np.asarray(self.inv_mass, dtype=float)
+            try:
+                arr = np.asarray(self.inv_mass, dtype=float)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"inv_mass must be an array of numbers, got {type(self.inv_mass).__name__}"
+                ) from None
             if arr.ndim == 2 and self.metric == "dense":
                 dense_metric(arr)  # raises a ValueError unless symmetric positive definite
             elif arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):

@@ -296,9 +296,6 @@ class DIMS(SamplerMethod):
             or self.max_steps < 1
         ):
             raise ValueError(f"max_steps must be an integer >= 1, got {self.max_steps!r}")
-        for flag in ("exact_curvature", "adaptive", "find_minimum"):
-            if not isinstance(getattr(self, flag), (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         object.__setattr__(self, "_k0", k0)
         object.__setattr__(self, "_gamma", gamma)
 

@@ -30,6 +30,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from geobayes.samplers.base import check_flags
+
 __all__ = ["ParticleMethod"]
 
 
@@ -72,6 +74,7 @@ class ParticleMethod:
     stat_names: ClassVar[tuple[str, ...]] = ("diverging",)
 
     def __post_init__(self):
+        check_flags(self)
         _check_int("n_particles", self.n_particles, 1)
         _check_int("n_steps", self.n_steps, 1)
         if self.init_scale is not None and not (
