@@ -192,7 +192,7 @@ def test_bad_model_and_nonfinite_initial_points():
         seed=0,
     )
     assert t.posterior.sizes["draw"] == 10
-    with pytest.raises(InitializationError, match="given initial point"):
+    with pytest.raises(InitializationError, match="initial_points: the given point"):
         geobayes.sample(
             geobayes.Model(nan_grad_left, {"x": (2,)}), initial_points=[-1.0, 0.0], progress=False
         )

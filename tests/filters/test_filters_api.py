@@ -180,7 +180,7 @@ def test_bad_observations_and_truth(l63_data):
     with pytest.raises(ValueError, match="localization_radius must be positive"):
         filter(ssm, y, "letkf", localization_radius=-1)
     with pytest.raises(TypeError, match="StateSpaceModel"):
-        filter("lorenz63", y)
+        filter(3, y)  # a name is resolved (geobayes.filter("lorenz63", y) runs)
     with pytest.raises(ValueError, match="seed must be a non-negative"):
         filter(ssm, y, "etkf", seed=-3)
 
