@@ -2,7 +2,9 @@
 
 :func:`summary` calls ``arviz.summary`` on ordinary traces and computes weighted
 statistics (mean, sd, quantiles, Kish effective sample size) on weighted-particle
-traces (see :mod:`geobayes.trace`), where ``arviz.summary`` would ignore the weights.
+traces (see :mod:`geobayes.trace`), where ``arviz.summary`` would ignore the weights,
+and on the equally weighted particles of SHK (a population, not a Markov chain: R-hat
+and chain ESS do not apply; the Kish ESS is the particle count).
 Filter and HGF traces (which have a ``filtered`` group instead of a ``posterior``) are
 summarized per state component: final mean and sd, time-averaged spread and, with the
 truth, RMSE; the run's RMSE, spread and evidence are in the table's ``attrs``.
@@ -84,11 +86,17 @@ def summary(trace, var_names=None, **kwargs) -> pd.DataFrame:
             raise ValueError(
                 f"unknown variable(s) {', '.join(unknown)}; the posterior has: {', '.join(known)}"
             )
-    if not is_weighted(trace):
+    weighted = is_weighted(trace)
+    if not weighted and "n_particles" not in trace.attrs:
         import arviz as az
 
         return az.summary(trace, var_names=var_names, **kwargs)
-    w = _flat_weights(trace)
+    if weighted:
+        w = _flat_weights(trace)
+    else:  # equally weighted particles (SHK): no Markov chain, so no R-hat or chain ESS
+        post = trace["posterior"]
+        n = post.sizes["chain"] * post.sizes["draw"]
+        w = np.full(n, 1.0 / n)
     signed = bool(np.any(w < 0))
     if signed:
         import warnings

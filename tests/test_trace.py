@@ -173,3 +173,14 @@ def test_arviz_on_a_weighted_trace_warns():
         geobayes.summary(t)  # weight-aware: no warning
         az.summary(geobayes.resample(t, 100, seed=0), kind="stats")  # unweighted: none
         _ = t.posterior["x"].values  # the user's own access: none
+
+
+def test_summary_of_equally_weighted_particles_has_no_chain_diagnostics():
+    """SHK's particles are a population, not a Markov chain: no R-hat, Kish ESS = count."""
+    model = geobayes.models.get("gaussian", dim=2)
+    t = geobayes.sample(model, "shk", n_particles=64, n_steps=3, chains=2, seed=0, progress=False)
+    s = geobayes.summary(t)
+    assert "r_hat" not in s.columns and list(s["ess_kish"]) == [128.0, 128.0]
+    x = t.posterior["x"].values.reshape(-1, 2)
+    np.testing.assert_allclose(s["mean"].values, x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(s["sd"].values, x.std(axis=0), rtol=1e-12)

@@ -48,6 +48,21 @@ CASES = {
         "filter",
         dict(model="lorenz63", method="enkf", ensemble_size=1000, cycles=2000, store="moments"),
     ),
+    "etkf lorenz63 N=4000, 500 cycles, moments": (
+        "filter",
+        dict(model="lorenz63", method="etkf", ensemble_size=4000, cycles=500, store="moments"),
+    ),
+    "etkf lorenz63 N=2000 rotate, 100 cycles, moments": (
+        "filter",
+        dict(
+            model="lorenz63",
+            method="etkf",
+            ensemble_size=2000,
+            cycles=100,
+            store="moments",
+            rotate=True,
+        ),
+    ),
     "msip gaussian d=5, N=1500, 2 replicates": (
         "particles",
         dict(model=("gaussian", {"dim": 5}), method="msip", chains=2, n_particles=1500, n_steps=3),
@@ -99,6 +114,7 @@ def _call(kind, spec, scale):
         ssm = geobayes.filters.models.get(spec["model"])
         cycles = spec["cycles"] if scale else 20
         _, y = ssm.simulate(cycles, seed=0)
+        extra = {k: v for k, v in spec.items() if k == "rotate"}
         return lambda: geobayes.filter(
             ssm,
             y,
@@ -107,6 +123,7 @@ def _call(kind, spec, scale):
             store=spec["store"],
             seed=1,
             progress=False,
+            **extra,
         )
     name, kw = spec["model"]
     model = geobayes.models.get(name, **kw)

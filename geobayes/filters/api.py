@@ -254,7 +254,14 @@ def filter_memory_bytes(front, ssm, n_cycles: int, store: str) -> float:
         kept += 1.0 * K * d * d  # filtered covariances
     if store == "ensemble":
         kept += 1.0 * K * N * (d + 1)
-    work = 4.0 * N * d + 3.0 * N * m + 3.0 * N * N + 2.0 * d * d + 2.0 * m * m
+    work = 4.0 * N * d + 3.0 * N * m + 2.0 * d * d + 2.0 * m * m
+    # N x N matrices: the transport filter's pairwise kernels, the random rotation; the
+    # square-root filters factor in the smaller of ensemble (N x N) and observation space
+    forced = getattr(front, "factorization", "auto") == "ensemble"
+    if isinstance(front, TransportFilter) or getattr(front, "rotate", False) or forced:
+        work += 3.0 * N * N
+    elif isinstance(front, (ETKF, LETKF)):
+        work += 3.0 * min(N, m) ** 2
     return FLOAT * (2.0 * kept + work)  # the trace holds a copy of what was kept
 
 
