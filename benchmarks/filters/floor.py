@@ -95,11 +95,6 @@ def measure(dim=40, N=40, threads=1, n_cycles=300, **letkf_kw):
     x, y = ssm.simulate(n_cycles + 1, seed=3)
     run_filter(ssm, y[:5], method, seed=1, threads=threads)  # warm
     rows = {}
-    walls = []
-    for _ in range(3):
-        t = run_filter(ssm, y[:n_cycles], method, seed=1, threads=threads)
-        walls.append(t.attrs["filtering_time"] / n_cycles)
-    rows["full cycle: filter() per cycle"] = (min(walls), float("nan"))
     t = run_filter(ssm, y[:n_cycles], method, seed=1, threads=threads, store="ensemble")
     E0 = np.ascontiguousarray(t.posterior["ensemble"].values[0, :, -1, :])
     yk = y[n_cycles]
@@ -183,9 +178,18 @@ def measure(dim=40, N=40, threads=1, n_cycles=300, **letkf_kw):
             Ms.append(np.ascontiguousarray(Slt @ Slt.T))
         r2 = 20
         _floor(Sls, Slts, sls, colss, N - 1.0, 1)
-        rows["stripped floor: factorizations + transforms"] = best(
-            lambda: _floor(Sls, Slts, sls, colss, N - 1.0, r2), r2
-        )
+        # the full cycle and the floor alternately (the machine's load varies)
+        fw, fc, lw, lc = [], [], [], []
+        for _ in range(5):
+            c0 = time.process_time()
+            tr = run_filter(ssm, y[:n_cycles], method, seed=1, threads=threads)
+            fc.append((time.process_time() - c0) / n_cycles)
+            fw.append(tr.attrs["filtering_time"] / n_cycles)
+            w, c = best(lambda: _floor(Sls, Slts, sls, colss, N - 1.0, r2), r2, n=2)
+            lw.append(w)
+            lc.append(c)
+        rows["full cycle: filter() per cycle (CPU: whole call)"] = (min(fw), min(fc))
+        rows["stripped floor: factorizations + transforms"] = (min(lw), min(lc))
         _eigh_only(Ms, 1)
         rows["  of which eigendecompositions alone"] = best(lambda: _eigh_only(Ms, r2), r2)
     meta = dict(
@@ -201,8 +205,8 @@ def measure(dim=40, N=40, threads=1, n_cycles=300, **letkf_kw):
 
 
 def table(rows, meta):
-    full = rows["full cycle: filter() per cycle"][0]
-    floor = rows["stripped floor: factorizations + transforms"][0]
+    full = rows["full cycle: filter() per cycle (CPU: whole call)"]
+    floor = rows["stripped floor: factorizations + transforms"]
     out = [
         f"L96 d={meta['dim']} LETKF N={meta['N']} at defaults (batch {meta['batch']}, "
         f"{meta['blocks']} local analyses of {meta['n_local']} observations), "
@@ -214,7 +218,11 @@ def table(rows, meta):
     for k, (w, c) in rows.items():
         cs = "" if c != c else f"{1e6 * c:.0f}"
         out.append(f"| {k} | {1e6 * w:.0f} | {cs} |")
-    out += ["", f"full cycle / stripped floor = {full / floor:.2f}"]
+    out += [
+        "",
+        f"full cycle / stripped floor = {full[0] / floor[0]:.2f} (wall), "
+        f"{full[1] / floor[1]:.2f} (CPU time; the full call includes building the trace)",
+    ]
     return "\n".join(out) + "\n"
 
 

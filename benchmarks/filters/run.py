@@ -163,7 +163,7 @@ def suite(quick: bool):
             40,
             [
                 ("defaults", _letkf(40), 1),
-                ("previous defaults (batch 1, no cut)", _letkf(40, **prev), 1),
+                ("batch 1, no cut, N x N factorization", _letkf(40, **prev), 1),
             ],
             ("LETKF", [], dict(N=40, infl=1.04, rot=True, loc_rad=4)),
             None,
@@ -383,7 +383,8 @@ def report(rows, results, meta):
         "geobayes's defaults (runs next to each other).",
         "",
         "| setting | ref | seeds | geobayes rmse | DAPPER rmse | geobayes ms (thr) | "
-        "DAPPER light ms | DAPPER default ms | speed-up vs light | vs default | run at (load) |",
+        "DAPPER light ms | DAPPER default ms | speed-up vs light | vs default | "
+        "run at, commit (load) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     extra = []
@@ -404,7 +405,8 @@ def report(rows, results, meta):
         lines.append(
             f"| {row['label']} (Ko={row['Ko']}){same} | {ref} | {len(g)} | "
             f"{med(g, 'rmse'):.3f} {_rng(g)} | {drm} | {ms(g):.3f} ({thr}) | "
-            f"{ms(dl):.3f} | {ms(dd):.3f} | {sl} | {sd} | {r['meta']['date'][11:]} "
+            f"{ms(dl):.3f} | {ms(dd):.3f} | {sl} | {sd} | {r['meta']['date'][11:]}, "
+            f"{r['meta'].get('commit', '')} "
             f"({r['meta']['load']}) |"
         )
         for name, _, _ in row["variants"][1:]:
@@ -444,6 +446,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-dapper", action="store_true")
     p.add_argument("--setup-dapper", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="rewrite --md from --json")
     p.add_argument("--only", help="run rows whose label contains this text; merge into --json")
     p.add_argument("--json", default=str(HERE / "results.json"))
     p.add_argument("--md", default=str(HERE / "RESULTS.md"))
@@ -460,6 +463,10 @@ def main(argv=None):
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
     )
+    if args.report_only:
+        saved = json.loads(Path(args.json).read_text())
+        Path(args.md).write_text(report(all_rows, saved["rows"], saved.get("meta", meta)))
+        return
     old = {}
     if args.only and Path(args.json).exists():
         try:
