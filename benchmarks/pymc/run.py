@@ -200,7 +200,7 @@ def _min_ess(posterior, names):
     return float(min(float(np.min(ess[v].values)) for v in names))
 
 
-def ess(name, draws, seed=1):
+def ess(name, draws, seed=1, peers=("nutpie", "pymc")):
     import pymc as pm
 
     import geobayes
@@ -246,7 +246,7 @@ def ess(name, draws, seed=1):
         "ess_per_cpu_s": e / (c1 - c0),
     }
 
-    if _has("nutpie"):
+    if "nutpie" in peers and _has("nutpie"):
         import nutpie
 
         compiled = nutpie.compile_pymc_model(pm_model)
@@ -265,6 +265,8 @@ def ess(name, draws, seed=1):
             "ess_per_cpu_s": e / (c1 - c0),
         }
 
+    if "pymc" not in peers:
+        return res
     # pm.sample: one process (cores=1) so that its CPU time is measurable; its own
     # sampling_time attribute excludes compilation
     c0 = time.process_time()
@@ -301,6 +303,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--peers", nargs="*", default=["nutpie", "pymc"], help="ess part: peers run")
     args = ap.parse_args(argv)
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.is_file() else {}
@@ -314,7 +317,7 @@ def main(argv=None):
             r["compile"] = compile_times(name)
             print(name, "compile", json.dumps(r["compile"]), flush=True)
         if "ess" in args.part:
-            r["ess"] = ess(name, args.draws)
+            r["ess"] = ess(name, args.draws, peers=args.peers)
             print(name, "ess", json.dumps(r["ess"]), flush=True)
         path.write_text(json.dumps(results, indent=1))
     results["load_after"] = os.getloadavg()

@@ -156,7 +156,9 @@ class PyMCModel(Model):
         """The same compiled model on new data values (``pm.Data`` names or observed names).
 
         Values default to the PyMC model's current ones (so after ``pm.set_data`` a bare
-        ``model.with_data()`` picks them up); numbers of dimensions must not change.
+        ``model.with_data()`` picks them up).  Shapes must not change: the trace layout, dims
+        and coords were derived from them, so a new shape raises a ``ValueError`` asking for a
+        fresh ``Model.from_pymc`` (which recompiles only the model's own functions).
         """
         return self._builder.bind(updates, compiled=self)
 
@@ -279,7 +281,7 @@ class _Builder:
         self.nodes = data_nodes(lift_constants)
         self._nodes_if_fallback = data_nodes(math.inf)  # shared variables and observed only
         self._prepare_inputs()
-        self.shapes = [np.shape(v) for v in self.node_values()]
+        self.shapes = [np.shape(v) for v in self.node_values(check=False)]
         self._compiled: dict[str, object] = {}
         self.jit_fns: dict[str, object] = {}
         self.compile_seconds: dict[str, float] = {}
@@ -326,7 +328,7 @@ class _Builder:
         }
         self.lifted = [str(n.name) if n.name else f"constant{n.type.shape}" for n in self.nodes]
 
-    def node_values(self, updates=None):
+    def node_values(self, updates=None, check=True):
         """Current values of the data nodes (shared values, constants, updated names)."""
         from pytensor.compile.sharedvalue import SharedVariable
 
@@ -340,16 +342,17 @@ class _Builder:
                         name = rv.name
             if name in updates:
                 val = np.asarray(updates.pop(name))
-                if val.shape != self.shapes[len(vals)]:
-                    raise ValueError(
-                        f"data {name!r} must keep its shape {self.shapes[len(vals)]}, got "
-                        f"{val.shape}; for new shapes use pm.set_data (with coords) and "
-                        "call Model.from_pymc again"
-                    )
             elif isinstance(node, SharedVariable):
                 val = np.asarray(node.get_value(borrow=True))
             else:
                 val = np.asarray(node.data)
+            if check and val.shape != self.shapes[len(vals)]:
+                # the trace layout, dims and coords were derived from the compile-time shapes
+                raise ValueError(
+                    f"data {name!r} must keep its shape {self.shapes[len(vals)]}, got "
+                    f"{val.shape} (with_data cannot change shapes); for new shapes call "
+                    "Model.from_pymc(pymc_model) again after pm.set_data (with coords)"
+                )
             vals.append(val)
         if updates:
             raise ValueError(
@@ -521,7 +524,7 @@ def from_pymc(pymc_model, *, lift_constants: int = 16) -> PyMCModel:
     if hit is not None and hit[0] == key:
         # same graph: reuse the compiled functions, with the data as they are now (after
         # pm.set_data, say), unless a shape changed (the trace layout depends on shapes)
-        if [np.shape(v) for v in hit[1].node_values()] == hit[1].shapes:
+        if [np.shape(v) for v in hit[1].node_values(check=False)] == hit[1].shapes:
             return hit[1].bind()
     builder = _Builder(pymc_model, int(lift_constants))
     try:
@@ -534,7 +537,7 @@ def from_pymc(pymc_model, *, lift_constants: int = 16) -> PyMCModel:
         # an op needed one of the lifted constants as a constant: keep those in the graph
         builder.nodes = builder._nodes_if_fallback
         builder._prepare_inputs()
-        builder.shapes = [np.shape(v) for v in builder.node_values()]
+        builder.shapes = [np.shape(v) for v in builder.node_values(check=False)]
         builder._compiled.clear()
         model = builder.bind()
     _CACHE[pymc_model] = (key, builder)

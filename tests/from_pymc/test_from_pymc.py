@@ -76,14 +76,19 @@ def test_data_travel_as_data(eight):
         eight.with_data(y=np.ones(9))
     # pm.set_data, then from_pymc again: cached compiled functions, the new data
     pm_model = eight.pymc_model
+    schools = list(pm_model.coords["school"])
     pm_model.set_data("sigma", new_sigma)
     try:
         again = geobayes.Model.from_pymc(pm_model)
         assert again.lpg is eight.lpg
         assert again.constant_data["sigma"].tolist() == new_sigma.tolist()
         _same_up_to_constant(again, eight_schools(sigma=new_sigma), rng.normal(size=(3, 10)))
+        # a shape change through pm.set_data: a bare with_data() refuses it clearly
+        pm_model.set_data("sigma", np.ones(9), coords={"school": list(range(9))})
+        with pytest.raises(ValueError, match=r"'sigma' must keep its shape \(8,\).*from_pymc"):
+            eight.with_data()
     finally:
-        pm_model.set_data("sigma", EIGHT_SIGMA)
+        pm_model.set_data("sigma", EIGHT_SIGMA, coords={"school": schools})
 
 
 @skip_without_posteriordb("eight_schools-eight_schools_noncentered")
