@@ -216,3 +216,20 @@ def test_cli_sigint_writes_partial_trace_and_exits_130(tmp_path):
     t = xr.open_datatree(out)
     assert t.attrs["partial"] and "sampler_state" in t.children
     assert "Traceback" not in stderr
+
+
+def test_cli_resumes_a_particle_run_with_more_steps(tmp_path, capsys):
+    from geobayes.cli.main import main
+
+    a, b, c = (str(tmp_path / f"{n}.nc") for n in "abc")
+    base = ["sample", "gaussian", "--method", "shk", "--n-particles", "60", "--seed", "2"]
+    assert main([*base, "--n-steps", "4", "--no-progress", "--out", a]) == 0
+    assert main([*base, "--n-steps", "7", "--no-progress", "--out", b]) == 0
+    assert (
+        main(["sample", "gaussian", "--resume", a, "--n-steps", "7", "--no-progress", "--out", c])
+        == 0
+    )
+    capsys.readouterr()
+    full, more = xr.open_datatree(b), xr.open_datatree(c)
+    assert int(more.attrs["n_steps"]) == 7
+    np.testing.assert_array_equal(full.posterior["x"].values, more.posterior["x"].values)

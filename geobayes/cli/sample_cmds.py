@@ -98,7 +98,8 @@ def register(sub) -> None:
         metavar="TRACE.nc",
         default=None,
         help="continue the run recorded in this trace (interrupted or finished): same "
-        "method, warmup and random state; --draws is then the total wanted",
+        "method, warmup and random state; --draws (particle methods: --n-steps) is then "
+        "the total wanted",
     )
     p.add_argument(
         "--reference",
@@ -227,17 +228,19 @@ def cmd_sample(args) -> int:
     else:
         model = get(args.model, **parse_key_values(args.model_arg, "--model-arg"))
     params = parse_key_values(args.param, "--param")
-    entry = METHODS.get(str(args.method).lower())
+    resumed = _read_trace(args.resume) if args.resume else None
+    method_name = args.method if resumed is None else resumed.attrs.get("method", args.method)
+    entry = METHODS.get(str(method_name).lower())
     particle = entry is not None and getattr(entry[0], "family", "chain") == "particle"
     if particle:
         for flag, value in (("--draws", args.draws), ("--warmup", args.warmup)):
             if value is not None:
                 raise ValueError(
-                    f"{flag} does not apply to the particle method {args.method!r}; "
+                    f"{flag} does not apply to the particle method {method_name!r}; "
                     "use --n-particles and --n-steps"
                 )
         if args.save_warmup:
-            raise ValueError(f"--save-warmup does not apply to the particle method {args.method!r}")
+            raise ValueError(f"--save-warmup does not apply to the particle method {method_name!r}")
         for key, value in (("n_particles", args.n_particles), ("n_steps", args.n_steps)):
             if value is not None:
                 params[key] = value
@@ -260,7 +263,7 @@ def cmd_sample(args) -> int:
     if args.resume:
         trace = geobayes.sample(
             model,
-            resume=_read_trace(args.resume),
+            resume=resumed,
             draws=args.draws,
             progress=not args.no_progress,
             **params,
