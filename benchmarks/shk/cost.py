@@ -20,7 +20,7 @@ sides, and prints per ``(N, d)``:
 
 Target (issue 12): ratio <= 2 at N = 1000 for d = 2 and d = 10.
 
-Run: ``flock /work/notes/timing.lock .venv/bin/python benchmarks/shk/cost.py [--threads 1]``
+Run: ``.venv/bin/python benchmarks/shk/cost.py [--threads 1]``
 (the lock keeps timing jobs of different sessions from overlapping; any file works).
 """
 
