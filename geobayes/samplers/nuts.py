@@ -76,15 +76,20 @@ __all__ = ["NUTS", "nuts_step"]
 _MAX_DEPTH_LIMIT = 30  # 2^30 leapfrog steps per transition is already absurd
 
 # workspace rows (each of length d)
-_X, _G, _V = 0, 1, 2  # leapfrog state (moving end)
-_XF, _GF, _VF = 3, 4, 5  # forward end of the trajectory
-_XB, _GB, _VB = 6, 7, 8  # backward end
-_XS, _GS = 9, 10  # current sample
-_PFF, _PFB, _PBF, _PBB = 11, 12, 13, 14  # momenta at the ends of the two subtrees
-_RHO, _RHOF, _RHOB = 15, 16, 17  # summed momenta: trajectory, forward, backward part
-_CPX, _CPG, _CBEG, _CEND, _CRHO = 18, 19, 20, 21, 22  # the node just completed
-_NFIXED = 23
-_NLEVEL = 5  # per pending level: proposal x, proposal g, p_beg, p_end, rho
+_XF, _GF, _VF = 0, 1, 2  # forward end of the trajectory (the leapfrog works in place here)
+_XB, _GB, _VB = 3, 4, 5  # backward end
+_XS, _GS = 6, 7  # current sample
+_PFF, _PFB, _PBF, _PBB = 8, 9, 10, 11  # momenta at the ends of the two subtrees
+_RHO, _RHOF, _RHOB = 12, 13, 14  # summed momenta: trajectory, forward, backward part
+_NFIXED = 15
+# Nodes of the subtree under construction live in a pool of slots of 5 rows each:
+# proposal x, proposal g, first momentum (beg), last momentum (end), summed momenta (rho).
+# A leaf writes x, g and its momentum into the beg row only (end = rho = beg for a leaf);
+# a merge writes the merged node into the slot of the sibling whose proposal won and
+# frees the other slot, and a node waiting for its right sibling is parked by index.
+# Nothing is copied per leaf or per merge beyond these writes.
+_NSLOT = 5
+_SX, _SG, _SBEG, _SEND, _SRHO = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, inline="always")
@@ -99,31 +104,12 @@ def _logaddexp(a, b):
 
 
 @njit(cache=True, inline="always")
-def _dot(a, b):
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += a[i] * b[i]
-    return s
-
-
-@njit(cache=True, inline="always")
-def _dot_sum(a, r, c):
-    """``a . (r + c)``."""
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += a[i] * (r[i] + c[i])
-    return s
-
-
-@njit(cache=True, inline="always")
-def _criterion(p_minus, p_plus, rho):
-    return _dot(p_plus, rho) > 0.0 and _dot(p_minus, rho) > 0.0
-
-
-@njit(cache=True, inline="always")
-def _criterion_ext(p_minus, p_plus, rho, extra):
-    """The criterion on ``rho + extra`` (Stan's ``rho_extended``)."""
-    return _dot_sum(p_plus, rho, extra) > 0.0 and _dot_sum(p_minus, rho, extra) > 0.0
+def _node_rows(ws_base, leaf):
+    """Rows of a node's first momentum, last momentum and summed momenta."""
+    beg = ws_base + _SBEG
+    if leaf:
+        return beg, beg, beg
+    return beg, ws_base + _SEND, ws_base + _SRHO
 
 
 @lazy_njit(STEP_SIG, cache=True, nogil=True)
@@ -136,17 +122,30 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
     ``reached_max_treedepth``.
     """
     d = x.shape[0]
+    dense = metric.shape[0] != d
     max_depth = int(params[0])
     max_dh = params[1]
-    ws = np.empty((_NFIXED + _NLEVEL * max_depth, d))
+    n_slots = max_depth + 1  # pending nodes (<= depth) + the node being completed
+    ws = np.empty((_NFIXED + _NSLOT * n_slots, d))
     v0 = rng.standard_normal(d)
-    h0 = -lp + 0.5 * _dot(v0, v0)
-    for r in (_XF, _XB, _XS):
-        ws[r] = x
-    for r in (_GF, _GB, _GS):
-        ws[r] = g
-    for r in (_VF, _VB, _PFF, _PFB, _PBF, _PBB, _RHO):
-        ws[r] = v0
+    kin0 = 0.0
+    for i in range(d):
+        vi = v0[i]
+        kin0 += vi * vi
+        ws[_XF, i] = x[i]
+        ws[_XB, i] = x[i]
+        ws[_XS, i] = x[i]
+        ws[_GF, i] = g[i]
+        ws[_GB, i] = g[i]
+        ws[_GS, i] = g[i]
+        ws[_VF, i] = vi
+        ws[_VB, i] = vi
+        ws[_PFF, i] = vi
+        ws[_PFB, i] = vi
+        ws[_PBF, i] = vi
+        ws[_PBB, i] = vi
+        ws[_RHO, i] = vi
+    h0 = -lp + 0.5 * kin0
     lp_f = lp
     lp_b = lp
     lp_s = lp
@@ -157,41 +156,56 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
     depth = 0
     divergent = False
     nonfinite = False  # a NaN / +inf log density met (reported apart from divergences)
-    # per-level pending left siblings: log weight, proposal's lp and energy
+    # per-level pending left siblings: slot, leaf flag, log weight, proposal's lp, energy
+    p_slot = np.empty(max_depth, dtype=np.int64)
+    p_leaf = np.empty(max_depth, dtype=np.bool_)
     p_lsw = np.empty(max_depth)
     p_lp = np.empty(max_depth)
     p_h = np.empty(max_depth)
-    xw = ws[_X]
-    gw = ws[_G]
-    vw = ws[_V]
+    free = np.empty(n_slots, dtype=np.int64)  # stack of free slots
     while depth < max_depth:
         forward = rng.random() > 0.5
         if forward:
-            xw[:] = ws[_XF]
-            gw[:] = ws[_GF]
-            vw[:] = ws[_VF]
+            xw = ws[_XF]
+            gw = ws[_GF]
+            vw = ws[_VF]
             lpw = lp_f
-            ws[_RHOB] = ws[_RHO]
-            ws[_PBF] = ws[_PFB]  # as Stan: p_bck_fwd = p_fwd_bck
+            for i in range(d):
+                ws[_RHOB, i] = ws[_RHO, i]
+                ws[_PBF, i] = ws[_PFB, i]  # as Stan: p_bck_fwd = p_fwd_bck
             sign = 1.0
         else:
-            xw[:] = ws[_XB]
-            gw[:] = ws[_GB]
-            vw[:] = ws[_VB]
+            xw = ws[_XB]
+            gw = ws[_GB]
+            vw = ws[_VB]
             lpw = lp_b
-            ws[_RHOF] = ws[_RHO]
-            ws[_PFB] = ws[_PBF]  # as Stan: p_fwd_bck = p_bck_fwd
+            for i in range(d):
+                ws[_RHOF, i] = ws[_RHO, i]
+                ws[_PFB, i] = ws[_PBF, i]  # as Stan: p_fwd_bck = p_bck_fwd
             sign = -1.0
         eps = sign * step_size
+        half = 0.5 * eps
         # ---- build a subtree of depth `depth`, leaf by leaf (Stan's build_tree) ----
         n_leaves = 1 << depth
+        for k in range(n_slots):
+            free[k] = n_slots - 1 - k
+        n_free = n_slots
         valid = True
+        c_slot = 0
+        c_leaf = True
         c_lsw = -math.inf
         c_lp = 0.0
         c_h = 0.0
         for k in range(n_leaves):
-            kick(vw, metric, gw, 0.5 * eps)
-            drift(xw, metric, vw, eps)
+            # leapfrog step: half kick + drift (fused for a diagonal metric)
+            if dense:
+                kick(vw, metric, gw, half)
+                drift(xw, metric, vw, eps)
+            else:
+                for i in range(d):
+                    vi = vw[i] + half * metric[i] * gw[i]
+                    vw[i] = vi
+                    xw[i] += eps * metric[i] * vi
             lpw, gnew = lpg(xw, fdata, idata)
             n_leap += 1
             code = eval_status(xw, lpw, gnew)
@@ -201,14 +215,39 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
                 return xw.copy(), math.nan, g
             if code == NONFINITE:
                 nonfinite = True
-            gw[:] = gnew
+            n_free -= 1
+            c_slot = free[n_free]
+            base = _NFIXED + _NSLOT * c_slot
+            # half kick, kinetic energy, finiteness, and the leaf written to its slot
             finite = math.isfinite(lpw)
-            for i in range(d):
-                if not math.isfinite(gw[i]):
-                    finite = False
+            kin = 0.0
+            if dense:
+                for i in range(d):
+                    gi = gnew[i]
+                    if not math.isfinite(gi):
+                        finite = False
+                    gw[i] = gi
+                kick(vw, metric, gw, half)
+                for i in range(d):
+                    vi = vw[i]
+                    kin += vi * vi
+                    ws[base + _SX, i] = xw[i]
+                    ws[base + _SG, i] = gw[i]
+                    ws[base + _SBEG, i] = vi
+            else:
+                for i in range(d):
+                    gi = gnew[i]
+                    if not math.isfinite(gi):
+                        finite = False
+                    gw[i] = gi
+                    vi = vw[i] + half * metric[i] * gi
+                    vw[i] = vi
+                    kin += vi * vi
+                    ws[base + _SX, i] = xw[i]
+                    ws[base + _SG, i] = gi
+                    ws[base + _SBEG, i] = vi
             if finite:
-                kick(vw, metric, gw, 0.5 * eps)
-                h = -lpw + 0.5 * _dot(vw, vw)
+                h = -lpw + 0.5 * kin
                 if math.isnan(h):
                     h = math.inf
             else:
@@ -221,38 +260,70 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
                 valid = False
                 break
             # the leaf becomes the completed node
+            c_leaf = True
             c_lsw = log_w
             c_lp = lpw
             c_h = h
-            ws[_CPX] = xw
-            ws[_CPG] = gw
-            ws[_CBEG] = vw
-            ws[_CEND] = vw
-            ws[_CRHO] = vw
             level = 0
             while level < depth and (k >> level) & 1 == 1:
                 # merge: pending left sibling at `level` (init) + completed node (final)
-                base = _NFIXED + _NLEVEL * level
+                l_slot = p_slot[level]
                 lsw_sub = _logaddexp(p_lsw[level], c_lsw)
                 take_right = False
                 if c_lsw > lsw_sub:
                     take_right = True
                 elif rng.random() < math.exp(c_lsw - lsw_sub):
                     take_right = True
-                if not take_right:
-                    ws[_CPX] = ws[base]
-                    ws[_CPG] = ws[base + 1]
+                lbase = _NFIXED + _NSLOT * l_slot
+                rbase = _NFIXED + _NSLOT * c_slot
+                lb_r, le_r, lr_r = _node_rows(lbase, p_leaf[level])
+                rb_r, re_r, rr_r = _node_rows(rbase, c_leaf)
+                # the three U-turn checks of Stan's build_tree in one pass:
+                # (left + first of right), (right + last of left), (left + right)
+                s1p = 0.0
+                s1m = 0.0
+                s2p = 0.0
+                s2m = 0.0
+                s3p = 0.0
+                s3m = 0.0
+                if take_right:  # merged node in the right sibling's slot
+                    wb = rbase + _SBEG
+                    we = rbase + _SEND
+                    wr = rbase + _SRHO
+                else:  # ... in the left one's (its beg row already holds the first momentum)
+                    wb = lbase + _SBEG
+                    we = lbase + _SEND
+                    wr = lbase + _SRHO
+                for i in range(d):
+                    lb = ws[lb_r, i]
+                    le = ws[le_r, i]
+                    lr = ws[lr_r, i]
+                    rb = ws[rb_r, i]
+                    re = ws[re_r, i]
+                    rr = ws[rr_r, i]
+                    e1 = lr + rb
+                    s1p += rb * e1
+                    s1m += lb * e1
+                    e2 = rr + le
+                    s2p += re * e2
+                    s2m += le * e2
+                    rho = rr + lr
+                    s3p += re * rho
+                    s3m += lb * rho
+                    ws[wb, i] = lb
+                    ws[we, i] = re
+                    ws[wr, i] = rho
+                persist = s1p > 0.0 and s1m > 0.0 and s2p > 0.0 and s2m > 0.0
+                persist = s3p > 0.0 and s3m > 0.0 and persist
+                if take_right:
+                    free[n_free] = l_slot
+                else:
+                    free[n_free] = c_slot
+                    c_slot = l_slot
                     c_lp = p_lp[level]
                     c_h = p_h[level]
-                l_beg = ws[base + 2]
-                l_end = ws[base + 3]
-                l_rho = ws[base + 4]
-                persist = _criterion_ext(l_beg, ws[_CBEG], l_rho, ws[_CBEG])
-                persist = persist and _criterion_ext(l_end, ws[_CEND], ws[_CRHO], l_end)
-                for i in range(d):
-                    ws[_CRHO, i] += l_rho[i]
-                persist = _criterion(l_beg, ws[_CEND], ws[_CRHO]) and persist
-                ws[_CBEG] = l_beg
+                n_free += 1
+                c_leaf = False
                 c_lsw = lsw_sub
                 if not persist:
                     valid = False
@@ -260,54 +331,72 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
                 level += 1
             if not valid:
                 break
-            if level < depth:  # a left child: wait for its sibling
-                base = _NFIXED + _NLEVEL * level
-                ws[base] = ws[_CPX]
-                ws[base + 1] = ws[_CPG]
-                ws[base + 2] = ws[_CBEG]
-                ws[base + 3] = ws[_CEND]
-                ws[base + 4] = ws[_CRHO]
+            if level < depth:  # a left child: park it until its sibling is built
+                p_slot[level] = c_slot
+                p_leaf[level] = c_leaf
                 p_lsw[level] = c_lsw
                 p_lp[level] = c_lp
                 p_h[level] = c_h
         # ---- back in the transition ----
         if forward:
-            ws[_XF] = xw
-            ws[_GF] = gw
-            ws[_VF] = vw
             lp_f = lpw
         else:
-            ws[_XB] = xw
-            ws[_GB] = gw
-            ws[_VB] = vw
             lp_b = lpw
         if not valid:
             break
         depth += 1
-        if forward:
-            ws[_RHOF] = ws[_CRHO]
-            ws[_PFB] = ws[_CBEG]
-            ws[_PFF] = ws[_CEND]
-        else:
-            ws[_RHOB] = ws[_CRHO]
-            ws[_PBF] = ws[_CBEG]
-            ws[_PBB] = ws[_CEND]
+        cbase = _NFIXED + _NSLOT * c_slot
+        cb_r, ce_r, cr_r = _node_rows(cbase, c_leaf)
         take = False
         if c_lsw > log_sum_weight:
             take = True
         elif rng.random() < math.exp(c_lsw - log_sum_weight):
             take = True
         if take:
-            ws[_XS] = ws[_CPX]
-            ws[_GS] = ws[_CPG]
+            for i in range(d):
+                ws[_XS, i] = ws[cbase + _SX, i]
+                ws[_GS, i] = ws[cbase + _SG, i]
             lp_s = c_lp
             h_s = c_h
         log_sum_weight = _logaddexp(log_sum_weight, c_lsw)
+        if forward:
+            rho_new, beg_new, end_new = _RHOF, _PFB, _PFF
+        else:
+            rho_new, beg_new, end_new = _RHOB, _PBF, _PBB
+        # the new subtree's momenta into place, the trajectory's rho, and the three
+        # checks: (whole trajectory), (backward part + first of forward part),
+        # (forward part + last of backward part)
+        s1p = 0.0
+        s1m = 0.0
+        s2p = 0.0
+        s2m = 0.0
+        s3p = 0.0
+        s3m = 0.0
         for i in range(d):
-            ws[_RHO, i] = ws[_RHOB, i] + ws[_RHOF, i]
-        persist = _criterion(ws[_PBB], ws[_PFF], ws[_RHO])
-        persist = persist and _criterion_ext(ws[_PBB], ws[_PFB], ws[_RHOB], ws[_PFB])
-        persist = persist and _criterion_ext(ws[_PBF], ws[_PFF], ws[_RHOF], ws[_PBF])
+            cb = ws[cb_r, i]
+            ce = ws[ce_r, i]
+            cr = ws[cr_r, i]
+            ws[beg_new, i] = cb
+            ws[end_new, i] = ce
+            ws[rho_new, i] = cr
+            rho_b = ws[_RHOB, i]
+            rho_f = ws[_RHOF, i]
+            pbb = ws[_PBB, i]
+            pbf = ws[_PBF, i]
+            pfb = ws[_PFB, i]
+            pff = ws[_PFF, i]
+            rho = rho_b + rho_f
+            ws[_RHO, i] = rho
+            s3p += pff * rho
+            s3m += pbb * rho
+            e1 = rho_b + pfb
+            s1p += pfb * e1
+            s1m += pbb * e1
+            e2 = rho_f + pbf
+            s2p += pff * e2
+            s2m += pbf * e2
+        persist = s3p > 0.0 and s3m > 0.0
+        persist = persist and s1p > 0.0 and s1m > 0.0 and s2p > 0.0 and s2m > 0.0
         if not persist:
             break
     stats[2] = sum_metro / n_leap
