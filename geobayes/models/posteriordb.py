@@ -418,47 +418,15 @@ def _cholesky(a, out):
             return False
         d = math.sqrt(s)
         out[j, j] = d
+        inv_d = 1.0 / d
         for i in range(j + 1, n):
             s = a[i, j]
             for k in range(j):
                 s -= out[i, k] * out[j, k]
-            out[i, j] = s / d
+            out[i, j] = s * inv_d
         for i in range(j):
             out[i, j] = 0.0
     return True
-
-
-@njit(cache=True, error_model="numpy")
-def _forward_cols(lower, b):
-    """Solve ``lower @ x = b`` in place for every column of the square matrix ``b``."""
-    n = lower.shape[0]
-    for c in range(n):
-        for i in range(n):
-            s = b[i, c]
-            for k in range(i):
-                s -= lower[i, k] * b[k, c]
-            b[i, c] = s / lower[i, i]
-
-
-@njit(cache=True, error_model="numpy")
-def _dl_contraction(lower, dk, w, z):
-    r"""``w^T dL z`` where ``dL`` is the derivative of ``chol(K)`` along ``dK`` (``dk``).
-
-    Forward mode (Murray 2016, eq. 9): ``dL = L Phi(L^{-1} dK L^{-T})`` with ``Phi`` the lower
-    triangle with its diagonal halved; ``w^T L Phi(A) z`` is then ``(L^T w)^T Phi(A) z``, and
-    the caller passes ``w`` already multiplied by ``L^T``.  ``dk`` is overwritten.
-    """
-    n = lower.shape[0]
-    _forward_cols(lower, dk)  # dk <- L^{-1} dK
-    at = dk.T.copy()  # (L^{-1} dK)^T = dK L^{-T}
-    _forward_cols(lower, at)  # at <- L^{-1} dK L^{-T}  (symmetric)
-    out = 0.0
-    for i in range(n):
-        s = 0.5 * at[i, i] * z[i]
-        for j in range(i):
-            s += at[i, j] * z[j]
-        out += w[i] * s
-    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -484,58 +452,101 @@ def _gp_factor(x, alpha, rho):
 def gp_pois_regr_lpg(theta, fdata, idata):
     r"""Latent GP Poisson regression: ``theta = (log rho, log alpha, f_tilde[N])``.
 
-    ``idata = [N, k (N)]``, ``fdata = x (N)``.  ``rho ~ gamma(25, 4)``, ``alpha ~
+    ``idata = [N, k (N)]``, ``fdata = [x (N), log k! (N)]``.  ``rho ~ gamma(25, 4)``, ``alpha ~
     half-normal(2)``, ``f_tilde ~ normal(0, 1)``, ``f = L f_tilde`` with ``L L^T = K + 1e-10
-    I``, ``K_ij = alpha^2 exp(-(x_i - x_j)^2 / (2 rho^2))``, ``k ~ poisson_log(f)``.  The
-    gradient in ``f_tilde`` is ``L^T (k - e^f) - f_tilde``; in ``(log rho, log alpha)`` it
-    differentiates the Cholesky factor in forward mode (:func:`_dl_contraction`).  A factor
+    I``, ``K_ij = alpha^2 exp(-(x_i - x_j)^2 / (2 rho^2))``, ``k ~ poisson_log(f)``.  A factor
     that fails (``K`` not numerically positive definite) gives ``-inf``, as Stan rejects.
+
+    Gradient: in ``f_tilde`` it is ``w - f_tilde`` with ``w = L^T r``, ``r = k - e^f``.  In
+    the kernel's parameters it uses the reverse mode of the Cholesky factorization
+    (Murray 2016): the log likelihood depends on ``L`` through ``r^T L z`` (``z =
+    f_tilde``), whose derivative along ``dK`` is ``w^T Phi(L^{-1} dK L^{-T}) z`` (``Phi``:
+    lower triangle, diagonal halved), i.e. ``<Kbar, dK>`` with ``Kbar = L^{-T} B L^{-1}``
+    and ``B`` the lower triangle of ``w z^T`` with its diagonal halved.  One ``Kbar`` (two
+    triangular solves) serves both parameters: ``dK / dlog rho = K0 d2 / rho^2`` and, since
+    ``2 K0 = 2 (L L^T - 1e-10 I)``, ``<Kbar, 2 K0> = 2 tr(B) - 2e-10 tr(Kbar)`` exactly.
     """
     n = idata[0]
     counts = idata[1 : 1 + n]
     x = fdata[:n]
+    log_k_fact = fdata[n : 2 * n]
     lrho, lalpha = theta[0], theta[1]
     rho = math.exp(lrho)
     alpha = math.exp(lalpha)
     ft = theta[2 : 2 + n]
     g = np.zeros(theta.shape[0])
-    k0, d2, lower, ok = _gp_factor(x, alpha, rho)
-    if not ok:
+    work = np.empty((3 * n + 1, n))
+    kj = work[:n]  # K + jitter I; off the diagonal K0
+    lower = work[n : 2 * n]
+    y = work[2 * n : 3 * n]
+    inv_d = work[3 * n]  # 1 / L_ii
+    a2 = alpha * alpha
+    c_r = -0.5 / (rho * rho)
+    for i in range(n):
+        kj[i, i] = a2 + _GP_JITTER
+        for j in range(i):
+            dx = x[i] - x[j]
+            v = a2 * math.exp(c_r * dx * dx)
+            kj[i, j] = v
+            kj[j, i] = v
+    if not _cholesky(kj, lower):
         return _NEG_INF, g
     lp, dr, _, _ = gamma_lpdf(rho, 25.0, 4.0)
     la, da, _ = half_normal_lpdf(alpha, 2.0)
     lp += la + lrho + lalpha
     g[0] = dr * rho + 1.0
     g[1] = da * alpha + 1.0
-    resid = np.empty(n)  # d loglik / d f = k - exp(f)
+    resid = np.empty(2 * n)  # d loglik / d f = k - exp(f), then w = L^T resid
+    w = resid[n:]
     for i in range(n):
         f = 0.0
         for j in range(i + 1):
             f += lower[i, j] * ft[j]
         ef = math.exp(f)
         c = float(counts[i])
-        lp += c * f - ef - math.lgamma(c + 1.0) - 0.5 * ft[i] * ft[i] - _HALF_LOG_2PI
+        lp += c * f - ef - log_k_fact[i] - 0.5 * ft[i] * ft[i] - _HALF_LOG_2PI
         resid[i] = c - ef
     if not math.isfinite(lp):
         return _NEG_INF, g
-    w = np.empty(n)  # L^T resid
+    for i in range(n):
+        inv_d[i] = 1.0 / lower[i, i]
+    tr_b = 0.0
     for j in range(n):
         s = 0.0
         for i in range(j, n):
             s += lower[i, j] * resid[i]
         w[j] = s
         g[2 + j] = s - ft[j]
-    # dK / dlog rho = K0 * d2 / rho^2 ;  dK / dlog alpha = 2 K0 (the jitter is constant)
-    inv_r2 = 1.0 / (rho * rho)
-    dk = np.empty((n, n))
-    for i in range(n):
-        for j in range(n):
-            dk[i, j] = k0[i, j] * d2[i, j] * inv_r2
-    g[0] += _dl_contraction(lower, dk, w, ft)
-    for i in range(n):
-        for j in range(n):
-            dk[i, j] = 2.0 * k0[i, j]
-    g[1] += _dl_contraction(lower, dk, w, ft)
+        tr_b += 0.5 * s * ft[j]
+    # y <- L^{-T} B  (B_ij = w_i z_j for i > j, w_i z_i / 2 on the diagonal, 0 above)
+    for c in range(n):
+        for i in range(n - 1, -1, -1):
+            if i > c:
+                s = w[i] * ft[c]
+            elif i == c:
+                s = 0.5 * w[i] * ft[c]
+            else:
+                s = 0.0
+            for k in range(i + 1, n):
+                s -= lower[k, i] * y[k, c]
+            y[i, c] = s * inv_d[i]
+    # row c of kbar = y L^{-1}: solve L^T col = y[c, :]^T; contract with dK / dlog rho
+    g_rho = 0.0
+    tr_kbar = 0.0
+    col = resid[:n]  # resid is no longer needed: reuse it as one column
+    for c in range(n):
+        for i in range(n - 1, -1, -1):
+            s = y[c, i]
+            for k in range(i + 1, n):
+                s -= lower[k, i] * col[k]
+            col[i] = s * inv_d[i]
+        tr_kbar += col[c]
+        for i in range(n):
+            if i != c:
+                dx = x[i] - x[c]
+                g_rho += col[i] * kj[c, i] * dx * dx
+    g[0] += g_rho / (rho * rho)
+    g[1] += 2.0 * tr_b - 2.0 * _GP_JITTER * tr_kbar
     return _finite(lp, g)
 
 
@@ -617,11 +628,12 @@ def gp_pois_regr(data=None) -> Model:
             "f": _gp_f_batch(x, np.ascontiguousarray(b[:, 0]), np.ascontiguousarray(b[:, 1]), ft),
         }
 
+    fdata = np.concatenate([x, [math.lgamma(c + 1.0) for c in counts]])
     return Model(
         gp_pois_regr_lpg,
         {"rho": (), "alpha": (), "f_tilde": (n,)},
         name="gp_pois_regr-gp_pois_regr",
-        data=(x, np.concatenate([[n], counts])),
+        data=(fdata, np.concatenate([[n], counts])),
         constrain=constrain,
         observed_data={"x": x, "k": counts},
         pointwise_loglik=_gp_pointwise,
