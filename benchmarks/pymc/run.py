@@ -200,7 +200,18 @@ def _min_ess(posterior, names):
     return float(min(float(np.min(ess[v].values)) for v in names))
 
 
-def ess(name, draws, seed=1, peers=("nutpie", "pymc")):
+def _median_run(runs):
+    """The median (over runs) of every number; the runs themselves under ``runs``."""
+    keys = runs[0].keys()
+    out = {k: float(np.median([r[k] for r in runs])) for k in keys}
+    out["runs"] = runs
+    return out
+
+
+def ess(name, draws, seed=1, peers=("nutpie", "pymc"), repeats=1):
+    """ESS per second; ``repeats`` > 1 alternates geobayes and nutpie over seeds
+    ``seed .. seed + repeats - 1`` (order reversed every other repetition) and reports
+    medians; ``pm.sample`` runs once."""
     import pymc as pm
 
     import geobayes
@@ -223,47 +234,66 @@ def ess(name, draws, seed=1, peers=("nutpie", "pymc")):
         progress=False,
         log_likelihood=False,
     )  # compile everything first
-    c0, w0 = time.process_time(), time.perf_counter()
-    tr = geobayes.sample(
-        model,
-        method=method,
-        draws=draws,
-        warmup=draws,
-        chains=4,
-        cores=2,
-        seed=seed,
-        progress=False,
-        log_likelihood=False,
-    )
-    c1, w1 = time.process_time(), time.perf_counter()
-    e = _min_ess(tr.posterior, free)
-    res["geobayes"] = {
-        "min_ess": e,
-        "wall_s": tr.attrs["sampling_time"],
-        "cpu_s": c1 - c0,
-        "call_wall_s": w1 - w0,
-        "ess_per_s": e / tr.attrs["sampling_time"],
-        "ess_per_cpu_s": e / (c1 - c0),
-    }
 
+    def run_geobayes(s):
+        c0, w0 = time.process_time(), time.perf_counter()
+        tr = geobayes.sample(
+            model,
+            method=method,
+            draws=draws,
+            warmup=draws,
+            chains=4,
+            cores=2,
+            seed=s,
+            progress=False,
+            log_likelihood=False,
+        )
+        c1, w1 = time.process_time(), time.perf_counter()
+        e = _min_ess(tr.posterior, free)
+        return {
+            "min_ess": e,
+            "wall_s": tr.attrs["sampling_time"],
+            "cpu_s": c1 - c0,
+            "call_wall_s": w1 - w0,
+            "ess_per_s": e / tr.attrs["sampling_time"],
+            "ess_per_cpu_s": e / (c1 - c0),
+            "n_grad": float(tr.sample_stats["n_steps"].values.sum()),
+        }
+
+    sides = {"geobayes": run_geobayes}
     if "nutpie" in peers and _has("nutpie"):
         import nutpie
 
         compiled = nutpie.compile_pymc_model(pm_model)
         nutpie.sample(compiled, draws=10, tune=10, chains=1, cores=1, seed=0, progress_bar=False)
-        c0, w0 = time.process_time(), time.perf_counter()
-        tr = nutpie.sample(
-            compiled, draws=draws, tune=draws, chains=4, cores=2, seed=seed, progress_bar=False
-        )
-        c1, w1 = time.process_time(), time.perf_counter()
-        e = _min_ess(tr.posterior, free)
-        res["nutpie"] = {
-            "min_ess": e,
-            "wall_s": w1 - w0,
-            "cpu_s": c1 - c0,
-            "ess_per_s": e / (w1 - w0),
-            "ess_per_cpu_s": e / (c1 - c0),
-        }
+
+        def run_nutpie(s):
+            c0, w0 = time.process_time(), time.perf_counter()
+            tr = nutpie.sample(
+                compiled, draws=draws, tune=draws, chains=4, cores=2, seed=s, progress_bar=False
+            )
+            c1, w1 = time.process_time(), time.perf_counter()
+            e = _min_ess(tr.posterior, free)
+            ss = tr.sample_stats
+            n_grad = float(ss["n_steps"].values.sum()) if "n_steps" in ss else float("nan")
+            return {
+                "min_ess": e,
+                "wall_s": w1 - w0,
+                "cpu_s": c1 - c0,
+                "ess_per_s": e / (w1 - w0),
+                "ess_per_cpu_s": e / (c1 - c0),
+                "n_grad": n_grad,
+            }
+
+        sides["nutpie"] = run_nutpie
+    runs = {k: [] for k in sides}
+    for rep in range(repeats):
+        order = list(sides) if rep % 2 == 0 else list(sides)[::-1]
+        for k in order:
+            runs[k].append(sides[k](seed + rep))
+            print(name, k, "rep", rep, json.dumps(runs[k][-1]), file=sys.stderr, flush=True)
+    for k, rs in runs.items():
+        res[k] = _median_run(rs)
 
     if "pymc" not in peers:
         return res
@@ -303,6 +333,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--ess-repeats", type=int, default=1, help="ess part: runs per side")
     ap.add_argument("--peers", nargs="*", default=["nutpie", "pymc"], help="ess part: peers run")
     args = ap.parse_args(argv)
     path = Path(args.out)
@@ -317,7 +348,7 @@ def main(argv=None):
             r["compile"] = compile_times(name)
             print(name, "compile", json.dumps(r["compile"]), flush=True)
         if "ess" in args.part:
-            r["ess"] = ess(name, args.draws, peers=args.peers)
+            r["ess"] = ess(name, args.draws, peers=args.peers, repeats=args.ess_repeats)
             print(name, "ess", json.dumps(r["ess"]), flush=True)
         path.write_text(json.dumps(results, indent=1))
     results["load_after"] = os.getloadavg()
