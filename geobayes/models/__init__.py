@@ -13,7 +13,7 @@ from geobayes.models.gaussian import correlated_gaussian, gaussian, gaussian_fro
 from geobayes.models.logistic import logistic_regression
 from geobayes.models.loss_surfaces import flat_valley, hyperbola, ring
 from geobayes.models.mixture import gaussian_mixture, mixture_2d, mixture_10d
-from geobayes.models.mlp import mlp_regression
+from geobayes.models.mlp import mlp_classification, mlp_regression
 from geobayes.models.posteriordb import (
     ark,
     blr,
@@ -69,5 +69,6 @@ __all__ = [
     "ring",
     "hyperbola",
     "flat_valley",
+    "mlp_classification",
     "mlp_regression",
 ]

@@ -1,4 +1,4 @@
-r"""A small multilayer perceptron for regression, as jitted code (loss and gradient).
+r"""A small multilayer perceptron for regression or classification, as jitted code.
 
 Network: ``tanh`` hidden layers and a linear output layer,
 ``f(x; theta) = W_L tanh(... tanh(W_1 x + b_1) ...) + b_L``; ``theta`` stacks each layer's
@@ -13,6 +13,14 @@ With ``prior_precision = 0`` (default) this is the pure training loss whose mini
 Gaussian likelihood and an isotropic Gaussian prior (for HMC or a Laplace approximation).
 The gradient is by back-propagation and is checked against finite differences in the
 tests.
+
+Classification (:func:`mlp_classification`) replaces the squared error by the
+cross-entropy of the labels: with ``C > 2`` classes the network has ``C`` outputs (logits)
+and ``L = sum_i [logsumexp(f(x_i)) - f_{y_i}(x_i)] + prior_precision |theta|^2 / 2``
+(softmax); with two classes it has one output and the logistic loss
+``sum_i [log(1 + exp(f(x_i))) - y_i f(x_i)]``.  Separable data have no finite minimizer of
+the pure cross-entropy (the loss decreases toward 0 as the weights grow), so
+classification usually takes ``prior_precision > 0``.
 
 The model object (:class:`MLPRegression`) adds :meth:`~MLPRegression.predict` (network
 outputs of a batch of parameter vectors at new inputs) and the training inputs, so the
@@ -41,9 +49,18 @@ from numba import float64, int64, njit
 from geobayes._lazy import lazy_njit
 from geobayes.models.base import Model
 
-__all__ = ["MLPRegression", "mlp_regression", "mlp_forward", "mlp_lpg"]
+__all__ = [
+    "MLPClassification",
+    "MLPRegression",
+    "mlp_classification",
+    "mlp_regression",
+    "mlp_forward",
+    "mlp_lpg",
+]
 
-# idata layout: [n, n_layers, size_0 (= n_inputs), size_1, ..., size_L (= n_outputs)]
+# idata layout: [n, n_layers, size_0 (= n_inputs), size_1, ..., size_L (= n_outputs), kind]
+# kind (optional, default 0): 0 squared error, 1 cross-entropy (softmax, or logistic with
+# one output; y holds one-hot rows, or 0/1 with one output)
 # fdata layout: [noise_std, prior_precision, x (n * n_inputs), y (n * n_outputs)]
 
 
@@ -78,6 +95,7 @@ def mlp_lpg(theta, fdata, idata):
     sizes = idata[2 : 3 + n_layers]
     nin0 = sizes[0]
     nout_last = sizes[n_layers]
+    kind = idata[3 + n_layers] if idata.shape[0] > 3 + n_layers else 0
     inv_var = 1.0 / (fdata[0] * fdata[0])
     alpha = fdata[1]
     xs = fdata[2 : 2 + n * nin0]
@@ -109,10 +127,35 @@ def mlp_lpg(theta, fdata, idata):
                 for i in range(nin):
                     s += theta[o + j * nin + i] * acts[layer, i]
                 acts[layer + 1, j] = math.tanh(s) if layer < n_layers - 1 else s
-        for j in range(nout_last):
-            r = acts[n_layers, j] - ys[k * nout_last + j]
-            loss += 0.5 * inv_var * r * r
-            delta[j] = inv_var * r
+        if kind == 0:
+            for j in range(nout_last):
+                r = acts[n_layers, j] - ys[k * nout_last + j]
+                loss += 0.5 * inv_var * r * r
+                delta[j] = inv_var * r
+        elif nout_last == 1:  # logistic: softplus(z) - y z, gradient sigmoid(z) - y
+            z = acts[n_layers, 0]
+            yk = ys[k]
+            if z > 0.0:
+                e = math.exp(-z)
+                loss += z + math.log1p(e) - yk * z
+                delta[0] = 1.0 / (1.0 + e) - yk
+            else:
+                e = math.exp(z)
+                loss += math.log1p(e) - yk * z
+                delta[0] = e / (1.0 + e) - yk
+        else:  # softmax cross-entropy: logsumexp(z) - y.z, gradient softmax(z) - y
+            zmax = acts[n_layers, 0]
+            for j in range(1, nout_last):
+                zmax = max(zmax, acts[n_layers, j])
+            tot = 0.0
+            for j in range(nout_last):
+                delta[j] = math.exp(acts[n_layers, j] - zmax)
+                tot += delta[j]
+            lse = zmax + math.log(tot)
+            for j in range(nout_last):
+                yj = ys[k * nout_last + j]
+                loss += yj * (lse - acts[n_layers, j])
+                delta[j] = delta[j] / tot - yj
         for layer in range(n_layers - 1, -1, -1):
             nin = sizes[layer]
             nout = sizes[layer + 1]
@@ -178,6 +221,30 @@ class MLPRegression(Model):
             out[off : off + nin * nout] = rng.uniform(-lim, lim, size=nin * nout)
             off += nin * nout + nout
         return out
+
+
+class MLPClassification(MLPRegression):
+    """:class:`MLPRegression` with the cross-entropy loss: :meth:`predict` gives logits.
+
+    Attributes
+    ----------
+    n_classes : int
+        Number of classes (one logistic output when 2, else one logit per class).
+    """
+
+    def predict_proba(self, theta_batch, x_new) -> np.ndarray:
+        """Class probabilities ``(n_draws, m, n_classes)`` of each parameter vector."""
+        z = self.predict(theta_batch, x_new)
+        if z.shape[-1] == 1:
+            p1 = 0.5 * (1.0 + np.tanh(0.5 * z[..., 0]))  # sigmoid without overflow
+            return np.stack([1.0 - p1, p1], axis=-1)
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def posterior_predictive(self, theta_batch) -> dict[str, np.ndarray]:
+        """Class probabilities at the training inputs, for the ``posterior_predictive``."""
+        return {"p": self.predict_proba(theta_batch, self.x_train)}
 
 
 def _as_inputs(x, n_inputs, name):
@@ -264,4 +331,73 @@ def mlp_regression(
     m.x_train, m.y_train, m.sizes = x, y, sizes
     m.noise_std, m.prior_precision = float(noise_std), float(prior_precision)
     m.minimum_loss = 0.0 if prior_precision == 0 else float("nan")
+    return m
+
+
+def mlp_classification(
+    x,
+    labels,
+    hidden=(16,),
+    *,
+    n_classes: int | None = None,
+    prior_precision: float = 0.0,
+    name: str = "mlp_classification",
+) -> MLPClassification:
+    """MLP classification model (``tanh`` hidden layers, cross-entropy loss).
+
+    Parameters
+    ----------
+    x : array of shape (n, n_inputs) or (n,)
+        Training inputs.
+    labels : array of int of shape (n,)
+        Class labels ``0, ..., n_classes - 1``.
+    hidden : int or tuple of int
+        Widths of the hidden layers.
+    n_classes : int, optional
+        Number of classes (default ``max(labels) + 1``, at least 2).  Two classes use one
+        logistic output, more use one softmax logit per class.
+    prior_precision : float
+        Weight decay / Gaussian prior precision (``>= 0``).
+
+    Returns
+    -------
+    MLPClassification
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geobayes.models.mlp import mlp_classification
+    >>> x = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> m = mlp_classification(x, [0, 1, 1], hidden=(4,), prior_precision=1.0)
+    >>> m.dim, m.predict_proba(np.zeros(m.dim), x)[0, 0].tolist()
+    (17, [0.5, 0.5])
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or not (
+        np.issubdtype(lab.dtype, np.integer)
+        or (np.issubdtype(lab.dtype, np.floating) and np.all(lab == np.round(lab)))
+    ):
+        raise TypeError("labels must be a 1-D array of integer class labels")
+    lab = lab.astype(np.int64)
+    if lab.size and lab.min() < 0:
+        raise ValueError("labels must be >= 0")
+    k = max(int(lab.max()) + 1 if lab.size else 2, 2) if n_classes is None else n_classes
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    if lab.size and lab.max() >= k:
+        raise ValueError(f"labels must be < n_classes = {k}, got max {lab.max()}")
+    y = lab[:, None].astype(np.float64) if k == 2 else np.eye(k)[lab]
+    base = mlp_regression(x, y, hidden, prior_precision=prior_precision, name=name)
+    m = MLPClassification(
+        mlp_lpg,
+        {p: s for p, s in base.params.items()},
+        name=name,
+        data=(base.fdata, np.concatenate([base.idata, [1]]).astype(np.int64)),
+        observed_data={"labels": lab},
+        description=base.description.replace("regression", "classification")
+        + f", {k} classes (cross-entropy)",
+    )
+    m.x_train, m.y_train, m.sizes, m.labels = base.x_train, y, base.sizes, lab
+    m.noise_std, m.prior_precision, m.n_classes = 1.0, float(prior_precision), int(k)
+    m.minimum_loss = float("nan")
     return m

@@ -17,7 +17,7 @@ from numba import njit
 import geobayes
 from geobayes.models import Model
 from geobayes.models.loss_surfaces import flat_valley, hyperbola, ring, ring_lpg
-from geobayes.models.mlp import mlp_regression
+from geobayes.models.mlp import mlp_classification, mlp_regression
 from geobayes.samplers import _dims_kernels as K
 from geobayes.samplers.dims import DIMS, Geometry, Integrator, converged
 
@@ -289,6 +289,38 @@ def test_mlp_gradient_matches_finite_differences():
         ]
     )
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * max(1.0, abs(loss)))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_mlp_cross_entropy_value_and_gradient(n_classes):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(9, 2))
+    labels = np.arange(9) % n_classes
+    m = mlp_classification(x, labels, hidden=(4, 3), prior_precision=0.3)
+    th = 2.0 * rng.normal(size=m.dim)  # large logits: exercises the stable branches
+    loss, g = m.loss_and_grad(th)
+    # the value against numpy: -sum log p(label) + prior
+    p = m.predict_proba(th, x)[0]
+    expected = -np.sum(np.log(p[np.arange(9), labels])) + 0.15 * th @ th
+    np.testing.assert_allclose(loss, expected, rtol=1e-10)
+    eps = 1e-6
+    fd = np.array(
+        [
+            (m.loss_and_grad(th + eps * e)[0] - m.loss_and_grad(th - eps * e)[0]) / (2 * eps)
+            for e in np.eye(m.dim)
+        ]
+    )
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * max(1.0, abs(loss)))
+
+
+def test_mlp_classification_rejects_bad_labels():
+    x = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="labels must be >= 0"):
+        mlp_classification(x, [0, -1, 1])
+    with pytest.raises(ValueError, match="n_classes"):
+        mlp_classification(x, [0, 1, 2], n_classes=2)
+    with pytest.raises(TypeError, match="labels"):
+        mlp_classification(x, [0.5, 1.0, 0.0])
 
 
 @pytest.mark.parametrize("name", ["ring", "hyperbola", "flat_valley"])
