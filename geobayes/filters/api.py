@@ -614,8 +614,8 @@ def _transport_codes(front, ssm):
 
 def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
     """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
-    from .methods import Stopping
-    from .transport import no_simulator, transport_chunk
+    from .methods import Regression, Stopping
+    from .transport import REGRESSION_KERNEL, REGRESSION_NONE, no_simulator, transport_chunk
 
     if not ssm.gaussian_obs and ssm.obs_simulator is None:
         raise TypeError(
@@ -650,10 +650,18 @@ def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
         block_ptr = np.array([0, d], np.int64)
         indptr = np.array([0, m], np.int64)
         indices, sqrtc = np.arange(m, dtype=np.int64), np.ones(m)
-    max_steps = front.max_steps
-    # MAX_STEPS stopping: a floor nothing reaches (MMD^2 of the Gaussian kernel is >= 0; the
-    # distance kernel's is too, being an energy distance)
-    clip = front.clip
+    cfg = (
+        int(gain),
+        int(kernel),
+        float(front.bandwidth_factor),
+        float(front.obs_weight),
+        float(front.step_size),
+        int(front.max_steps),
+        float(front.clip),
+        float(front.noise_injection),
+        front.stopping is Stopping.NOISE_FLOOR,
+        REGRESSION_KERNEL if front.regression is Regression.KERNEL else REGRESSION_NONE,
+    )
 
     def run(k0, k1):
         transport_chunk(
@@ -677,25 +685,11 @@ def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
             R,
             Rchol,
             ssm._process_chol,
-            block_ptr,
-            indptr,
-            indices,
-            sqrtc,
-            gain,
-            kernel,
-            front.bandwidth_factor,
-            front.obs_weight,
-            front.step_size,
-            max_steps,
-            clip,
+            (block_ptr, indptr, indices, sqrtc),
+            cfg,
             front.n_pairings,
-            front.noise_injection,
-            front.stopping is Stopping.NOISE_FLOOR,
             front.inflation,
-            out["pred_mean"],
-            out["pred_sd"],
-            out["filt_mean"],
-            out["filt_sd"],
+            (out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"]),
             out["ens"],
             out["tstats"],
         )

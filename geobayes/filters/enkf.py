@@ -126,6 +126,41 @@ def ensemble_moments(E, mean_out, sd_out):  # pragma: no cover
 
 
 @njit(cache=True)
+def forecast_cycle(
+    rng, E, k, t0, dt, n_steps, step, step_data, Qchol, observed, moments, ens_out
+):  # pragma: no cover
+    """Forecast of cycle ``k`` for every ensemble filter, in place.
+
+    Integrates the members, adds process noise and writes the forecast
+    moments ``moments = (pred_mean, pred_sd, filt_mean, filt_sd)`` of row ``k``.
+    Returns ``True`` when cycle ``k`` has an observation to assimilate;
+    otherwise the analysis is the forecast (written by
+    :func:`finish_cycle`) and ``False`` is returned.
+    """
+    forecast_members(E, k, t0, dt, n_steps, step, step_data)
+    add_process_noise(rng, E, Qchol)
+    ensemble_moments(E, moments[0][k], moments[1][k])
+    if observed[k] != 0:
+        return True
+    _store_analysis(E, k, moments, ens_out)
+    return False
+
+
+@njit(cache=True)
+def _store_analysis(E, k, moments, ens_out):  # pragma: no cover
+    ensemble_moments(E, moments[2][k], moments[3][k])
+    if ens_out.shape[0] > 0:
+        ens_out[k] = E
+
+
+@njit(cache=True)
+def finish_cycle(E, Ea, k, moments, ens_out):  # pragma: no cover
+    """``E <- Ea``, then the analysis moments of row ``k`` and the stored ensemble."""
+    E[:] = Ea
+    _store_analysis(E, k, moments, ens_out)
+
+
+@njit(cache=True)
 def _center(E):
     N = E.shape[0]
     mu = np.zeros(E.shape[1])
@@ -572,15 +607,11 @@ def ensemble_chunk(
     m = Y.shape[1]
     no_rotation = np.zeros((0, 0))
     Ut = np.ascontiguousarray(U.T)
+    moments = (pred_mean, pred_sd, filt_mean, filt_sd)
     for k in range(k0, k1):
-        forecast_members(E, k, t0, dt, n_steps, step, step_data)
-        add_process_noise(rng, E, Qchol)
-        ensemble_moments(E, pred_mean[k], pred_sd[k])
-        if observed[k] == 0:
-            filt_mean[k] = pred_mean[k]
-            filt_sd[k] = pred_sd[k]
-            if ens_out.shape[0] > 0:
-                ens_out[k] = E
+        if not forecast_cycle(
+            rng, E, k, t0, dt, n_steps, step, step_data, Qchol, observed, moments, ens_out
+        ):
             continue
         Eo = observe_members(E, observe, observe_data, m)
         y = Y[k]
@@ -597,7 +628,4 @@ def ensemble_chunk(
             Ea = post_process_random_rotation(Ea, inflation, rng, U, Ut)
         else:
             Ea = post_process(Ea, inflation, no_rotation)
-        E[:] = Ea
-        ensemble_moments(E, filt_mean[k], filt_sd[k])
-        if ens_out.shape[0] > 0:
-            ens_out[k] = E
+        finish_cycle(E, Ea, k, moments, ens_out)

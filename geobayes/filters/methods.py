@@ -305,6 +305,20 @@ class Gain(enum.Enum):
     NONE = "none"
 
 
+class Regression(enum.Enum):
+    """Nonlinear regression stage of the transport analysis, after the gain.
+
+    ``"kernel"``: kernel ridge regression of the residual states on the
+    synthetic observations (penalty by exact leave-one-out error, the mean
+    alone when that predicts best); the flow then transports the leave-one-out
+    residuals and the fitted mean at ``y*`` is added back.  ``"none"``: the
+    gain alone (spec §2.3).
+    """
+
+    NONE = "none"
+    KERNEL = "kernel"
+
+
 class Stopping(enum.Enum):
     """Stopping rule of the MMD flow (spec §2.5)."""
 
@@ -362,6 +376,9 @@ class TransportFilter(_Method):
         the bandwidth (0 = none).
     gain : Gain
         Linear pre-conditioning: ``"auto"``, ``"analytic"``, ``"empirical"``, ``"none"``.
+    regression : Regression
+        ``"none"`` (default) or ``"kernel"``: a nonlinear conditional-mean stage
+        after the gain (kernel ridge regression on the observations).
     stopping : Stopping
         ``"noise_floor"`` (stop when the reference-target MMD^2 reaches the
         MMD^2 of two independent references) or ``"max_steps"``.
@@ -394,6 +411,7 @@ class TransportFilter(_Method):
     max_steps: int = 100
     clip: float = 0.5
     gain: Gain = Gain.AUTO
+    regression: Regression = Regression.NONE
     stopping: Stopping = Stopping.NOISE_FLOOR
     n_pairings: int = 1
     noise_injection: float = 0.0
@@ -412,6 +430,7 @@ class TransportFilter(_Method):
         s(self, "kernel", _check_enum(TransportKernel, self.kernel, "kernel"))
         s(self, "gain", _check_enum(Gain, self.gain, "gain"))
         s(self, "stopping", _check_enum(Stopping, self.stopping, "stopping"))
+        s(self, "regression", _check_enum(Regression, self.regression, "regression"))
         s(self, "taper", _check_enum(Taper, self.taper, "taper"))
         s(self, "bandwidth_factor", _check_positive("bandwidth_factor", self.bandwidth_factor))
         s(self, "obs_weight", _check_positive("obs_weight", self.obs_weight))

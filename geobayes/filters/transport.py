@@ -46,13 +46,7 @@ from numba import boolean, float64, int64, njit, prange, types
 from ..types import GENERATOR
 from ._lazy import lazy_njit
 from ._types import OBS_SIMULATE, OBSERVE, STEP
-from .enkf import (
-    add_process_noise,
-    ensemble_moments,
-    forecast_members,
-    observe_members,
-    post_process,
-)
+from .enkf import finish_cycle, forecast_cycle, observe_members, post_process
 
 __all__ = [
     "GAUSSIAN",
@@ -61,6 +55,9 @@ __all__ = [
     "GAIN_NONE",
     "GAIN_EMPIRICAL",
     "GAIN_ANALYTIC",
+    "REGRESSION_NONE",
+    "REGRESSION_KERNEL",
+    "kernel_regression",
     "transport_local",
     "transport_analysis",
     "derangement",
@@ -76,6 +73,11 @@ NEGATIVE_DISTANCE = 2
 GAIN_NONE = 0
 GAIN_EMPIRICAL = 1
 GAIN_ANALYTIC = 2
+#: Regression codes (:class:`geobayes.filters.methods.Regression`).
+REGRESSION_NONE = 0
+REGRESSION_KERNEL = 1
+#: Ridge penalties of the kernel regression, relative to the mean eigenvalue of the Gram matrix.
+_RIDGE_GRID = np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0])
 #: Number of per-analysis statistics returned by :func:`transport_local`.
 N_STATS = 4  # mmd2_initial, mmd2_final, mmd2_null, n_flow_steps
 
@@ -110,141 +112,71 @@ def _kval(r2, h2, kernel):  # pragma: no cover
 
 
 @njit(cache=True, inline="always")
-def _kgrad(r2, h2, kernel):  # pragma: no cover
-    """``g`` with ``grad_u k(u, v) = -g (u - v)``, times the step scale (``h^2`` or 1)."""
+def _kboth(r2, h2, kernel):  # pragma: no cover
+    """``(k, g)``: the kernel and ``g`` with ``grad_u k(u, v) = -g (u - v)``, times the
+    step scale (``h^2`` for the Gaussian and inverse multiquadric kernels, else 1)."""
     if kernel == GAUSSIAN:
-        return math.exp(-0.5 * r2 / h2)  # (k / h^2) * h^2
+        e = math.exp(-0.5 * r2 / h2)
+        return e, e
     if kernel == INVERSE_MULTIQUADRIC:
-        q = 1.0 + r2 / h2
-        return 1.0 / (q * math.sqrt(q))  # (q^{-3/2} / h^2) * h^2
+        kv = 1.0 / math.sqrt(1.0 + r2 / h2)
+        return kv, kv * kv * kv
     r = math.sqrt(r2)
-    return 1.0 / r if r > 0.0 else 0.0
+    return -r, (1.0 / r if r > 0.0 else 0.0)
 
 
 @njit(cache=True)
-def _sq(Uy, Ux, i, Vy, Vx, j):  # pragma: no cover
-    acc = 0.0
-    for q in range(Uy.shape[1]):
-        t = Uy[i, q] - Vy[j, q]
-        acc += t * t
-    for q in range(Ux.shape[1]):
-        t = Ux[i, q] - Vx[j, q]
-        acc += t * t
-    return acc
+def _pairs(A, ia, B, ib, D, h2, kernel, w, V):  # pragma: no cover
+    """Kernel sums between two particle sets; returns ``sum_{a, b} k(a, b)``.
 
-
-@njit(cache=True)
-def _ref_pass(Ex, Rx, Tx, Dyy, N, h2, kernel, V, sym):  # pragma: no cover
-    """Field at the reference particles and the kernel sums of the MMD.
-
-    Evaluation points ``Ex`` (M, dx) carry the y-coordinates of the reference
-    particles (index ``r % N``), whose squared y-distances ``Dyy`` are fixed
-    during the flow.  Writes the step direction into ``V`` and returns
-    ``(sum_rr k, sum_rt k)`` (meaningful only when ``Ex is Rx``, ``sym``).
+    Particle ``a`` of ``A`` (na, dx) has the y-coordinates of row ``ia[a]`` of
+    ``D`` and particle ``b`` of ``B`` those of column ``ib[b]``: ``D`` holds the
+    squared y-distances, fixed during the flow.  When ``V`` is non-empty,
+    ``V[a] += w * sum_b g(a, b) (A[a] - B[b])`` (the step direction, see
+    :func:`_kboth`).
     """
-    M, dx = Rx.shape
-    for r in range(M):
-        for q in range(dx):
-            V[r, q] = 0.0
-    krr = 0.0
-    krt = 0.0
-    if sym:  # Ex == Rx: each pair once
-        for r1 in range(M):
-            j1 = r1 % N
-            for r2 in range(r1 + 1, M):
-                d2 = Dyy[j1, r2 % N]
-                for q in range(dx):
-                    t = Rx[r1, q] - Rx[r2, q]
-                    d2 += t * t
-                krr += 2.0 * _kval(d2, h2, kernel)
-                g = _kgrad(d2, h2, kernel) / M
-                for q in range(dx):
-                    t = g * (Rx[r1, q] - Rx[r2, q])
-                    V[r1, q] += t
-                    V[r2, q] -= t
-            krr += _kval(0.0, h2, kernel)
-    else:
-        for r1 in range(M):
-            j1 = r1 % N
-            for r2 in range(M):
-                d2 = Dyy[j1, r2 % N]
-                for q in range(dx):
-                    t = Ex[r1, q] - Rx[r2, q]
-                    d2 += t * t
-                g = _kgrad(d2, h2, kernel) / M
-                for q in range(dx):
-                    V[r1, q] += g * (Ex[r1, q] - Rx[r2, q])
-    for r in range(M):
-        j1 = r % N
-        for j in range(N):
-            d2 = Dyy[j1, j]
-            for q in range(dx):
-                t = Ex[r, q] - Tx[j, q]
-                d2 += t * t
-            if sym:
-                krt += _kval(d2, h2, kernel)
-            g = _kgrad(d2, h2, kernel) / N
-            for q in range(dx):
-                V[r, q] -= g * (Ex[r, q] - Tx[j, q])
-    return krr, krt
-
-
-@njit(cache=True)
-def _ksym(Rx, Dyy, N, h2, kernel):  # pragma: no cover
-    """``sum_{r, r'} k`` over one set of particles (y-coordinates of member ``r % N``)."""
-    M, dx = Rx.shape
-    acc = M * _kval(0.0, h2, kernel)
-    for r1 in range(M):
-        j1 = r1 % N
-        for r2 in range(r1 + 1, M):
-            d2 = Dyy[j1, r2 % N]
-            for q in range(dx):
-                t = Rx[r1, q] - Rx[r2, q]
-                d2 += t * t
-            acc += 2.0 * _kval(d2, h2, kernel)
-    return acc
-
-
-@njit(cache=True)
-def _kcross(Rx, Bx, Dyy, N, h2, kernel):  # pragma: no cover
-    """``sum_{r, j} k`` between two sets (y-coordinates of members ``r % N`` and ``j``)."""
-    M, dx = Rx.shape
+    na, dx = A.shape
+    nb = B.shape[0]
+    grad = V.shape[0] > 0
     acc = 0.0
-    for r in range(M):
-        j1 = r % N
-        for j in range(Bx.shape[0]):
-            d2 = Dyy[j1, j]
+    for a in range(na):
+        Drow = D[ia[a]]
+        for b in range(nb):
+            d2 = Drow[ib[b]]
             for q in range(dx):
-                t = Rx[r, q] - Bx[j, q]
+                t = A[a, q] - B[b, q]
                 d2 += t * t
-            acc += _kval(d2, h2, kernel)
+            kv, g = _kboth(d2, h2, kernel)
+            acc += kv
+            if grad:
+                g *= w
+                for q in range(dx):
+                    V[a, q] += g * (A[a, q] - B[b, q])
     return acc
 
 
 @njit(cache=True)
-def _star_pass(Ax, Rx, Tx, dstar, N, h2, kernel, V):  # pragma: no cover
-    """Field at the analysis particles ``(u_y*, a_i)``; ``dstar[j] = |u_y* - u_{y,j}|^2``."""
-    n, dx = Ax.shape
-    M = Rx.shape[0]
-    for i in range(n):
-        for q in range(dx):
-            V[i, q] = 0.0
-        for r in range(M):
-            d2 = dstar[r % N]
+def _pairs_sym(A, ia, D, h2, kernel, w, V):  # pragma: no cover
+    """:func:`_pairs` of a set with itself, each pair evaluated once."""
+    na, dx = A.shape
+    grad = V.shape[0] > 0
+    acc = na * _kval(0.0, h2, kernel)
+    for a in range(na):
+        Drow = D[ia[a]]
+        for b in range(a + 1, na):
+            d2 = Drow[ia[b]]
             for q in range(dx):
-                t = Ax[i, q] - Rx[r, q]
+                t = A[a, q] - A[b, q]
                 d2 += t * t
-            g = _kgrad(d2, h2, kernel) / M
-            for q in range(dx):
-                V[i, q] += g * (Ax[i, q] - Rx[r, q])
-        for j in range(N):
-            d2 = dstar[j]
-            for q in range(dx):
-                t = Ax[i, q] - Tx[j, q]
-                d2 += t * t
-            g = _kgrad(d2, h2, kernel) / N
-            for q in range(dx):
-                V[i, q] -= g * (Ax[i, q] - Tx[j, q])
+            kv, g = _kboth(d2, h2, kernel)
+            acc += 2.0 * kv
+            if grad:
+                g *= w
+                for q in range(dx):
+                    t = g * (A[a, q] - A[b, q])
+                    V[a, q] += t
+                    V[b, q] -= t
+    return acc
 
 
 @njit(cache=True)
@@ -273,28 +205,100 @@ def _solve_gain(Cxy, Cyy):  # pragma: no cover
     return np.ascontiguousarray(np.linalg.solve(A, np.ascontiguousarray(Cxy.T)).T)
 
 
+@njit(cache=True)
+def _standardise(A):  # pragma: no cover
+    """Column means, standard deviations (``ddof = 1``, floor 1e-12) and ``(A - mean) / sd``."""
+    N, p = A.shape
+    mu = np.zeros(p)
+    for i in range(N):
+        mu += A[i]
+    mu /= N
+    sd = np.empty(p)
+    Z = np.empty((N, p))
+    for q in range(p):
+        ss = 0.0
+        for i in range(N):
+            ss += (A[i, q] - mu[q]) ** 2
+        sd[q] = max(math.sqrt(ss / (N - 1.0)), 1e-12)
+        for i in range(N):
+            Z[i, q] = (A[i, q] - mu[q]) / sd[q]
+    return mu, sd, Z
+
+
+@njit(cache=True)
+def kernel_regression(D, Tx):  # pragma: no cover
+    """Nonlinear conditional mean of the residual states given the observations.
+
+    Kernel ridge regression of ``Tx`` (N, dx) on the observations, whose squared
+    (standardised) distances are ``D[:N]`` and whose distances to ``y*`` are
+    ``D[N]`` (Gaussian kernel, bandwidth^2 the median of ``D``).  The ridge
+    penalty is chosen from :data:`_RIDGE_GRID` by exact leave-one-out error,
+    against the mean alone.  On return ``Tx`` holds the leave-one-out residuals
+    (out-of-sample, so they keep the conditional spread); returns the fitted
+    mean at ``y*`` (dx,).  When the mean alone predicts best, ``Tx`` is left
+    as it is and ``0`` is returned.
+    """
+    N, dx = Tx.shape
+    up = np.empty(N * (N - 1) // 2)
+    c = 0
+    for i in range(N):
+        for j in range(i + 1, N):
+            up[c] = D[i, j]
+            c += 1
+    hy2 = np.median(up)
+    mstar = np.zeros(dx)
+    if not hy2 > 0.0:
+        return mstar
+    G = np.empty((N, N))
+    gs = np.empty(N)
+    for i in range(N):
+        for j in range(N):
+            G[i, j] = math.exp(-0.5 * D[i, j] / hy2)
+        gs[i] = math.exp(-0.5 * D[N, i] / hy2)
+    w, U = np.linalg.eigh(G)
+    for k in range(N):
+        w[k] = max(w[k], 0.0)
+    cbar = np.zeros(dx)
+    for i in range(N):
+        cbar += Tx[i]
+    cbar /= N
+    Tc = Tx - cbar
+    UtT = np.ascontiguousarray(U.T) @ Tc
+    U2 = U * U
+    f1 = N / (N - 1.0)
+    best = f1 * f1 * np.sum(Tc * Tc)  # leave-one-out error of the mean alone
+    best_lam = -1.0
+    lam0 = max(np.mean(w), 1e-300)
+    for t in _RIDGE_GRID:
+        lam = t * lam0
+        f = w / (w + lam)
+        F = U @ (f.reshape(-1, 1) * UtT)
+        H = U2 @ f
+        err = 0.0
+        for i in range(N):
+            den = 1.0 - H[i] + 1.0 / N  # the intercept's leverage 1/N
+            for q in range(dx):
+                e = (Tc[i, q] - F[i, q]) / den
+                err += e * e
+        if err < best:
+            best = err
+            best_lam = lam
+    if best_lam < 0.0:
+        return mstar
+    f = w / (w + best_lam)
+    F = U @ (f.reshape(-1, 1) * UtT)
+    H = U2 @ f
+    alpha = U @ (UtT / (w + best_lam).reshape(-1, 1))
+    for i in range(N):
+        den = 1.0 - H[i] + 1.0 / N
+        for q in range(dx):
+            Tx[i, q] = (Tc[i, q] - F[i, q]) / den
+    mstar = cbar + gs @ alpha
+    return mstar
+
+
 @njit(cache=True, nogil=True)
-def transport_local(
-    X,
-    Y,
-    HX,
-    ystar,
-    coef,
-    R,
-    gain,
-    kernel,
-    c_h,
-    lam_y,
-    eta,
-    max_steps,
-    clip,
-    perms,
-    perm_null,
-    noise,
-    noise_scale,
-    use_floor,
-    stats,
-):  # pragma: no cover
+def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no cover
     """One block-triangular transport analysis (spec §2.3-2.5); returns ``X^a`` (N, dx).
 
     Parameters
@@ -303,16 +307,20 @@ def transport_local(
     Y : (N, m) synthetic observations; ``HX`` (N, m) ``h(x_i)`` (analytic gain only).
     ystar : (m,) the actual observation; ``coef`` (m,) taper coefficients in (0, 1].
     R : (m, m) observation noise covariance (analytic gain only).
-    gain, kernel : int codes.
-    c_h, lam_y, eta, clip : bandwidth factor, y-block weight, step factor,
-        per-step displacement cap in units of ``h`` (0: none).
-    max_steps : int
-    perms : (P, N) int derangements; ``perm_null`` (N,) an independent one.
-    noise : (max_steps, P*N + N, dx) standard normals, or empty (no injection).
-    noise_scale : ``beta_0`` of the injected noise (standardised units).
-    use_floor : stop at the noise floor (else run ``max_steps`` steps).
+    cfg : tuple ``(gain, kernel, c_h, lam_y, eta, max_steps, clip, noise_scale, use_floor,
+        regression)``:
+        int codes of the gain and the kernel, bandwidth factor, y-block weight, step
+        factor, maximum number of flow steps, per-step displacement cap in units of
+        ``h`` (0: none), ``beta_0`` of the injected noise (standardised units),
+        whether to stop at the noise floor (else run ``max_steps`` steps) and the
+        regression code (:func:`kernel_regression` of the residuals first, or none).
+    draws : tuple ``(perms, perm_null, noise)``: (P, N) int derangements, an
+        independent one (N,), and (max_steps, P*N + N, dx) standard normals or
+        an empty array (no injection).
     stats : (4,) out: ``mmd2_initial``, ``mmd2_final``, ``mmd2_null``, ``n_flow_steps``.
     """
+    gain, kernel, c_h, lam_y, eta, max_steps, clip, noise_scale, use_floor, regression = cfg
+    perms, perm_null, noise = draws
     N, dx = X.shape
     m = Y.shape[1]
     P = perms.shape[0]
@@ -346,84 +354,71 @@ def transport_local(
             for b in range(m):
                 C[a, b] += R[a, b] / math.sqrt(coef[a] * coef[b])
         K = _solve_gain((Xa.T @ Ha) / (N - 1.0), C)
-    # residual states x' = x - K (y - ybar)
-    Xr = X - Ya @ K.T
-    xrbar = np.zeros(dx)
-    for i in range(N):
-        xrbar += Xr[i]
-    xrbar /= N
-    # ---- standardised coordinates
-    sy = np.empty(m)
-    for j in range(m):
-        ss = 0.0
-        for i in range(N):
-            ss += Ya[i, j] ** 2
-        sy[j] = max(math.sqrt(ss / (N - 1.0)), 1e-12)
-    sx = np.empty(dx)
-    for q in range(dx):
-        ss = 0.0
-        for i in range(N):
-            ss += (Xr[i, q] - xrbar[q]) ** 2
-        sx[q] = max(math.sqrt(ss / (N - 1.0)), 1e-12)
+    # residual states x' = x - K (y - ybar), standardised
+    xrbar, sx, Tx = _standardise(X - Ya @ K.T)
+    sy = _standardise(Ya)[1]
     Ty = np.empty((N, m))
-    Tx = np.empty((N, dx))
     ustar = np.empty(m)
     for j in range(m):
         w = math.sqrt(coef[j]) / sy[j]
         ustar[j] = w * (ystar[j] - ybar[j])
         for i in range(N):
             Ty[i, j] = w * Ya[i, j]
-    for q in range(dx):
-        for i in range(N):
-            Tx[i, q] = (Xr[i, q] - xrbar[q]) / sx[q]
-    # bandwidth: c_h * median pairwise distance (before lambda_y)
-    npair = N * (N - 1) // 2
-    dists = np.empty(npair)
-    c = 0
-    for i in range(N):
-        for j in range(i + 1, N):
-            dists[c] = math.sqrt(_sq(Ty, Tx, i, Ty, Tx, j))
-            c += 1
-    h = c_h * np.median(dists)
-    if not h > 0.0:
-        h = 1.0
-    h2 = h * h
-    if lam_y != 1.0:
-        Ty *= lam_y
-        ustar *= lam_y
-    # ---- reference (product of marginals), null reference, analysis particles
-    Rx = np.empty((M, dx))  # reference particle p * N + j has the y-coordinates of member j
-    for p in range(P):
-        for j in range(N):
-            Rx[p * N + j] = Tx[perms[p, j]]
-    Bx = np.empty((N, dx))
-    for j in range(N):
-        Bx[j] = Tx[perm_null[j]]
-    # squared y-distances, fixed during the flow
-    Dyy = np.zeros((N, N))
+    # squared y-distances, fixed during the flow: D[i, j] between members i and j,
+    # D[N, j] between the observation y* and member j
+    D = np.zeros((N + 1, N))
     for i in range(N):
         for j in range(i + 1, N):
             acc = 0.0
             for q in range(m):
                 t = Ty[i, q] - Ty[j, q]
                 acc += t * t
-            Dyy[i, j] = acc
-            Dyy[j, i] = acc
-    dstar = np.zeros(N)
+            D[i, j] = acc
+            D[j, i] = acc
     for j in range(N):
         acc = 0.0
         for q in range(m):
             t = ustar[q] - Ty[j, q]
             acc += t * t
-        dstar[j] = acc
+        D[N, j] = acc
+    # optional nonlinear regression stage: residuals about E[x' | y], re-standardised
+    if regression == REGRESSION_KERNEL:
+        mstar = kernel_regression(D, Tx)
+        mu, se, Tx = _standardise(Tx)
+        for q in range(dx):
+            xrbar[q] += (mstar[q] + mu[q]) * sx[q]
+            sx[q] *= se[q]
+    # bandwidth: c_h * median pairwise distance (before lambda_y)
+    dists = np.empty(N * (N - 1) // 2)
+    c = 0
+    for i in range(N):
+        for j in range(i + 1, N):
+            acc = D[i, j]
+            for q in range(dx):
+                t = Tx[i, q] - Tx[j, q]
+                acc += t * t
+            dists[c] = acc
+            c += 1
+    h = c_h * math.sqrt(np.median(dists))
+    if not h > 0.0:
+        h = 1.0
+    h2 = h * h
+    if lam_y != 1.0:
+        D *= lam_y * lam_y
+    # ---- reference (product of marginals), null reference, analysis particles
+    Rx = np.empty((M, dx))  # reference particle p * N + j has the y-coordinates of member j
+    ridx = np.empty(M, np.int64)
+    for p in range(P):
+        for j in range(N):
+            Rx[p * N + j] = Tx[perms[p, j]]
+            ridx[p * N + j] = j
+    midx = ridx[:N]
+    sidx = np.full(N, N, np.int64)  # the analysis particles sit at y*
     Ax = Tx.copy()
     # target-target term (constant); noise floor between two independent references
-    ktt = _ksym(Tx, Dyy, N, h2, kernel) / (N * N)
+    none = np.empty((0, dx))
+    ktt = _pairs_sym(Tx, midx, D, h2, kernel, 0.0, none) / (N * N)
     mmd_null = 0.0
-    if use_floor:
-        k11 = _ksym(Rx[:N], Dyy, N, h2, kernel)
-        k22 = _ksym(Bx, Dyy, N, h2, kernel)
-        mmd_null = (k11 + k22 - 2.0 * _kcross(Rx[:N], Bx, Dyy, N, h2, kernel)) / (N * N)
     cap = clip * h
     Vr = np.empty((M, dx))
     Va = np.empty((N, dx))
@@ -432,17 +427,26 @@ def transport_local(
     Ea = np.empty((N, dx))
     mmd = 0.0
     n_steps = 0
+    wr, wt = 1.0 / M, -1.0 / N
     for step in range(max_steps + 1):
-        if inject:
-            krr = _ksym(Rx, Dyy, N, h2, kernel)
-            krt = _kcross(Rx, Tx, Dyy, N, h2, kernel)
-        else:
-            krr, krt = _ref_pass(Rx, Rx, Tx, Dyy, N, h2, kernel, Vr, True)
+        Vr[:] = 0.0
+        Vg = none if inject else Vr  # the field at the current positions comes for free
+        krr = _pairs_sym(Rx, ridx, D, h2, kernel, wr, Vg)
+        krt = _pairs(Rx, ridx, Tx, midx, D, h2, kernel, wt, Vg)
         mmd = krr / (M * M) + ktt - 2.0 * krt / (M * N)
         if step == 0:
             stats[0] = mmd
+            if use_floor:  # MMD^2 between the first reference and an independent one
+                Bx = np.empty((N, dx))
+                for j in range(N):
+                    Bx[j] = Tx[perm_null[j]]
+                k11 = krr if P == 1 else _pairs_sym(Rx[:N], midx, D, h2, kernel, 0.0, none)
+                k22 = _pairs_sym(Bx, midx, D, h2, kernel, 0.0, none)
+                k12 = _pairs(Rx[:N], midx, Bx, midx, D, h2, kernel, 0.0, none)
+                mmd_null = (k11 + k22 - 2.0 * k12) / (N * N)
         if (use_floor and mmd <= mmd_null) or step == max_steps:
             break
+        Pa = Ax
         if inject:  # evaluate the field at perturbed positions
             beta = noise_scale * (1.0 - step / max_steps)
             for i in range(M):
@@ -451,10 +455,12 @@ def transport_local(
             for i in range(N):
                 for q in range(dx):
                     Ea[i, q] = Ax[i, q] + beta * noise[step, M + i, q]
-            _ref_pass(Ex, Rx, Tx, Dyy, N, h2, kernel, Vr, False)
-            _star_pass(Ea, Rx, Tx, dstar, N, h2, kernel, Va)
-        else:
-            _star_pass(Ax, Rx, Tx, dstar, N, h2, kernel, Va)
+            _pairs(Ex, ridx, Rx, ridx, D, h2, kernel, wr, Vr)
+            _pairs(Ex, ridx, Tx, midx, D, h2, kernel, wt, Vr)
+            Pa = Ea
+        Va[:] = 0.0
+        _pairs(Pa, sidx, Rx, ridx, D, h2, kernel, wr, Va)
+        _pairs(Pa, sidx, Tx, midx, D, h2, kernel, wt, Va)
         _move(Rx, Vr, eta, cap)
         _move(Ax, Va, eta, cap)
         n_steps += 1
@@ -471,36 +477,17 @@ def transport_local(
 
 
 @njit(parallel=True, cache=True)
-def transport_analysis(
-    E,
-    Y,
-    HX,
-    ystar,
-    R,
-    block_ptr,
-    indptr,
-    indices,
-    sqrtc,
-    gain,
-    kernel,
-    c_h,
-    lam_y,
-    eta,
-    max_steps,
-    clip,
-    perms,
-    perm_null,
-    noise,
-    noise_scale,
-    use_floor,
-    stats_out,
-):  # pragma: no cover
+def transport_analysis(E, Y, HX, ystar, R, domains, cfg, draws, stats_out):  # pragma: no cover
     """Localised transport analysis (one domain per block), parallel over blocks.
 
-    With a single block holding every component and every observation (coefficients 1)
-    this is the global analysis.  ``stats_out`` (n_blocks, 4) receives each block's
-    statistics.  Blocks without observations keep the forecast.
+    ``domains = (block_ptr, indptr, indices, sqrtc)`` are the local domains of
+    :func:`~geobayes.filters._localization.local_obs_sets`; ``cfg`` and ``draws``
+    as in :func:`transport_local`.  With a single block holding every component
+    and every observation (coefficients 1) this is the global analysis.
+    ``stats_out`` (n_blocks, 4) receives each block's statistics.  Blocks
+    without observations keep the forecast.
     """
+    block_ptr, indptr, indices, sqrtc = domains
     N, d = E.shape
     n_blocks = block_ptr.shape[0] - 1
     Ea = np.empty((N, d))
@@ -537,29 +524,8 @@ def transport_analysis(
             if R.shape[0] > 0:
                 for kk in range(nl):
                     Rl[jj, kk] = R[j, indices[a + kk]]
-        noise_b = noise
         st = np.empty(4)
-        Xa = transport_local(
-            Xl,
-            Yl,
-            Hl,
-            yl,
-            cl,
-            Rl,
-            gain,
-            kernel,
-            c_h,
-            lam_y,
-            eta,
-            max_steps,
-            clip,
-            perms,
-            perm_null,
-            noise_b,
-            noise_scale,
-            use_floor,
-            st,
-        )
+        Xa = transport_local(Xl, Yl, Hl, yl, cl, Rl, cfg, draws, st)
         for s in range(4):
             stats_out[b, s] = st[s]
         for i in range(N):
@@ -582,6 +548,13 @@ _M3 = float64[:, :, ::1]
 _V = float64[::1]
 _I = int64[::1]
 
+#: ``cfg`` of :func:`transport_local`.
+CFG = types.Tuple(
+    (int64, int64, float64, float64, float64, int64, float64, float64, boolean, int64)
+)
+#: ``domains`` of :func:`transport_analysis`.
+DOMAINS = types.Tuple((_I, _I, _I, _V))
+
 TRANSPORT_CHUNK_SIG = types.void(
     GENERATOR,  # rng
     _M2,  # E
@@ -603,25 +576,11 @@ TRANSPORT_CHUNK_SIG = types.void(
     _M2,  # R
     _M2,  # Rchol
     _M2,  # Qchol
-    _I,  # block_ptr
-    _I,  # indptr
-    _I,  # indices
-    _V,  # sqrtc
-    int64,  # gain
-    int64,  # kernel
-    float64,  # c_h
-    float64,  # lam_y
-    float64,  # eta
-    int64,  # max_steps
-    float64,  # clip
+    DOMAINS,
+    CFG,
     int64,  # n_pairings
-    float64,  # noise_scale
-    boolean,  # use_floor
     float64,  # inflation
-    _M2,  # pred_mean
-    _M2,  # pred_sd
-    _M2,  # filt_mean
-    _M2,  # filt_sd
+    types.UniTuple(_M2, 4),  # moments: pred_mean, pred_sd, filt_mean, filt_sd
     _M3,  # ens_out
     _M2,  # stats (K, 4)
 )
@@ -649,30 +608,18 @@ def transport_chunk(
     R,
     Rchol,
     Qchol,
-    block_ptr,
-    indptr,
-    indices,
-    sqrtc,
-    gain,
-    kernel,
-    c_h,
-    lam_y,
-    eta,
-    max_steps,
-    clip,
+    domains,
+    cfg,
     n_pairings,
-    noise_scale,
-    use_floor,
     inflation,
-    pred_mean,
-    pred_sd,
-    filt_mean,
-    filt_sd,
+    moments,
     ens_out,
     stats,
 ):  # pragma: no cover
     """Run cycles ``k0 .. k1-1`` of the transport filter, updating ``E`` in place.
 
+    ``domains`` and ``cfg`` as in :func:`transport_analysis`; ``moments`` the
+    output rows ``(pred_mean, pred_sd, filt_mean, filt_sd)``.
     ``stats[k]`` receives the domain means of ``mmd2_initial``, ``mmd2_final``,
     ``mmd2_null`` and ``n_flow_steps``.  Random numbers per analysis, in this
     order: synthetic-observation noise (N x noise_dim), ``n_pairings + 1``
@@ -680,22 +627,21 @@ def transport_chunk(
     """
     N, d = E.shape
     m = Yobs.shape[1]
+    block_ptr = domains[0]
+    gain = cfg[0]
+    max_steps = cfg[5]
+    noise_scale = cfg[7]
     n_blocks = block_ptr.shape[0] - 1
     dx_max = 0
     for b in range(n_blocks):
         dx_max = max(dx_max, block_ptr[b + 1] - block_ptr[b])
     empty2 = np.zeros((0, 0))
     for k in range(k0, k1):
-        forecast_members(E, k, t0, dt, n_steps, step, step_data)
-        add_process_noise(rng, E, Qchol)
-        ensemble_moments(E, pred_mean[k], pred_sd[k])
-        if observed[k] == 0:
-            filt_mean[k] = pred_mean[k]
-            filt_sd[k] = pred_sd[k]
-            for s in range(4):
-                stats[k, s] = 0.0
-            if ens_out.shape[0] > 0:
-                ens_out[k] = E
+        for s in range(4):
+            stats[k, s] = 0.0
+        if not forecast_cycle(
+            rng, E, k, t0, dt, n_steps, step, step_data, Qchol, observed, moments, ens_out
+        ):
             continue
         Z = rng.standard_normal((N, noise_dim))
         if use_simulator:
@@ -715,36 +661,11 @@ def transport_chunk(
         else:
             noise = np.zeros((0, 0, 0))
         st = np.empty((n_blocks, 4))
-        Ea = transport_analysis(
-            E,
-            Ys,
-            HX,
-            Yobs[k],
-            R if gain == GAIN_ANALYTIC else empty2,
-            block_ptr,
-            indptr,
-            indices,
-            sqrtc,
-            gain,
-            kernel,
-            c_h,
-            lam_y,
-            eta,
-            max_steps,
-            clip,
-            perms,
-            perm_null,
-            noise,
-            noise_scale,
-            use_floor,
-            st,
-        )
+        Rg = R if gain == GAIN_ANALYTIC else empty2
+        Ea = transport_analysis(E, Ys, HX, Yobs[k], Rg, domains, cfg, (perms, perm_null, noise), st)
         for s in range(4):
             acc = 0.0
             for b in range(n_blocks):
                 acc += st[b, s]
             stats[k, s] = acc / n_blocks
-        E[:] = post_process(Ea, inflation, empty2)
-        ensemble_moments(E, filt_mean[k], filt_sd[k])
-        if ens_out.shape[0] > 0:
-            ens_out[k] = E
+        finish_cycle(E, post_process(Ea, inflation, empty2), k, moments, ens_out)
