@@ -51,13 +51,17 @@ def main(argv=None):
     ap.add_argument(
         "--variants",
         default="defaults",
-        help="comma list of transport variants: defaults, imq, eta1",
+        help="comma list of transport variants: defaults, imq, eta1, eta2, eta4, eta4imq, krr",
     )
     a = ap.parse_args(argv)
     known = {
         "defaults": ("", {}),
         "imq": (" imq", {"kernel": "imq"}),
         "eta1": (" step_size=1", {"step_size": 1.0}),
+        "eta2": (" step_size=2", {"step_size": 2.0}),
+        "eta4": (" step_size=4", {"step_size": 4.0}),
+        "eta4imq": (" step_size=4 imq", {"step_size": 4.0, "kernel": "imq"}),
+        "krr": (" regression=kernel", {"regression": "kernel"}),
     }
     variants = [known[v] for v in a.variants.split(",")]
     print("uptime before:", os.popen("uptime").read().strip())
