@@ -140,6 +140,10 @@ def _ens_energy(t, ref, times, rng, n_sub=400):
     return float(np.median(out))
 
 
+#: Particle-filter size of the Lorenz-96 rows (``--pf-l96``; 0 = none).
+PF_L96 = 3000
+
+
 def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200):
     rows = []
     for name, kind in problems:
@@ -161,6 +165,10 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
             methods = [("transport", TransportFilter(N, inflation=1.0 if N >= 50 else 1.04))]
             if kind == "l63":
                 methods += [
+                    (
+                        "transport regression=kernel",
+                        TransportFilter(N, inflation=1.0 if N >= 50 else 1.04, regression="kernel"),
+                    ),
                     ("EnKF", EnKF(ensemble_size=N, inflation=1.01 if N >= 50 else 1.04)),
                     ("ETKF", ETKF(ensemble_size=N, inflation=1.01 if N >= 50 else 1.04)),
                 ]
@@ -237,7 +245,7 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
             )
             print(rows[-1], flush=True)
         elif kind == "l96":
-            for n_pf in (3000,):
+            for n_pf in (PF_L96,) if PF_L96 > 0 else ():
                 pf = ParticleFilter(ensemble_size=n_pf, regularization=0.7, resample_threshold=0.5)
                 rm, sp, ms = [], [], []
                 for s, (x, y) in zip(seeds[:2], data[:2], strict=True):
@@ -336,6 +344,8 @@ def main(argv=None):
     p.add_argument("--only", default="bimodal,l63,l96")
     p.add_argument("--l96-burn", type=int, default=200, help="L96 burn-in cycles")
     p.add_argument("--out", default="TRANSPORT_RESULTS", help="report name (.md and .json)")
+    p.add_argument("--pf-l96", type=int, default=3000, help="L96 particle filter size (0: none)")
+    p.add_argument("--problems", default="", help="comma list overriding --only's problems")
     args = p.parse_args(argv)
     args.argv = argv
     args.seed_list = list(range(args.seeds))
@@ -349,6 +359,12 @@ def main(argv=None):
         problems += [(n, "l63") for n in ("lorenz63", "lorenz63_cubic", "lorenz63_sparse")]
     if "l96" in only:
         problems += [(n, "l96") for n in ("lorenz96", "lorenz96_abs")]
+    if args.problems:
+        problems = [
+            (n, "l96" if n.startswith("lorenz96") else "l63") for n in args.problems.split(",")
+        ]
+    global PF_L96
+    PF_L96 = args.pf_l96
     seq = sequential_rows(
         problems, sizes, args.seed_list, args.l63_cycles, args.l96_cycles, args.l96_burn
     )

@@ -179,7 +179,7 @@ def test_options_and_validation():
     f = get_method("transport", kernel="imq", gain="empirical", stopping="max_steps")
     assert isinstance(f, TransportFilter) and f.settings()["kernel"] == "imq"
     bads = (dict(kernel="rbf"), dict(gain="x"), dict(max_steps=-1), dict(step_size=0))
-    for bad in (*bads, dict(regression="linear")):
+    for bad in (*bads, dict(regression="linear"), dict(regression="kernel", localization_radius=4)):
         with pytest.raises(ValueError):
             TransportFilter(**bad)
     ssm = models.get("bimodal")
