@@ -177,7 +177,7 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
                     (
                         "transport loc 4",
                         TransportFilter(
-                            N, inflation=1.04 if N < 50 else 1.02, localization_radius=4.0
+                            N, inflation=1.0, localization_radius=4.0
                         ),
                     ),
                     (
