@@ -334,6 +334,7 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--out", default=str(HERE / "results.json"))
     ap.add_argument("--ess-repeats", type=int, default=1, help="ess part: runs per side")
+    ap.add_argument("--seed", type=int, default=1, help="ess part: first seed")
     ap.add_argument("--peers", nargs="*", default=["nutpie", "pymc"], help="ess part: peers run")
     args = ap.parse_args(argv)
     path = Path(args.out)
@@ -348,7 +349,9 @@ def main(argv=None):
             r["compile"] = compile_times(name)
             print(name, "compile", json.dumps(r["compile"]), flush=True)
         if "ess" in args.part:
-            r["ess"] = ess(name, args.draws, peers=args.peers, repeats=args.ess_repeats)
+            r["ess"] = ess(
+                name, args.draws, seed=args.seed, peers=args.peers, repeats=args.ess_repeats
+            )
             print(name, "ess", json.dumps(r["ess"]), flush=True)
         path.write_text(json.dumps(results, indent=1))
     results["load_after"] = os.getloadavg()
