@@ -134,6 +134,18 @@ SHK_STAT_NAMES = (
 N_SHK_STATS = len(SHK_STAT_NAMES)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _store_evaluation(i, val, grad, lp, g):
+    """Store particle ``i``'s log density and gradient; 1 if any of them is not finite."""
+    lp[i] = val
+    bad = 0 if math.isfinite(val) else 1
+    for k in range(g.shape[1]):
+        g[i, k] = grad[k]
+        if not math.isfinite(grad[k]):
+            bad = 1
+    return bad
+
+
 @lazy_njit(
     int64(
         float64[:, ::1],  # x (in/out)
@@ -163,14 +175,7 @@ def shk_langevin_move(x, lp, g, z, a, dt, lpg, fdata, idata):
         for k in range(d):
             x[i, k] += drift * g[i, k] + noise * z[i, k]
         val, grad = lpg(x[i], fdata, idata)
-        lp[i] = val
-        ok = math.isfinite(val)
-        for k in range(d):
-            g[i, k] = grad[k]
-            if not math.isfinite(grad[k]):
-                ok = False
-        if not ok:
-            bad[i] = 1
+        bad[i] = _store_evaluation(i, val, grad, lp, g)
     return bad.sum()
 
 
@@ -471,18 +476,11 @@ def aux_size(n, d):
     nogil=True,
 )
 def _evaluate(x, lp, g, lpg, fdata, idata):
-    n, d = x.shape
+    n = x.shape[0]
     bad = np.zeros(n, dtype=np.int64)
     for i in prange(n):
         val, grad = lpg(x[i], fdata, idata)
-        lp[i] = val
-        ok = math.isfinite(val)
-        for k in range(d):
-            g[i, k] = grad[k]
-            if not math.isfinite(grad[k]):
-                ok = False
-        if not ok:
-            bad[i] = 1
+        bad[i] = _store_evaluation(i, val, grad, lp, g)
     return bad.sum()
 
 
