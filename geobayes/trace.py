@@ -455,7 +455,10 @@ def is_weighted(trace) -> bool:
 
 
 def get_weights(trace) -> np.ndarray:
-    """Normalized (possibly signed) weights ``(chain, draw)`` of a weighted trace.
+    """Normalized (possibly signed) weights ``(chain, draw)`` of a particle trace.
+
+    Equally weighted particles (no ``weight`` or ``log_weight`` in ``sample_stats``)
+    get ``1 / n`` each.
 
     Examples
     --------
@@ -465,6 +468,10 @@ def get_weights(trace) -> np.ndarray:
     [[0.25, 0.75]]
     """
     ss = trace["sample_stats"]
+    if "weight" not in ss.data_vars and "log_weight" not in ss.data_vars:
+        post = trace["posterior"]  # equally weighted particles (SHK)
+        c, n = post.sizes["chain"], post.sizes["draw"]
+        return np.full((c, n), 1.0 / n)
     if "weight" in ss.data_vars:
         w = np.asarray(ss["weight"].values, dtype=float)
         return w / w.sum(axis=1, keepdims=True)

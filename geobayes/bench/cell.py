@@ -178,13 +178,20 @@ def run_cell(spec: CellSpec) -> dict:
             sampling_s=out.sampling_s,
             n_grad=out.n_grad,
             divergences=out.divergences,
-            weighted=out.log_weight is not None,
+            weighted=out.log_weight is not None or out.weights is not None,
             **out.extra,
         )
         t = time.perf_counter()
         x = target.columns_of(out.arrays, out.chains, out.draws)
         rec.update(
-            run_metrics(x, target.reference, out.log_weight, wall_s=out.wall_s, n_grad=out.n_grad)
+            run_metrics(
+                x,
+                target.reference,
+                out.log_weight,
+                weights=out.weights,
+                wall_s=out.wall_s,
+                n_grad=out.n_grad,
+            )
         )
         rec["metrics_s"] = time.perf_counter() - t
         rec["status"] = "ok"

@@ -27,6 +27,7 @@ from geobayes.bench.cell import CellSpec, parse_budget
 __all__ = ["expand_grid", "run_grid", "load_results", "RESULTS_FILE"]
 
 RESULTS_FILE = "results.jsonl"
+JAX_CACHE_ENV = "GEOBAYES_JAX_CACHE"  # JAX peers' persistent compilation cache folder
 
 
 def _hyper_for(method: str, hyper: dict) -> tuple:
@@ -187,6 +188,10 @@ def run_grid(
     path = out / RESULTS_FILE
     new = []
     t0 = time.perf_counter()
+    # JAX peers keep their persistent compilation cache beside the results (workers
+    # inherit the environment); a cache the user set is kept
+    jax_env = os.environ.get(JAX_CACHE_ENV)
+    os.environ[JAX_CACHE_ENV] = jax_env or str((out / "jax-cache").resolve())
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
@@ -208,6 +213,8 @@ def run_grid(
             bar.close()
         if isinstance(executor, str):
             ex.close()
+        if jax_env is None:
+            os.environ.pop(JAX_CACHE_ENV, None)
         keys = {s.key() for s in specs}
         records = [r for r in load_results(out) if r.get("key") in keys]
         write_reports(records, out, plots=plots, grid_wall_s=time.perf_counter() - t0)

@@ -36,6 +36,7 @@ class RunOutput:
     divergences: int | None = None
     sampling_s: float | None = None
     extra: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None  # normalized per chain, possibly signed (MSIP)
 
 
 def _geobayes_methods() -> dict:
@@ -71,10 +72,18 @@ def size_kwargs(cls, size: int) -> dict:
     """Keyword arguments of ``geobayes.sample`` that make a run of ``size``.
 
     A method class may set ``bench_size`` to a mapping ``kwarg -> factor`` (e.g.
-    ``{"draws": 1, "warmup": 0}`` or ``{"n_iterations": 1}``); chain methods default
-    to ``warmup = draws = size``.
+    ``{"draws": 1, "warmup": 0}``); chain methods default to ``warmup = draws = size``,
+    particle methods (MSIP, SHK) to ``n_steps = size`` (their ``n_particles`` is a
+    hyperparameter: ``--param msip.n_particles=500``).
+
+    Examples
+    --------
+    >>> from geobayes.samplers import METHODS
+    >>> size_kwargs(METHODS["hmc"][0], 300), size_kwargs(METHODS["msip"][0], 300)
+    ({'draws': 300, 'warmup': 300}, {'n_steps': 300})
     """
-    spec = getattr(cls, "bench_size", None) or {"draws": 1, "warmup": 1}
+    default = {"n_steps": 1} if getattr(cls, "family", "chain") == "particle" else None
+    spec = getattr(cls, "bench_size", None) or default or {"draws": 1, "warmup": 1}
     return {k: max(int(round(size * f)), 0 if k == "warmup" else 1) for k, f in spec.items()}
 
 
@@ -92,6 +101,7 @@ class GeobayesRunner:
 
     def __call__(self, target, size, seed, chains, hyper) -> RunOutput:
         import geobayes
+        from geobayes.trace import get_weights
 
         kw = size_kwargs(self.cls, size) | dict(hyper)
         t = time.perf_counter()
@@ -109,16 +119,18 @@ class GeobayesRunner:
         arrays = {k: post[k].values for k in post.data_vars}
         c, d = next(iter(arrays.values())).shape[:2]
         stats = tr["sample_stats"]
-        lw = stats["log_weight"].values if "log_weight" in stats.data_vars else None
+        particle = getattr(self.cls, "family", "chain") == "particle"
+        weights = get_weights(tr) if particle else None
         div = int(np.sum(stats["diverging"].values)) if "diverging" in stats.data_vars else None
-        n_grad = tr.attrs.get("n_gradient_evals")
+        # particle methods count log-density-and-gradient evaluations as n_evals
+        n_grad = tr.attrs.get("n_evals" if particle else "n_gradient_evals")
         return RunOutput(
             arrays,
             c,
             d,
             wall,
             n_grad=int(n_grad) if n_grad is not None else None,
-            log_weight=lw,
+            weights=weights,
             divergences=div,
             sampling_s=float(tr.attrs.get("sampling_time", np.nan)),
         )

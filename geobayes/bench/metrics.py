@@ -46,12 +46,17 @@ def _as3(x, name):
     return x
 
 
-def flat_weights(log_weight, shape) -> np.ndarray | None:
+def flat_weights(log_weight, shape, weights=None) -> np.ndarray | None:
     """Pooled normalized weights (sum 1) of shape ``(chains * draws,)``, or None.
 
     Each chain (replicate) is normalized on its own and the replicates count equally,
-    as in :func:`geobayes.summary`.
+    as in :func:`geobayes.summary`.  ``weights`` (possibly signed, as MSIP's) are used
+    as they are; otherwise ``log_weight``.
     """
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64).reshape(shape[0], shape[1])
+        w = w / w.sum(axis=1, keepdims=True)
+        return (w / w.shape[0]).ravel()
     if log_weight is None:
         return None
     lw = np.asarray(log_weight, dtype=np.float64).reshape(shape[0], shape[1])
@@ -66,11 +71,11 @@ def _moments(x2, w):
         sd = x2.std(axis=0, ddof=1) if x2.shape[0] > 1 else np.zeros(x2.shape[1])
     else:
         mean = w @ x2
-        sd = np.sqrt(w @ (x2 - mean) ** 2)
+        sd = np.sqrt(np.maximum(w @ (x2 - mean) ** 2, 0.0))  # signed weights may go below 0
     return mean, sd
 
 
-def standardized_errors(draws, reference, log_weight=None) -> dict:
+def standardized_errors(draws, reference, log_weight=None, *, weights=None) -> dict:
     """Errors of posterior means and sds in units of the reference sd, per column.
 
     Returns ``mean_err = |mean - ref_mean| / ref_sd`` and ``sd_ratio = sd / ref_sd``
@@ -81,7 +86,7 @@ def standardized_errors(draws, reference, log_weight=None) -> dict:
     r = _as3(reference, "reference")
     if x.shape[2] != r.shape[2]:
         raise ValueError(f"draws have {x.shape[2]} columns, reference {r.shape[2]}")
-    w = flat_weights(log_weight, x.shape)
+    w = flat_weights(log_weight, x.shape, weights)
     mean, sd = _moments(x.reshape(-1, x.shape[2]), w)
     rmean, rsd = _moments(r.reshape(-1, r.shape[2]), None)
     rsd = np.where(rsd > 0, rsd, 1.0)
@@ -106,7 +111,9 @@ def _mean_dist(a, b, wa, wb, block=2048):
     return total
 
 
-def energy_distance(draws, reference, log_weight=None, *, max_points: int = 2000) -> float:
+def energy_distance(
+    draws, reference, log_weight=None, *, weights=None, max_points: int = 2000
+) -> float:
     """Squared energy distance ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` after scaling by the ref sd.
 
     ``X`` are the run's draws (weighted by their weights when given), ``Y`` the
@@ -114,12 +121,13 @@ def energy_distance(draws, reference, log_weight=None, *, max_points: int = 2000
     weighted draws by systematic resampling) so the cost stays bounded and the result
     is deterministic.  It is 0 for identical distributions and grows with
     any difference in location, scale or shape; for two point masses at distance ``d``
-    it equals ``2 d``.  V-statistic form (the self-distances include ``i = j``).
+    it equals ``2 d``.  V-statistic form (the self-distances include ``i = j``).  Signed
+    weights (a signed measure of total mass one) are used as they are, without thinning.
     """
     x = _as3(draws, "draws")
     r = _as3(reference, "reference")
     k = x.shape[2]
-    w = flat_weights(log_weight, x.shape)
+    w = flat_weights(log_weight, x.shape, weights)
     x2 = x.reshape(-1, k)
     r2 = r.reshape(-1, k)
     rsd = r2.std(axis=0, ddof=1) if r2.shape[0] > 1 else np.ones(k)
@@ -128,7 +136,7 @@ def energy_distance(draws, reference, log_weight=None, *, max_points: int = 2000
 
     def thin(a, wa):
         n = a.shape[0]
-        if n <= max_points:
+        if n <= max_points or (wa is not None and wa.min() < 0.0):
             return a, (np.full(n, 1.0 / n) if wa is None else wa)
         if wa is None:  # evenly spaced, the same for every call on the same array
             idx = (np.arange(max_points) * n) // max_points
@@ -147,7 +155,7 @@ def energy_distance(draws, reference, log_weight=None, *, max_points: int = 2000
     return float(max(2.0 * exy - exx - eyy, 0.0))
 
 
-def ess(draws, log_weight=None) -> dict:
+def ess(draws, log_weight=None, *, weights=None) -> dict:
     """Minimum bulk and tail ESS over columns (ArviZ), or the Kish ESS of weighted draws.
 
     For weighted runs ``ess_bulk = ess_tail = 1 / sum(w^2)`` of the pooled normalized
@@ -155,8 +163,8 @@ def ess(draws, log_weight=None) -> dict:
     not apply).
     """
     x = _as3(draws, "draws")
-    if log_weight is not None:
-        w = flat_weights(log_weight, x.shape)
+    if log_weight is not None or weights is not None:
+        w = flat_weights(log_weight, x.shape, weights)
         k = float(1.0 / np.sum(w * w))
         return {"ess_bulk": k, "ess_tail": k, "ess_kind": "kish"}
     if x.shape[1] < 4:
@@ -170,20 +178,22 @@ def ess(draws, log_weight=None) -> dict:
     return {"ess_bulk": float(np.min(bulk)), "ess_tail": float(np.min(tail)), "ess_kind": "arviz"}
 
 
-def run_metrics(draws, reference, log_weight=None, *, wall_s=None, n_grad=None) -> dict:
+def run_metrics(
+    draws, reference, log_weight=None, *, weights=None, wall_s=None, n_grad=None
+) -> dict:
     """All accuracy and efficiency figures of one run as a flat JSON-ready dict.
 
     ``ess_bulk_per_s`` divides by ``wall_s`` (the sampling call, compilation excluded),
     ``ess_bulk_per_grad`` by ``n_grad``; either is omitted (None) when its cost is unknown.
     """
-    err = standardized_errors(draws, reference, log_weight)
-    e = ess(draws, log_weight)
+    err = standardized_errors(draws, reference, log_weight, weights=weights)
+    e = ess(draws, log_weight, weights=weights)
     out = {
         "max_mean_err": err["max_mean_err"],
         "max_sd_err": err["max_sd_err"],
         "mean_err": err["mean_err"].tolist(),
         "sd_ratio": err["sd_ratio"].tolist(),
-        "energy_distance": energy_distance(draws, reference, log_weight),
+        "energy_distance": energy_distance(draws, reference, log_weight, weights=weights),
         **e,
     }
     for key in ("ess_bulk", "ess_tail"):

@@ -3,7 +3,8 @@
 The PyMC model is written natively for each target in :func:`pymc_model` (same
 unconstrained parameterization as geobayes: PyMC's log transform for positive
 scales).  Compilation (``nutpie.compile_pymc_model``) is part of the cold call, as for
-the other peers.  Gradient evaluations: the sum of ``n_steps`` over warmup and draws.
+the other peers; the compiled model is kept for the process's later calls.  Gradient
+evaluations: the sum of ``n_steps`` over warmup and draws.
 """
 
 from __future__ import annotations
@@ -60,13 +61,19 @@ class NutpiePeer(Peer):
     name = "nutpie"
     packages = ("nutpie", "pymc")
     recompiles_on_size = False
+    _compiled: dict = {}
 
     def __call__(self, target, size, seed, chains, hyper):
         import nutpie
 
         hyper = dict(hyper)
         t = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(pymc_model(target.model))
+        # a user compiles once and samples many times: the first (cold) call of the
+        # process compiles, later calls reuse the compiled model
+        compiled = self._compiled.get(target.name)
+        if compiled is None:
+            compiled = nutpie.compile_pymc_model(pymc_model(target.model))
+            self._compiled = {target.name: compiled}
         tr = nutpie.sample(
             compiled,
             draws=size,
