@@ -200,3 +200,34 @@ def test_command_works_from_a_wheel_install(tmp_path):
         check=True,
     ).stdout
     assert where.startswith(str(venv)), where
+
+
+@pytest.mark.parametrize("method, budget", [("msip", 200_000), ("shk", 4000)])
+def test_particle_methods_run_in_a_cell(method, budget):
+    # particle methods scale n_steps to the budget and are scored through their weights
+    # (MSIP evaluates its estimator's nodes too: about 60 evaluations per particle and step)
+    from geobayes.bench.cell import Budget, CellSpec, run_cell
+
+    hyper = (("n_particles", 40),)
+    spec = CellSpec("gaussian", method, 0, Budget("grad", budget), chains=1, hyper=hyper)
+    rec = run_cell(spec)
+    assert rec["status"] == "ok", rec.get("traceback")
+    assert rec["weighted"] and rec["ess_kind"] == "kish"
+    assert 0.5 * budget < rec["n_grad"] < 2.5 * budget
+    assert rec["ess_bulk"] <= 40 + 1e-9  # Kish ESS cannot exceed the particle count
+    assert rec["max_mean_err"] < 1.0  # 40 particles on N(0, I): far from a broken run
+
+
+def test_pymc_versions_of_the_posteriordb_targets_have_their_columns():
+    pytest.importorskip("pymc")
+    from geobayes.bench.peers.nutpie_peer import _PDB, pymc_model
+    from geobayes.bench.targets import get_target, has_reference
+
+    for name in _PDB:
+        if not has_reference(name):
+            pytest.skip("../shared/reference/posteriordb is absent")
+        target = get_target(name, None)
+        m = pymc_model(target.model)
+        names = {v.name for v in m.free_RVs} | {v.name for v in m.deterministics}
+        cols = {c.split("[")[0] for c in target.columns}
+        assert cols <= names, (name, cols - names)

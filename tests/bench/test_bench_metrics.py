@@ -102,3 +102,23 @@ def test_parse_budget():
     for bad in ("0s", "-1grad", "5", "fast"):
         with pytest.raises(ValueError, match="budget"):
             parse_budget(bad)
+
+
+def test_signed_weights_are_used_as_they_are():
+    # MSIP's signed weights: 0.5 at 0, -0.25 and 0.75 at 1 are the law 0.5 d0 + 0.5 d1
+    x = np.array([[[0.0], [1.0], [1.0]]])
+    w = np.array([[1.0, -0.5, 1.5]])  # unnormalized: the metrics normalize per chain
+    two = np.array([[[0.0], [1.0]]])
+    ref = np.random.default_rng(2).normal(size=(1, 800, 1))
+    e = standardized_errors(x, ref, weights=w)
+    e2 = standardized_errors(two, ref)
+    rsd = ref.std(ddof=1)
+    assert e["mean_err"][0] == pytest.approx(abs(0.5 - ref.mean()) / rsd)
+    assert e["sd_ratio"][0] == pytest.approx(0.5 / rsd)  # population sd of {0, 1} is 0.5
+    assert e2["mean_err"][0] == pytest.approx(e["mean_err"][0])
+    # no resampling of a signed measure: the same energy distance as the cancelled law
+    half = np.log([[0.5, 0.5]])
+    assert energy_distance(x, ref, weights=w) == pytest.approx(energy_distance(two, ref, half))
+    # Kish ESS of the normalized signed weights
+    wn = w / w.sum()
+    assert ess(x, weights=w)["ess_bulk"] == pytest.approx(1.0 / np.sum(wn * wn))

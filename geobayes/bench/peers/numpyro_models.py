@@ -20,13 +20,14 @@ from importlib.resources import files
 
 import numpy as np
 
-__all__ = ["numpyro_model", "MODELS"]
+__all__ = ["numpyro_model", "posteriordb_json", "MODELS"]
 
 _Y8 = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
 _SIGMA8 = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
 
 
-def _data(name):
+def posteriordb_json(name):
+    """The data of posteriordb target ``name`` from the package's copy."""
     return json.loads(files("geobayes.models").joinpath("data", name + ".json").read_text())
 
 
@@ -59,7 +60,7 @@ def _eight_schools(centered):
 def _ark():
     import jax.numpy as jnp
 
-    d = _data("arK-arK")
+    d = posteriordb_json("arK-arK")
     k, y = d["K"], jnp.asarray(d["y"])
     t = y.shape[0]
     lags = jnp.stack([y[k - j - 1 : t - j - 1] for j in range(k)], axis=1)
@@ -80,7 +81,7 @@ def _garch11():
     import jax
     import jax.numpy as jnp
 
-    d = _data("garch-garch11")
+    d = posteriordb_json("garch-garch11")
     y = jnp.asarray(d["y"])
     sigma1 = jnp.asarray(d["sigma1"], dtype=y.dtype)
 
@@ -110,7 +111,7 @@ def _garch11():
 def _gp_pois_regr():
     import jax.numpy as jnp
 
-    d = _data("gp_pois_regr-gp_pois_regr")
+    d = posteriordb_json("gp_pois_regr-gp_pois_regr")
     x, k = jnp.asarray(d["x"], dtype=float), jnp.asarray(d["k"])
     n = x.shape[0]
 
@@ -131,7 +132,7 @@ def _gp_pois_regr():
 def _kidscore_interaction():
     import jax.numpy as jnp
 
-    d = _data("kidiq-kidscore_interaction")
+    d = posteriordb_json("kidiq-kidscore_interaction")
     hs, iq = jnp.asarray(d["mom_hs"], dtype=float), jnp.asarray(d["mom_iq"], dtype=float)
     score = jnp.asarray(d["kid_score"], dtype=float)
 
@@ -150,7 +151,7 @@ def _kidscore_interaction():
 def _kilpisjarvi():
     import jax.numpy as jnp
 
-    d = _data("kilpisjarvi_mod-kilpisjarvi")
+    d = posteriordb_json("kilpisjarvi_mod-kilpisjarvi")
     x, y = jnp.asarray(d["x"], dtype=float), jnp.asarray(d["y"], dtype=float)
 
     def model():
@@ -169,7 +170,7 @@ def _kilpisjarvi():
 def _low_dim_gauss_mix():
     import jax.numpy as jnp
 
-    y = jnp.asarray(_data("low_dim_gauss_mix-low_dim_gauss_mix")["y"])
+    y = jnp.asarray(posteriordb_json("low_dim_gauss_mix-low_dim_gauss_mix")["y"])
 
     def model():
         import numpyro
@@ -190,7 +191,7 @@ def _low_dim_gauss_mix():
 def _blr():
     import jax.numpy as jnp
 
-    d = _data("sblrc-blr")
+    d = posteriordb_json("sblrc-blr")
     x, y = jnp.asarray(d["X"]), jnp.asarray(d["y"])
 
     def model():

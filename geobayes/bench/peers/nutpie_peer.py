@@ -19,14 +19,108 @@ from geobayes.bench.peers import Peer
 __all__ = ["NutpiePeer", "pymc_model"]
 
 
+def _posteriordb_pymc(name):
+    """PyMC versions of the posteriordb targets (the Stan programs), or None."""
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    from geobayes.bench.peers.numpyro_models import posteriordb_json
+
+    if name not in _PDB:
+        return None
+    d = posteriordb_json(name)
+    with pm.Model() as m:
+        if name == "arK-arK":
+            k, y = d["K"], np.asarray(d["y"])
+            lags = np.stack([y[k - j - 1 : len(y) - j - 1] for j in range(k)], axis=1)
+            alpha = pm.Normal("alpha", 0.0, 10.0)
+            beta = pm.Normal("beta", 0.0, 10.0, shape=k)
+            sigma = pm.HalfCauchy("sigma", 2.5)
+            pm.Normal("y", alpha + pt.dot(lags, beta), sigma, observed=y[k:])
+        elif name == "garch-garch11":
+            y, sigma1 = np.asarray(d["y"]), float(d["sigma1"])
+            mu = pm.Flat("mu")
+            alpha0 = pm.HalfFlat("alpha0")
+            alpha1 = pm.Uniform("alpha1", 0.0, 1.0)
+            u = pm.Uniform("beta1_unit", 0.0, 1.0)  # beta1 flat on (0, 1 - alpha1), as Stan
+            beta1 = pm.Deterministic("beta1", (1.0 - alpha1) * u)
+            pm.Potential("beta1_jacobian", pt.log1p(-alpha1))
+            sig, _ = pytensor.scan(  # the parameters enter as non_sequences, as PyMC needs
+                lambda y_prev, s_prev, mu_, a0, a1, b1: pt.sqrt(
+                    a0 + a1 * (y_prev - mu_) ** 2 + b1 * s_prev**2
+                ),
+                sequences=[pt.as_tensor(y[:-1])],
+                outputs_info=[pt.constant(np.float64(sigma1))],
+                non_sequences=[mu, alpha0, alpha1, beta1],
+            )
+            pm.Normal("y", mu, pt.concatenate([pt.constant(np.array([sigma1])), sig]), observed=y)
+        elif name == "gp_pois_regr-gp_pois_regr":
+            x, n = np.asarray(d["x"], dtype=float), len(d["x"])
+            rho = pm.Gamma("rho", 25.0, 4.0)
+            alpha = pm.HalfNormal("alpha", 2.0)
+            f_tilde = pm.Normal("f_tilde", 0.0, 1.0, shape=n)
+            cov = alpha**2 * pt.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / rho**2)
+            f = pm.Deterministic("f", pt.dot(pt.linalg.cholesky(cov + 1e-10 * np.eye(n)), f_tilde))
+            pm.Poisson("k", pt.exp(f), observed=np.asarray(d["k"]))
+        elif name == "kidiq-kidscore_interaction":
+            hs, iq = np.asarray(d["mom_hs"], float), np.asarray(d["mom_iq"], float)
+            beta = pm.Flat("beta", shape=4)
+            sigma = pm.HalfCauchy("sigma", 2.5)
+            mu = beta[0] + beta[1] * hs + beta[2] * iq + beta[3] * hs * iq
+            pm.Normal("y", mu, sigma, observed=np.asarray(d["kid_score"], float))
+        elif name == "kilpisjarvi_mod-kilpisjarvi":
+            x = np.asarray(d["x"], float)
+            alpha = pm.Normal("alpha", d["pmualpha"], d["psalpha"])
+            beta = pm.Normal("beta", d["pmubeta"], d["psbeta"])
+            sigma = pm.HalfFlat("sigma")
+            pm.Normal("y", alpha + beta * x, sigma, observed=np.asarray(d["y"], float))
+        elif name == "low_dim_gauss_mix-low_dim_gauss_mix":
+            y = np.asarray(d["y"])
+            mu = pm.Normal(
+                "mu",
+                0.0,
+                2.0,
+                shape=2,
+                transform=pm.distributions.transforms.ordered,
+                initval=np.array([-1.0, 1.0]),
+            )
+            sigma = pm.HalfNormal("sigma", 2.0, shape=2)
+            theta = pm.Beta("theta", 5.0, 5.0)
+            lp1 = pt.log(theta) + pm.logp(pm.Normal.dist(mu[0], sigma[0]), y)
+            lp2 = pt.log1p(-theta) + pm.logp(pm.Normal.dist(mu[1], sigma[1]), y)
+            pm.Potential("lik", pt.sum(pt.logaddexp(lp1, lp2)))
+        else:  # sblrc-blr
+            x = np.asarray(d["X"])
+            beta = pm.Normal("beta", 0.0, 10.0, shape=x.shape[1])
+            sigma = pm.HalfNormal("sigma", 10.0)
+            pm.Normal("y", pt.dot(x, beta), sigma, observed=np.asarray(d["y"]))
+    return m
+
+
+_PDB = (
+    "arK-arK",
+    "garch-garch11",
+    "gp_pois_regr-gp_pois_regr",
+    "kidiq-kidscore_interaction",
+    "kilpisjarvi_mod-kilpisjarvi",
+    "low_dim_gauss_mix-low_dim_gauss_mix",
+    "sblrc-blr",
+)
+
+
 def pymc_model(model):
-    """A PyMC model of the geobayes ``model`` (Gaussians, mixtures, eight schools)."""
+    """A PyMC model of the geobayes ``model``: Gaussians, mixtures, eight schools and the
+    posteriordb targets, with the geobayes model's constrained names."""
     import pymc as pm
 
     from geobayes.models.eight_schools import centered_lpg, noncentered_lpg
     from geobayes.models.gaussian import gaussian_lpg
     from geobayes.models.mixture import mixture_lpg
 
+    pdb = _posteriordb_pymc(model.name)
+    if pdb is not None:
+        return pdb
     with pm.Model() as m:
         if model.lpg is gaussian_lpg:
             pm.MvNormal("x", mu=model.true_mean, cov=model.true_cov)
