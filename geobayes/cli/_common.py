@@ -133,7 +133,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """The help layout of every command.
 
     Defaults are shown only where there is one worth showing (no ``(default: None)`` or
-    ``(default: False)``); descriptions and epilogs are wrapped to the terminal paragraph
+    ``(default: False)``, and not twice where the help states its own); descriptions and epilogs are wrapped to the terminal paragraph
     by paragraph, while indented lines (examples) and lines under a ``something:`` heading
     keep their layout.
     """
@@ -141,7 +141,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         d = action.default
-        if "%(default)" in text or d is None or d is False or d == argparse.SUPPRESS:
+        if "%(default)" in text or "(default" in text or d is None or d is False:
+            return text  # no default, or the help already states it
+        if d == argparse.SUPPRESS:
             return text
         if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return text + " (default: %(default)s)"
