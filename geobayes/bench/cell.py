@@ -28,7 +28,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 
-__all__ = ["Budget", "parse_budget", "CellSpec", "run_cell", "cell_key"]
+__all__ = ["Budget", "parse_budget", "CellSpec", "run_cell", "cell_key", "error_record"]
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,8 @@ def _cost(out, budget):
     return out.n_grad if out.n_grad is not None else out.extra.get("n_logp")
 
 
-def run_cell(spec: CellSpec) -> dict:
-    """Run one cell; returns its record (``status`` ``"ok"`` or ``"error"``)."""
-    t_cell = time.perf_counter()
-    rec = {
+def _header(spec: CellSpec) -> dict:
+    return {
         "key": spec.key(),
         "model": spec.model,
         "method": spec.method,
@@ -121,6 +119,17 @@ def run_cell(spec: CellSpec) -> dict:
         "chains": int(spec.chains),
         "hyper": dict(spec.hyper),
     }
+
+
+def error_record(spec: CellSpec, message: str) -> dict:
+    """The record of a cell that failed outside :func:`run_cell` (e.g. its worker died)."""
+    return _header(spec) | {"status": "error", "error": message}
+
+
+def run_cell(spec: CellSpec) -> dict:
+    """Run one cell; returns its record (``status`` ``"ok"`` or ``"error"``)."""
+    t_cell = time.perf_counter()
+    rec = _header(spec)
     try:
         from geobayes.bench.methods import get_runner
         from geobayes.bench.metrics import run_metrics

@@ -16,37 +16,67 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
-from geobayes.bench.cell import CellSpec, run_cell
+from geobayes.bench.cell import CellSpec, error_record, run_cell
 
 __all__ = ["LocalExecutor", "DaskExecutor", "get_executor"]
 
 
 class LocalExecutor:
-    """Cells in ``jobs`` local worker processes (``jobs=0``: in this process, for debugging)."""
+    """Cells in ``jobs`` local worker processes (``jobs=0``: in this process, for debugging).
+
+    A worker that dies (a crash in compiled code, the out-of-memory killer) does not end
+    the grid: the cells it left unfinished run again one at a time, each in a fresh
+    worker, and a cell that kills its worker again is recorded as failed.
+    ``cell_fn`` is the function run per cell (default :func:`run_cell`; tests swap it).
+    """
 
     name = "local"
 
-    def __init__(self, jobs: int = 1):
+    def __init__(self, jobs: int = 1, cell_fn=run_cell):
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
             raise ValueError(f"jobs must be a non-negative integer, got {jobs!r}")
         self.jobs = jobs
+        self.cell_fn = cell_fn
 
     def run(self, specs: list[CellSpec]) -> Iterator[dict]:
         if self.jobs == 0:
             for s in specs:
-                yield run_cell(s)
+                yield self.cell_fn(s)
             return
         ctx = multiprocessing.get_context("spawn")
+        left = list(specs)
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(run_cell, s) for s in specs]
+            futures = {pool.submit(self.cell_fn, s): s for s in specs}
             try:
                 for f in as_completed(futures):
-                    yield f.result()
+                    try:
+                        rec = f.result()
+                    except BrokenProcessPool:
+                        break  # a worker died: the pool is unusable, see below
+                    left.remove(futures[f])
+                    yield rec
+                else:
+                    return
+                for f, s in futures.items():  # cells that finished before the crash
+                    if s in left and f.done() and not f.cancelled() and f.exception() is None:
+                        left.remove(s)
+                        yield f.result()
             except BaseException:
                 for f in futures:
                     f.cancel()
                 raise
+        for s in left:  # one cell per fresh worker: the one that kills it is known
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                try:
+                    yield pool.submit(self.cell_fn, s).result()
+                except BrokenProcessPool:
+                    yield error_record(
+                        s,
+                        "the worker process died while running this cell (a crash in "
+                        "compiled code, or killed, e.g. out of memory)",
+                    )
 
     def close(self):
         pass

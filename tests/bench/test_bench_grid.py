@@ -231,3 +231,30 @@ def test_pymc_versions_of_the_posteriordb_targets_have_their_columns():
         names = {v.name for v in m.free_RVs} | {v.name for v in m.deterministics}
         cols = {c.split("[")[0] for c in target.columns}
         assert cols <= names, (name, cols - names)
+
+
+def test_a_dead_worker_fails_its_cell_and_the_grid_goes_on(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # spawned workers inherit it
+    from _crash_cell import crash_on_seed_1
+
+    from geobayes.bench import run_grid
+    from geobayes.bench.executors import LocalExecutor
+
+    ex = LocalExecutor(jobs=1, cell_fn=crash_on_seed_1)
+    recs = run_grid(
+        ["gaussian"],
+        ["mala"],
+        seeds=[0, 1, 2],
+        budget="1000grad",
+        out=tmp_path / "o",
+        chains=1,
+        executor=ex,
+        progress=False,
+        plots=False,
+        log=None,
+    )
+    status = {r["seed"]: r["status"] for r in recs}
+    assert status == {0: "ok", 1: "error", 2: "ok"}, status
+    dead = next(r for r in recs if r["seed"] == 1)
+    assert "worker process died" in dead["error"]
+    assert len(_records(tmp_path / "o")) == 3  # every cell written, the dead one as failed
