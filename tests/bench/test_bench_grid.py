@@ -215,7 +215,9 @@ def test_particle_methods_run_in_a_cell(method, budget):
     assert rec["weighted"] and rec["ess_kind"] == "kish"
     assert 0.5 * budget < rec["n_grad"] < 2.5 * budget
     assert rec["ess_bulk"] <= 40 + 1e-9  # Kish ESS cannot exceed the particle count
-    assert rec["max_mean_err"] < 1.0  # 40 particles on N(0, I): far from a broken run
+    # a sanity bound on the harness's weighted scoring only (runs this short are not
+    # converged); the samplers' accuracy tests are in tests/samplers/test_msip.py, test_shk.py
+    assert rec["max_mean_err"] < 1.0
 
 
 def test_pymc_versions_of_the_posteriordb_targets_have_their_columns():
