@@ -85,10 +85,15 @@ _QUADRATURES = ("axes", "spherical", "mc", "mc_antithetic")
 # params header layout
 _P_EST, _P_GAMMA, _P_SIGMA, _P_EVERY, _P_TAU, _P_ETA, _P_CAP, _P_BACK, _P_Q, _P_NMIX = range(10)
 _P_MAXHALF = 10
+_P_PRECOND = 11  # 1: kernel on coordinates standardized by the particles' spread
 _P_HEADER = 12
 # aux header layout
 _A_ITER, _A_SIGMA, _A_LOGG, _A_VALID, _A_C, _A_CSIGMA = range(6)
 _A_HEADER = 8
+# after the header: log v0 (N), m (N d), T (N d), then the coordinate scales s (d)
+_SIGMA_HALVINGS = 40  # adaptive bandwidth halved up to this often when no node has a density
+_EARLY_REFRESH = 16
+_UNRESOLVED = 0.5  # GI falls back to GF where the inner softmax's sum of squares exceeds this  # bandwidth/scales also refreshed at iterations 1, 2, 4, 8 (< this)
 
 #: Fatal status codes of the step.
 STATUS_SINGULAR = 1
@@ -108,8 +113,13 @@ _EXTRA_STATS = (
 
 
 @njit(cache=True, nogil=True)
-def _embed_one(y, m_out, sigma, lpg, fdata, idata, params, est, prep, work):
-    """``(log v0(y), n_evals)``; writes ``m(y)`` into ``m_out``."""
+def _embed_one(y, m_out, sigma, sc, lpg, fdata, idata, params, est, prep, work):
+    """``(log v0(y), n_evals)``; writes ``m(y)`` into ``m_out``.
+
+    ``sc`` (d,) are the coordinate scales of the kernel: its covariance is
+    ``sigma^2 diag(sc^2)`` (all ones without preconditioning; the exact and empirical
+    estimators are only used with ones).
+    """
     d = y.shape[0]
     gamma = params[_P_GAMMA]
     if est == 3:  # exact Gaussian-mixture embedding
@@ -145,7 +155,7 @@ def _embed_one(y, m_out, sigma, lpg, fdata, idata, params, est, prep, work):
             return -np.inf, 1
         s2g = gamma * sigma * sigma
         for k in range(d):
-            m_out[k] = s2g * g[k] if math.isfinite(g[k]) else 0.0
+            m_out[k] = s2g * sc[k] * sc[k] * g[k] if math.isfinite(g[k]) else 0.0
         return lp, 1
     # quadrature estimators
     q_n = int(params[_P_Q])
@@ -158,7 +168,7 @@ def _embed_one(y, m_out, sigma, lpg, fdata, idata, params, est, prep, work):
     gi = est == 1
     for q in range(q_n):
         for k in range(d):
-            x[k] = y[k] + sigma * params[z0 + q * d + k]
+            x[k] = y[k] + sigma * sc[k] * params[z0 + q * d + k]
         lp, g = lpg(x, fdata, idata)
         lq = math.log(params[w0 + q]) + lp if math.isfinite(lp) else -np.inf
         work[q] = lq
@@ -174,10 +184,10 @@ def _embed_one(y, m_out, sigma, lpg, fdata, idata, params, est, prep, work):
         e = math.exp(lq - amax)
         work[q_n] += e
         for k in range(d):
-            zk = sigma * params[z0 + q * d + k]
+            zk = sigma * sc[k] * params[z0 + q * d + k]
             if gi:
                 gk = g[k] if math.isfinite(g[k]) else 0.0
-                m_out[k] += e * ((1.0 - gamma) * zk + gamma * sigma * sigma * gk)
+                m_out[k] += e * ((1.0 - gamma) * zk + gamma * sigma * sigma * sc[k] * sc[k] * gk)
             else:
                 m_out[k] += e * zk
     if amax == -np.inf:
@@ -185,13 +195,30 @@ def _embed_one(y, m_out, sigma, lpg, fdata, idata, params, est, prep, work):
         return -np.inf, q_n
     tot = work[q_n]
     work[q_n] = 0.0
+    if gi and params[_P_PRECOND] > 0.0:
+        # one node carries (nearly) all the mass: the rule does not resolve the target at
+        # this bandwidth (a particle far in a steep tail), and sigma^2 grad there points
+        # anywhere; take the gradient-free estimate (towards the best nodes) instead
+        s2 = 0.0
+        for q in range(q_n):
+            if work[q] > -np.inf:
+                e = math.exp(work[q] - amax) / tot
+                s2 += e * e
+        if s2 > _UNRESOLVED:
+            for k in range(d):
+                m_out[k] = 0.0
+            for q in range(q_n):
+                if work[q] > -np.inf:
+                    e = math.exp(work[q] - amax)
+                    for k in range(d):
+                        m_out[k] += e * sigma * sc[k] * params[z0 + q * d + k]
     for k in range(d):
         m_out[k] /= tot
     return amax + math.log(tot), q_n
 
 
 @njit(cache=True, nogil=True)
-def _embed_all(x, lv0, mm, sigma, lpg, fdata, idata, params):
+def _embed_all(x, lv0, mm, sigma, sc, lpg, fdata, idata, params):
     """Estimator at every particle; returns the number of model evaluations."""
     n, d = x.shape
     est = int(params[_P_EST])
@@ -208,7 +235,7 @@ def _embed_all(x, lv0, mm, sigma, lpg, fdata, idata, params):
         work[q_n] = 0.0
     evals = 0
     for i in range(n):
-        lv, ne = _embed_one(x[i], mm[i], sigma, lpg, fdata, idata, params, est, prep, work)
+        lv, ne = _embed_one(x[i], mm[i], sigma, sc, lpg, fdata, idata, params, est, prep, work)
         lv0[i] = lv if not math.isnan(lv) else -np.inf
         evals += ne
     return evals
@@ -234,7 +261,7 @@ def embeddings(x, sigma, lpg, fdata, idata, params, lv0_out, m_out):
     ``params`` is :meth:`MSIP.params_array`; returns the number of model evaluations.
     One compiled kernel for every model (tests and benchmarks call it directly).
     """
-    return _embed_all(x, lv0_out, m_out, sigma, lpg, fdata, idata, params)
+    return _embed_all(x, lv0_out, m_out, sigma, np.ones(x.shape[1]), lpg, fdata, idata, params)
 
 
 @njit(cache=True, nogil=True)
@@ -396,8 +423,30 @@ def _weigh(x, lv0, mm, kmat, tau0, t_out, w_out):
 
 
 @njit(cache=True, nogil=True)
-def _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0):
-    """Exact MMD of the rule when the target allows (mixture closed form, empirical)."""
+def _scaled_mixture(mix, sc):
+    """The packed mixture ``[k, d, a, mu, S]`` in the coordinates ``x / sc``."""
+    k = int(mix[0])
+    d = int(mix[1])
+    out = mix.copy()
+    o = 2 + k
+    for c in range(k):
+        for i in range(d):
+            out[o + c * d + i] = mix[o + c * d + i] / sc[i]
+    o = 2 + k + k * d
+    for c in range(k):
+        for i in range(d):
+            for j in range(d):
+                out[o + c * d * d + i * d + j] = mix[o + c * d * d + i * d + j] / (sc[i] * sc[j])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0, sc):
+    """Exact MMD of the rule when the target allows (mixture closed form, empirical).
+
+    With preconditioning (``sc`` not all ones) the kernel acts on ``x / sc``, and so does
+    the closed form: the mixture is transformed to those coordinates.
+    """
     n, d = x.shape
     est = int(params[_P_EST])
     q_n = int(params[_P_Q])
@@ -410,6 +459,12 @@ def _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0):
         mix = np.ascontiguousarray(
             params[_P_HEADER + q_n * d + q_n : _P_HEADER + q_n * d + q_n + nmix]
         )
+        if params[_P_PRECOND] > 0.0:
+            mix = _scaled_mixture(mix, sc)
+            x = x.copy()
+            for i in range(n):
+                for k in range(d):
+                    x[i, k] /= sc[k]
         if aux[_A_CSIGMA] != sigma:
             aux[_A_C] = mixture_c(mix, sigma)
             aux[_A_CSIGMA] = sigma
@@ -442,18 +497,72 @@ def _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0):
     return math.sqrt(v) if v > 0.0 else 0.0
 
 
+@njit(cache=True, nogil=True)
+def _scaled(x, sc):
+    """``x / sc`` row by row (the coordinates the kernel acts on)."""
+    n, d = x.shape
+    u = np.empty((n, d))
+    for i in range(n):
+        for k in range(d):
+            u[i, k] = x[i, k] / sc[k]
+    return u
+
+
+@njit(cache=True, nogil=True)
+def _refresh_scales(x, sc, lpg, fdata, idata):
+    """Refresh the coordinate scales ``sc``; returns the model evaluations (``N``).
+
+    ``sc_k = max(sd_k, 1 / rms_k(grad))``: the particles' spread, floored by the local
+    scale of the target, ``1 / sqrt(mean_i (d log pi / d x_k)(x_i)^2)`` (for a Gaussian
+    target at equilibrium, the conditional standard deviations).  The floor stops a
+    coordinate in which the particles have (nearly) collapsed from shrinking the kernel
+    until the estimator no longer sees the target's spread in it; the spread wins while
+    the particles are still far out (large gradients).  Kept where neither is usable.
+    """
+    n, d = x.shape
+    g2 = np.zeros(d)
+    m = 0
+    for i in range(n):
+        lp, g = lpg(x[i], fdata, idata)
+        ok = math.isfinite(lp)
+        for k in range(d):
+            if not math.isfinite(g[k]):
+                ok = False
+        if ok:
+            m += 1
+            for k in range(d):
+                g2[k] += g[k] * g[k]
+    for k in range(d):
+        mean = 0.0
+        for i in range(n):
+            mean += x[i, k]
+        mean /= n
+        v = 0.0
+        for i in range(n):
+            v += (x[i, k] - mean) ** 2
+        sd = math.sqrt(v / n)
+        if m > 0 and g2[k] > 0.0:
+            sd = max(sd, 1.0 / math.sqrt(g2[k] / m))
+        if sd > 0.0 and math.isfinite(sd):
+            sc[k] = sd
+    return n
+
+
 @lazy_njit(POP_STEP_SIG, cache=True, nogil=True)
 def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     """One relaxed MSIP iteration (see the module docstring); deterministic, ``rng`` unused.
 
     ``aux`` caches ``log v0``, ``m`` and ``T`` at the current particles, so each iteration
-    costs one estimator pass and one Cholesky at the new particles.
+    costs one estimator pass and one Cholesky at the new particles.  With
+    preconditioning the kernel's covariance is ``sigma^2 diag(sc^2)``, ``sc`` the
+    particles' per-coordinate spread kept in ``aux`` and refreshed with the bandwidth.
     """
     n, d = x.shape
     it = int(aux[_A_ITER])
     lv0 = aux[_A_HEADER : _A_HEADER + n]
     mm = aux[_A_HEADER + n : _A_HEADER + n + n * d].reshape((n, d))
     tt = aux[_A_HEADER + n + n * d : _A_HEADER + n + 2 * n * d].reshape((n, d))
+    sc = aux[_A_HEADER + n + 2 * n * d : _A_HEADER + n + 2 * n * d + d]
     sigma_fixed = params[_P_SIGMA]
     every = int(params[_P_EVERY])
     tau0 = params[_P_TAU]
@@ -461,13 +570,21 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     cap = params[_P_CAP]
     backtrack = params[_P_BACK] > 0.0
     max_half = int(params[_P_MAXHALF])
+    precond = params[_P_PRECOND] > 0.0
     evals = 0
-    # bandwidth
+    # bandwidth (and coordinate scales), refreshed every `every` iterations and, early on,
+    # at iterations 1, 2, 4, 8 while the population contracts from its start
     sigma = aux[_A_SIGMA]
     if sigma_fixed > 0.0:
         sigma = sigma_fixed
-    elif sigma <= 0.0 or (every > 0 and it % every == 0):
-        s = median_nn_distance(x)
+    elif sigma <= 0.0 or (every > 0 and it % every == 0) or (
+        it < _EARLY_REFRESH and it > 0 and (it & (it - 1)) == 0
+    ):
+        if precond:
+            evals += _refresh_scales(x, sc, lpg, fdata, idata)
+            aux[_A_VALID] = 0.0
+            aux[_A_CSIGMA] = -1.0
+        s = median_nn_distance(_scaled(x, sc))
         if s > 0.0 and math.isfinite(s):
             sigma = s
         elif not sigma > 0.0:
@@ -479,9 +596,18 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     tau = tau0
     # map at the current particles (cached from the previous iteration when valid)
     if aux[_A_VALID] == 0.0:
-        evals += _embed_all(x, lv0, mm, sigma, lpg, fdata, idata, params)
-        kmat = rbf_gram(x, sigma)
-        status, log_g, tau, div = _weigh(x, lv0, mm, kmat, tau0, tt, w)
+        n_try = 0
+        while True:
+            evals += _embed_all(x, lv0, mm, sigma, sc, lpg, fdata, idata, params)
+            kmat = rbf_gram(_scaled(x, sc), sigma)
+            status, log_g, tau, div = _weigh(x, lv0, mm, kmat, tau0, tt, w)
+            # no inner node has a finite density: an adaptive bandwidth is too wide for
+            # where the particles are (a start far in the tails); halve it
+            if status != STATUS_NO_DENSITY or sigma_fixed > 0.0 or n_try >= _SIGMA_HALVINGS:
+                break
+            sigma *= 0.5
+            n_try += 1
+        aux[_A_SIGMA] = sigma
         if status != 0:
             stats[0] = 1.0
             stats[1] = evals
@@ -490,14 +616,14 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
         aux[_A_VALID] = 1.0
         diverging = diverging or div
     log_g_old = aux[_A_LOGG]
-    # relaxed, capped move
+    # relaxed, capped move (the cap is in the kernel's coordinates)
     disp = np.empty((n, d))
     max_shift = 0.0
     for i in range(n):
         s = 0.0
         for k in range(d):
             disp[i, k] = tt[i, k] - x[i, k]
-            s += disp[i, k] * disp[i, k]
+            s += (disp[i, k] / sc[k]) ** 2
         s = math.sqrt(s)
         if cap > 0.0 and s > cap * sigma:
             f = cap * sigma / s
@@ -517,8 +643,8 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
         for i in range(n):
             for k in range(d):
                 xn[i, k] = x[i, k] + eta * disp[i, k]
-        evals += _embed_all(xn, lv0n, mmn, sigma, lpg, fdata, idata, params)
-        kmat = rbf_gram(xn, sigma)
+        evals += _embed_all(xn, lv0n, mmn, sigma, sc, lpg, fdata, idata, params)
+        kmat = rbf_gram(_scaled(xn, sc), sigma)
         status, log_g, tau, div = _weigh(xn, lv0n, mmn, kmat, tau0, ttn, wn)
         if status != 0:
             stats[0] = 1.0
@@ -545,7 +671,9 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     for i in range(n):
         if w[i] < 0.0:
             n_neg += 1
-    mmd = _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0) if accept else math.nan
+    mmd = (
+        _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0, sc) if accept else math.nan
+    )
     stats[0] = 1.0 if diverging else 0.0
     stats[1] = evals
     o = N_FIXED_STATS
@@ -608,6 +736,15 @@ class MSIP(ParticleMethod):
         Sizes of the inner rules.
     rotate : bool
         Apply a random rotation (from the replicate's seed) to the inner rule.
+    precondition : bool
+        With the adaptive bandwidth (default), let the kernel act on coordinates
+        standardized by the particles' per-coordinate standard deviation ``sc``: its
+        covariance is ``sigma^2 diag(sc^2)``, the inner rule is scaled the same way, the
+        displacement cap is measured in those coordinates and ``sc`` is refreshed with the
+        bandwidth (default True).  One isotropic bandwidth cannot serve a posterior whose
+        coordinates differ in scale by orders of magnitude (e.g. arK: sds 0.008 to 0.09).
+        Ignored with a fixed ``bandwidth`` (given in the model's coordinates) and for the
+        ``"exact"`` and ``"empirical"`` estimators.
 
     Notes
     -----
@@ -636,6 +773,7 @@ class MSIP(ParticleMethod):
     n_directions: int = 8
     n_nodes: int = 20
     rotate: bool = False
+    precondition: bool = True
 
     name: ClassVar[str] = "msip"
     weighted: ClassVar[bool] = True
@@ -721,12 +859,21 @@ class MSIP(ParticleMethod):
         head[_P_Q] = z.shape[0]
         head[_P_NMIX] = mix.size
         head[_P_MAXHALF] = 20
+        head[_P_PRECOND] = (
+            1.0
+            if self.precondition
+            and self.bandwidth is None
+            and self.estimator in ("gradient_free", "gradient_informed", "point")
+            else 0.0
+        )
         return np.ascontiguousarray(np.concatenate([head, z.ravel(), w, mix]))
 
     def initial_aux(self, n: int, d: int) -> np.ndarray:
-        """``[iteration, bandwidth, log G, cache valid, c, sigma of c, -, -]`` + caches."""
-        aux = np.zeros(_A_HEADER + n + 2 * n * d)
+        """``[iteration, bandwidth, log G, cache valid, c, sigma of c, -, -]`` + caches
+        (``log v0`` (N), ``m`` (N d), ``T`` (N d)) + coordinate scales (d, initially 1)."""
+        aux = np.zeros(_A_HEADER + n + 2 * n * d + d)
         aux[_A_CSIGMA] = -1.0
+        aux[_A_HEADER + n + 2 * n * d :] = 1.0
         return aux
 
     def memory_bytes(self, n: int, d: int) -> int:
