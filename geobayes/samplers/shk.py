@@ -18,7 +18,12 @@ height of potential barriers.  ``a = 0`` is pure birth-death, ``b = 0`` plain
 
 The particle algorithm (BDLS), one step of size ``dt``
 ------------------------------------------------------
-1. Langevin move (ULA): ``x_i += a dt grad log pi(x_i) + sqrt(2 a dt) xi_i``.
+1. Langevin move (ULA): ``x_i += a dt grad log pi(x_i) + sqrt(2 a dt) xi_i``.  By default
+   the move is preconditioned by the particles' per-coordinate spread, Metropolis-adjusted
+   (MALA) and its step adapted to the acceptance rate (``metropolis``, ``precondition``,
+   ``adapt_step``): real posteriors mix scales the plain step cannot serve (it diverged on
+   posteriordb's arK and gp_pois_regr).  The flow below is the unadjusted, unpreconditioned
+   move (``metropolis=False, precondition=False``).
 2. Kernel density estimate at every particle, in log space (:mod:`geobayes.math.kde`):
    ``log rho_hat_i``, O(N d) memory, parallel over particles.
 3. Rates ``beta_i = log rho_hat_i + V(x_i)`` (``rate="kde"``; ``rate="blob"`` adds the
@@ -68,7 +73,9 @@ replicate, ``draw`` = particle); per-iteration statistics (``n_births``, ``n_dea
 ``KL(rho | pi) - log Z`` that decreases as the ensemble converges (with
 ``rate="kde_corrected"`` the mean of ``log rho_hat - log(K_h * pi~)``: the same for the
 smoothed densities, up to a constant), ``bandwidth``,
-``max_event_prob``, ``n_capped``, ``n_nonfinite``) have dims ``(chain, iteration)``.
+``max_event_prob``, ``n_capped``, ``n_nonfinite`` (non-finite proposals, rejected under
+MALA), ``acceptance`` (of the move), ``step_scale`` (the adapted ``lambda``)) have dims
+``(chain, iteration)``.
 R-hat and ESS are meaningless here: particles are not a Markov chain.
 
 Privacy
@@ -115,7 +122,11 @@ __all__ = [
 
 # --- layout of the float64 parameter vector read by the kernels -------------------------
 P_A, P_B, P_DT, P_BW, P_HSCALE, P_RATE, P_SELF, P_SPLIT, P_PMAX, P_KNN, P_CUTOFF, P_BIN = range(12)
-N_PARAMS = 12  # the fixed bandwidth (one entry per coordinate) follows when P_BW == BW_FIXED
+P_MOVE, P_PRECOND, P_ADAPT = 12, 13, 14  # 0, 0, 0: Lu, Lu & Nolen's plain ULA move
+N_PARAMS = 15  # the fixed bandwidth (one entry per coordinate) follows when P_BW == BW_FIXED
+MOVE_ULA, MOVE_MALA = 0, 1
+TARGET_ACCEPTANCE = 0.574  # MALA's optimal acceptance rate (Roberts & Rosenthal 1998)
+_LOG_SCALE_LIMIT = 40.0
 BW_SILVERMAN, BW_KNN, BW_FIXED = 0, 1, 2
 RATE_KDE, RATE_BLOB, RATE_CORRECTED = 0, 1, 2
 STATUS_GRID_TOO_LARGE = 1  # kde_corrected: the grid of the target would exceed _CORR_MAX_GRID
@@ -130,6 +141,8 @@ SHK_STAT_NAMES = (
     "max_event_prob",
     "n_capped",
     "n_nonfinite",
+    "acceptance",
+    "step_scale",
 )
 N_SHK_STATS = len(SHK_STAT_NAMES)
 
@@ -177,6 +190,69 @@ def shk_langevin_move(x, lp, g, z, a, dt, lpg, fdata, idata):
         val, grad = lpg(x[i], fdata, idata)
         bad[i] = _store_evaluation(i, val, grad, lp, g)
     return bad.sum()
+
+
+@lazy_njit(
+    types.UniTuple(int64, 2)(
+        float64[:, ::1],  # x (in/out)
+        float64[::1],  # lp (in/out)
+        float64[:, ::1],  # g (in/out)
+        float64[:, ::1],  # z standard normals
+        float64[::1],  # u uniforms (MALA accept/reject)
+        float64[::1],  # eps: drift coefficient per coordinate, a dt lambda sc^2
+        boolean,  # metropolis
+        LPG,
+        float64[::1],
+        int64[::1],
+    ),
+    cache=True,
+    parallel=True,
+    nogil=True,
+)
+def shk_preconditioned_move(x, lp, g, z, u, eps, metropolis, lpg, fdata, idata):
+    """Preconditioned Langevin move ``x' = x + eps * g + sqrt(2 eps) z`` of every particle.
+
+    ``eps_k = a dt lambda sc_k^2`` is the diagonal preconditioner times the step.  With
+    ``metropolis`` the move is MALA: accepted with probability ``min(1, pi(x') q(x | x') /
+    (pi(x) q(x' | x)))`` (ratios of ``pi~``, so the normalizing constant cancels) and a
+    proposal with a non-finite log density or gradient is rejected; each particle keeps
+    its own Markov kernel, which leaves ``pi`` invariant whatever the step.  Without it the
+    move is the plain (preconditioned) ULA step.  Returns ``(accepted, non-finite)``.
+    """
+    n, d = x.shape
+    acc = np.zeros(n, dtype=np.int64)
+    bad = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        xp = np.empty(d)
+        fwd = 0.0
+        for k in range(d):
+            xp[k] = x[i, k] + eps[k] * g[i, k] + math.sqrt(2.0 * eps[k]) * z[i, k]
+            fwd += 0.5 * z[i, k] * z[i, k]
+        val, grad = lpg(xp, fdata, idata)
+        finite = math.isfinite(val)
+        for k in range(d):
+            if not math.isfinite(grad[k]):
+                finite = False
+        if not finite:
+            bad[i] = 1
+        take = True
+        if metropolis:
+            if not finite:
+                take = False
+            elif math.isfinite(lp[i]):
+                bwd = 0.0
+                for k in range(d):
+                    t = x[i, k] - xp[k] - eps[k] * grad[k]
+                    bwd += t * t / (4.0 * eps[k])
+                log_alpha = val - lp[i] - bwd + fwd
+                take = u[i] > 0.0 and math.log(u[i]) < log_alpha
+        if take:
+            acc[i] = 1
+            lp[i] = val
+            for k in range(d):
+                x[i, k] = xp[k]
+                g[i, k] = grad[k]
+    return acc.sum(), bad.sum()
 
 
 @lazy_njit(
@@ -465,8 +541,9 @@ def _birth_death(rng, x, lp, g, params, h_fixed, dt, row, beta, scratch, done, h
 
 
 def aux_size(n, d):
-    """Length of SHK's persistent state: a flag, log densities ``(N,)``, gradients ``(N, d)``."""
-    return 1 + n + n * d
+    """Length of SHK's persistent state: a flag, log densities ``(N,)``, gradients ``(N, d)``,
+    the log step scale ``log lambda`` and the coordinate scales ``sc`` ``(d,)``."""
+    return 1 + n + n * d + 1 + d
 
 
 @lazy_njit(
@@ -482,6 +559,38 @@ def _evaluate(x, lp, g, lpg, fdata, idata):
         val, grad = lpg(x[i], fdata, idata)
         bad[i] = _store_evaluation(i, val, grad, lp, g)
     return bad.sum()
+
+
+@njit(cache=True, nogil=True)
+def _spread(x, g, sc):
+    """Coordinate scales into ``sc``: ``min(sd_k, 1 / rms_k(grad))`` over the particles.
+
+    The particles' spread is the target's scale once they have converged; before that
+    (a start far wider than the posterior) the gradients' root mean square gives the
+    local scale, ``1/rms`` being the conditional standard deviation for a Gaussian
+    target.  Kept where neither is usable.
+    """
+    n, d = x.shape
+    for k in range(d):
+        mean = 0.0
+        g2 = 0.0
+        m = 0
+        for i in range(n):
+            mean += x[i, k]
+            if math.isfinite(g[i, k]):
+                g2 += g[i, k] * g[i, k]
+                m += 1
+        mean /= n
+        v = 0.0
+        for i in range(n):
+            v += (x[i, k] - mean) ** 2
+        sd = math.sqrt(v / n)
+        if m > 0 and g2 > 0.0:
+            sd = min(sd, 1.0 / math.sqrt(g2 / m))
+        if sd > 0.0 and math.isfinite(sd):
+            sc[k] = sd
+        elif not sc[k] > 0.0:
+            sc[k] = 1.0
 
 
 @lazy_njit(POP_STEP_SIG, cache=True, nogil=True)
@@ -523,16 +632,49 @@ def shk_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
         r = _birth_death(rng, x, lp, g, params, h_fixed, 0.5 * dt, row, beta, scratch, done, h,
                          lpg, fdata, idata)  # fmt: skip
         n_evals += max(r, 0)
+    move = int(params[P_MOVE])
+    precond = params[P_PRECOND] > 0.0
+    row[7] = 1.0
+    row[8] = 1.0
     if a > 0.0 and r >= 0:
         z = rng.standard_normal((n, d))
-        n_bad = shk_langevin_move(x, lp, g, z, a, dt, lpg, fdata, idata)
+        if move == MOVE_ULA and not precond:  # Lu, Lu & Nolen's move, as specified
+            n_bad = shk_langevin_move(x, lp, g, z, a, dt, lpg, fdata, idata)
+        else:
+            base = 1 + n + n * d
+            sc = aux[base + 1 : base + 1 + d]
+            if precond:
+                _spread(x, g, sc)
+            else:
+                sc[:] = 1.0
+            u = rng.random(n) if move == MOVE_MALA else np.ones(n)
+            lam = math.exp(aux[base])
+            eps = np.empty(d)
+            for k in range(d):
+                eps[k] = a * dt * lam * sc[k] * sc[k]
+            acc, nonfinite = shk_preconditioned_move(
+                x, lp, g, z, u, eps, move == MOVE_MALA, lpg, fdata, idata
+            )
+            rate_acc = acc / n
+            row[7] = rate_acc
+            row[8] = lam
+            if move == MOVE_MALA:
+                row[6] = nonfinite  # rejected proposals; the particles stay valid
+                n_bad = 0
+                if params[P_ADAPT] > 0.0:  # Robbins-Monro on the population's acceptance
+                    aux[base] = min(
+                        max(aux[base] + rate_acc - TARGET_ACCEPTANCE, -_LOG_SCALE_LIMIT),
+                        _LOG_SCALE_LIMIT,
+                    )
+            else:
+                n_bad = nonfinite
         n_evals += n
     if b > 0.0 and r >= 0:
         r = _birth_death(rng, x, lp, g, params, h_fixed, 0.5 * dt if strang else dt, row, beta,
                          scratch, done, h, lpg, fdata, idata)  # fmt: skip
         n_evals += max(r, 0)
     status = -r if r < 0 else 0
-    row[6] = n_bad
+    row[6] = max(row[6], n_bad)
     stats[0] = 1.0 if n_bad > 0 else 0.0
     stats[1] = n_evals
     for i in range(n):
@@ -666,6 +808,23 @@ class SHK(ParticleMethod):
         overdispersed start, see the support problem in the module notes).
     particle_history : bool
         Keep every iteration's particles (``n_steps * N * dim`` floats per replicate).
+    metropolis : bool
+        Metropolis-adjust the Langevin move (MALA, default True): each particle's proposal
+        is accepted with the MALA probability, so a step too large for the target (a stiff
+        posterior, a start far in the tails) is rejected instead of diverging, and the move
+        leaves ``pi`` invariant (no ULA bias).  False is Lu, Lu & Nolen's unadjusted move.
+    precondition : bool
+        Diagonal preconditioner for the move (default True): the drift and noise of
+        coordinate ``k`` are scaled by ``sc_k^2`` and ``sc_k``, the particles' standard
+        deviation in that coordinate (recomputed every step), so coordinates on very
+        different scales (arK: posterior sds 0.008 to 0.09) move alike.
+    adapt_step : bool
+        With ``metropolis``, adapt a global factor ``lambda`` of the move's step every
+        iteration (Robbins-Monro on the population's acceptance rate, target 0.574),
+        reported as ``step_scale`` (default True).  The move's step is then
+        ``a * step_size * lambda * sc^2`` while the birth-death events keep ``step_size``.
+        With ``metropolis=False, precondition=False`` (and any ``adapt_step``) the step is
+        exactly the flow of the module notes, whose Gaussian moment ODEs the tests check.
 
     Examples
     --------
@@ -690,6 +849,9 @@ class SHK(ParticleMethod):
     max_event_prob: float = 1.0
     kde: str = "auto"
     init_scale: float | None = 4.0
+    metropolis: bool = True
+    precondition: bool = True
+    adapt_step: bool = True
 
     name: ClassVar[str] = "shk"
     weighted: ClassVar[bool] = False
@@ -772,6 +934,9 @@ class SHK(ParticleMethod):
         p[P_SELF] = 1.0 if self.include_self else 0.0
         p[P_SPLIT] = _SPLITTINGS[self.splitting]
         p[P_PMAX] = self.max_event_prob
+        p[P_MOVE] = MOVE_MALA if self.metropolis else MOVE_ULA
+        p[P_PRECOND] = 1.0 if self.precondition else 0.0
+        p[P_ADAPT] = 1.0 if (self.adapt_step and self.metropolis) else 0.0
         p[P_KNN] = self.knn if self.knn is not None else math.ceil(math.sqrt(n))
         p[P_CUTOFF] = _WINDOW_CUTOFF if self.kde in ("window", "binned", "auto") else np.inf
         binned = self.kde == "binned" or (self.kde == "auto" and d == 1)
