@@ -92,8 +92,8 @@ _A_ITER, _A_SIGMA, _A_LOGG, _A_VALID, _A_C, _A_CSIGMA = range(6)
 _A_HEADER = 8
 # after the header: log v0 (N), m (N d), T (N d), then the coordinate scales s (d)
 _SIGMA_HALVINGS = 40  # adaptive bandwidth halved up to this often when no node has a density
-_EARLY_REFRESH = 16
-_UNRESOLVED = 0.5  # GI falls back to GF where the inner softmax's sum of squares exceeds this  # bandwidth/scales also refreshed at iterations 1, 2, 4, 8 (< this)
+_EARLY_REFRESH = 16  # bandwidth/scales also refreshed at iterations 1, 2, 4, 8 (< this)
+_UNRESOLVED = 0.5  # GI falls back to GF where the inner softmax's sum of squares exceeds this
 
 #: Fatal status codes of the step.
 STATUS_SINGULAR = 1
@@ -577,8 +577,10 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     sigma = aux[_A_SIGMA]
     if sigma_fixed > 0.0:
         sigma = sigma_fixed
-    elif sigma <= 0.0 or (every > 0 and it % every == 0) or (
-        it < _EARLY_REFRESH and it > 0 and (it & (it - 1)) == 0
+    elif (
+        sigma <= 0.0
+        or (every > 0 and it % every == 0)
+        or (it < _EARLY_REFRESH and it > 0 and (it & (it - 1)) == 0)
     ):
         if precond:
             evals += _refresh_scales(x, sc, lpg, fdata, idata)
@@ -671,9 +673,7 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     for i in range(n):
         if w[i] < 0.0:
             n_neg += 1
-    mmd = (
-        _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0, sc) if accept else math.nan
-    )
+    mmd = _exact_mmd(x, w, kmat, sigma, params, aux, fdata, idata, lv0, sc) if accept else math.nan
     stats[0] = 1.0 if diverging else 0.0
     stats[1] = evals
     o = N_FIXED_STATS
