@@ -536,3 +536,42 @@ def test_cli_sample_shk(tmp_path, capsys):
     rc = main(["sample", "mixture_2d", "--method", "shk", "--param", "step_size=-1"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and "step_size" in err
+
+
+def test_badly_scaled_gaussian_with_the_default_move():
+    # issue 11 / the posteriordb grid: with the plain ULA step (dt = 0.01) SHK diverged on
+    # arK (errors of 1e42 sds) and gp_pois_regr, whose coordinates differ in scale by orders
+    # of magnitude.  Known answer: N(mu, diag(sd^2)) with sd = 1e-2 .. 1e2 (the 1e-2
+    # coordinate makes ULA's dt * L = 100 > 2).  The default move (diagonal preconditioner,
+    # MALA, adapted step) must meet mean and sd within Z = 4 errors of N/4 independent
+    # draws (events copy particles, so the ensemble holds fewer than N independent ones),
+    # allowing the KDE rate's variance bias of about -h^2/3 (spec 2.10.6).
+    import geobayes
+    from geobayes.models.gaussian import gaussian_from_moments
+
+    sds = 10.0 ** np.arange(-2, 3)
+    mean = 0.5 * sds
+    model = gaussian_from_moments(mean, sds**2, name="scaled")
+    n = 300
+    kw = dict(method="shk", n_particles=n, n_steps=300, chains=1, progress=False)
+    tr = geobayes.sample(model, seed=0, **kw)
+    x = tr.posterior["x"].values[0]
+    n_eff = n / 4
+    err = np.abs(x.mean(0) - mean) / sds
+    assert np.all(err < 4 / math.sqrt(n_eff)), err
+    h = float(tr.sample_stats["bandwidth"].values[0, -1])  # on the raw scale: use the rule's
+    bias = (4 / ((5 + 2) * n)) ** (2 / 9) / 3  # -h^2/3 in standardized units (Silverman)
+    ratio = x.std(0) / sds
+    tol = 4 * math.sqrt(1 / (2 * n_eff))
+    assert np.all(np.abs(ratio - math.sqrt(1 - bias)) < tol), (ratio, h)
+    ss = tr.sample_stats
+    assert ss["diverging"].values.sum() == 0
+    acc = ss["acceptance"].values[0, -50:].mean()
+    assert 0.4 < acc < 0.75, acc  # the step adapts to MALA's 0.574
+    # thread-count independence of the MALA move (its uniforms are drawn serially)
+    short = dict(kw, n_steps=15)
+    numba.set_num_threads(2 if numba.config.NUMBA_NUM_THREADS >= 2 else 1)
+    t2 = geobayes.sample(model, seed=1, **short)
+    numba.set_num_threads(1)
+    t1 = geobayes.sample(model, seed=1, **short)
+    np.testing.assert_array_equal(t1.posterior["x"].values, t2.posterior["x"].values)
