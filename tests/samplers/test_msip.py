@@ -11,10 +11,10 @@ import math
 import numba
 import numpy as np
 import pytest
+from _stats import skip_without_posteriordb
 from scipy.special import gammaln
 
 import geobayes
-from _stats import skip_without_posteriordb
 from geobayes.math.mmd import embedding, mixture_c, mmd2_to_mixture, pack_mixture, prepare
 from geobayes.math.quadrature import axes_rule, mc_rule, radial_rule, spherical_rule
 from geobayes.models.base import Model
