@@ -24,10 +24,9 @@ import numpy as np
 from geobayes._loop import run_units
 from geobayes._preflight import check_run
 from geobayes._resume import STATE_GROUP, rng_from_json, state_dataset
-from geobayes.adaptation.mass_matrix import warmup_schedule
 from geobayes.adaptation.step_size import da_init
 from geobayes.errors import InitializationError
-from geobayes.samplers._chunk import run_chunk, welford_size
+from geobayes.samplers._chunk import run_chunk
 from geobayes.samplers._integrators import NONFINITE
 from geobayes.samplers.mala import langevin_proposal
 from geobayes.trace import build_trace
@@ -166,7 +165,7 @@ class _Chain:
             eps = _find_step_size(model, rng, self.x, lp, self.g, self.metric, 1.0)
         self.scal = np.array([lp, float(eps)])
         self.da = da_init(float(eps), method.target_accept)
-        self.welford = np.zeros(welford_size(d, method.metric == "dense"))
+        self.welford = np.zeros(method.welford_size(d))
         self.done = 0  # iterations completed (warmup first)
 
 
@@ -236,7 +235,7 @@ def sample_chains(
         )
         for c in range(chains)
     ]
-    flags_warm = warmup_schedule(warmup, method.adapt_step_size, method.adapt_mass_matrix)
+    flags_warm = method.warmup_flags(warmup)
     flags_all = np.concatenate([flags_warm, np.zeros(draws, dtype=np.int64)])
     params = np.ascontiguousarray(method.params_array(), dtype=np.float64)
     step = method.step_fn

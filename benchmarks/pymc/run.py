@@ -208,10 +208,12 @@ def _median_run(runs):
     return out
 
 
-def ess(name, draws, seed=1, peers=("nutpie", "pymc"), repeats=1):
+def ess(name, draws, seed=1, peers=("nutpie", "pymc"), repeats=1, variants=None):
     """ESS per second; ``repeats`` > 1 alternates geobayes and nutpie over seeds
     ``seed .. seed + repeats - 1`` (order reversed every other repetition) and reports
-    medians; ``pm.sample`` runs once."""
+    medians; ``pm.sample`` runs once.  ``variants`` (label -> method keyword arguments)
+    adds geobayes sides with other settings of the method, e.g.
+    ``{"geobayes single": {"step_size_adaptation": "single"}}``."""
     import pymc as pm
 
     import geobayes
@@ -235,11 +237,12 @@ def ess(name, draws, seed=1, peers=("nutpie", "pymc"), repeats=1):
         log_likelihood=False,
     )  # compile everything first
 
-    def run_geobayes(s):
+    def run_geobayes(s, kwargs=None):
         c0, w0 = time.process_time(), time.perf_counter()
         tr = geobayes.sample(
             model,
             method=method,
+            **(kwargs or {}),
             draws=draws,
             warmup=draws,
             chains=4,
@@ -261,6 +264,8 @@ def ess(name, draws, seed=1, peers=("nutpie", "pymc"), repeats=1):
         }
 
     sides = {"geobayes": run_geobayes}
+    for label, kwargs in (variants or {}).items():
+        sides[label] = lambda s, kwargs=kwargs: run_geobayes(s, kwargs)
     if "nutpie" in peers and _has("nutpie"):
         import nutpie
 
@@ -336,6 +341,14 @@ def main(argv=None):
     ap.add_argument("--ess-repeats", type=int, default=1, help="ess part: runs per side")
     ap.add_argument("--seed", type=int, default=1, help="ess part: first seed")
     ap.add_argument("--peers", nargs="*", default=["nutpie", "pymc"], help="ess part: peers run")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=JSON",
+        help="ess part: one more geobayes side with these method keyword arguments, e.g. "
+        """'single={"step_size_adaptation": "single"}' (repeatable)""",
+    )
     args = ap.parse_args(argv)
     path = Path(args.out)
     results = json.loads(path.read_text()) if path.is_file() else {}
@@ -349,8 +362,17 @@ def main(argv=None):
             r["compile"] = compile_times(name)
             print(name, "compile", json.dumps(r["compile"]), flush=True)
         if "ess" in args.part:
+            variants = {}
+            for v in args.variant:
+                label, _, kw = v.partition("=")
+                variants["geobayes " + label] = json.loads(kw)
             r["ess"] = ess(
-                name, args.draws, seed=args.seed, peers=args.peers, repeats=args.ess_repeats
+                name,
+                args.draws,
+                seed=args.seed,
+                peers=args.peers,
+                repeats=args.ess_repeats,
+                variants=variants,
             )
             print(name, "ess", json.dumps(r["ess"]), flush=True)
         path.write_text(json.dumps(results, indent=1))

@@ -5,7 +5,9 @@ windows that double in length starting at 25, and a fast terminal buffer (50); w
 ``75 + 25 + 50 > W`` the split is 15 % / 75 % / 10 % (Stan's rule).  Positions are
 accumulated (Welford) during each slow window; at its end the inverse mass matrix
 becomes the regularized variance ``n/(n+5) var + 1e-3 * 5/(n+5)`` and the step size
-adaptation restarts.
+adaptation restarts.  Options (``SamplerMethod.step_size_adaptation`` and
+``metric_adaptation``): restart dual averaging only after the first window, and the
+diagonal metric ``sqrt(var(x) / var(grad))`` of draws and gradients (nutpie's).
 
 The schedule is an int64 array of per-iteration flags (see ``ADAPT_*``) that the
 jitted chunk runner reads, so the loop needs no Python.
@@ -25,19 +27,37 @@ __all__ = [
     "ADAPT_STEP",
     "ADAPT_ACCUMULATE",
     "ADAPT_WINDOW_END",
+    "ADAPT_RESTART",
+    "ADAPT_GRAD",
     "welford_update",
     "welford_variance",
+    "welford_grad_update",
+    "welford_grad_metric",
     "welford_cov_update",
     "welford_covariance",
 ]
 
 ADAPT_STEP = 1  #: adapt the step size at this iteration
 ADAPT_ACCUMULATE = 2  #: add this iteration's position to the window's statistics
-ADAPT_WINDOW_END = 4  #: the slow window ends here: update the metric, restart step size
+ADAPT_WINDOW_END = 4  #: the slow window ends here: update the metric
+ADAPT_RESTART = 8  #: restart dual averaging here (Stan: at every window end)
+ADAPT_GRAD = 16  #: diagonal metric from draws and gradients (accumulate both; see below)
 
 
-def warmup_schedule(warmup: int, adapt_step_size: bool, adapt_mass_matrix: bool) -> np.ndarray:
+def warmup_schedule(
+    warmup: int,
+    adapt_step_size: bool,
+    adapt_mass_matrix: bool,
+    restart: str = "windows",
+    grad: bool = False,
+) -> np.ndarray:
     """Per-iteration adaptation flags for ``warmup`` iterations.
+
+    ``restart`` says where dual averaging restarts: ``"windows"`` at the end of every
+    slow window (Stan), ``"first"`` only at the end of the first one (one dual averaging
+    over the rest of the warmup, as nutpie's nuts-rs and PyMC).  ``grad`` marks the
+    accumulating iterations with ``ADAPT_GRAD`` (diagonal metric from draws and
+    gradients, :func:`welford_grad_metric`).
 
     Examples
     --------
@@ -45,7 +65,11 @@ def warmup_schedule(warmup: int, adapt_step_size: bool, adapt_mass_matrix: bool)
     >>> f = warmup_schedule(1000, True, True)
     >>> [int(i) for i in np.flatnonzero(f & 4)]
     [99, 149, 249, 449, 949]
+    >>> [int(i) for i in np.flatnonzero(warmup_schedule(1000, True, True, "first") & 8)]
+    [99]
     """
+    if restart not in ("windows", "first"):
+        raise ValueError(f"restart must be 'windows' or 'first', got {restart!r}")
     flags = np.zeros(warmup, dtype=np.int64)
     if adapt_step_size:
         flags |= ADAPT_STEP
@@ -66,6 +90,13 @@ def warmup_schedule(warmup: int, adapt_step_size: bool, adapt_mass_matrix: bool)
         flags[start:stop] |= ADAPT_ACCUMULATE
         flags[stop - 1] |= ADAPT_WINDOW_END
         start, size = stop, 2 * size
+    if grad:
+        flags[(flags & ADAPT_ACCUMULATE) != 0] |= ADAPT_GRAD
+    ends = np.flatnonzero(flags & ADAPT_WINDOW_END)
+    if restart == "windows":
+        flags[ends] |= ADAPT_RESTART
+    elif restart == "first" and ends.size:
+        flags[ends[0]] |= ADAPT_RESTART
     return flags
 
 
@@ -90,6 +121,40 @@ def welford_variance(w, out):
         for i in range(d):
             var = w[1 + d + i] / (n - 1.0)
             out[i] = (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0))
+    w[:] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def welford_grad_update(w, x, g):
+    """Add a draw ``x`` and its gradient ``g`` to ``w = [n, mean x, m2 x, mean g, m2 g]``."""
+    d = x.shape[0]
+    w[0] += 1.0
+    n = w[0]
+    for i in range(d):
+        delta = x[i] - w[1 + i]
+        w[1 + i] += delta / n
+        w[1 + d + i] += delta * (x[i] - w[1 + i])
+        delta = g[i] - w[1 + 2 * d + i]
+        w[1 + 2 * d + i] += delta / n
+        w[1 + 3 * d + i] += delta * (g[i] - w[1 + 2 * d + i])
+
+
+@njit(cache=True, nogil=True)
+def welford_grad_metric(w, metric):
+    """The diagonal metric ``sqrt(diag(M^-1))`` with ``M^-1 = sqrt(var(x) / var(grad))``
+    (nutpie's estimator; exact for a Gaussian with diagonal covariance, and between the
+    draw- and gradient-based scales otherwise); resets ``w``.  A coordinate whose draw or
+    gradient variance is not positive and finite keeps its metric."""
+    d = metric.shape[0]
+    n = w[0]
+    if n >= 3.0:
+        for i in range(d):
+            vx = w[1 + d + i]
+            vg = w[1 + 3 * d + i]
+            if vx > 0.0 and vg > 0.0 and math.isfinite(vx) and math.isfinite(vg):
+                r = math.sqrt(math.sqrt(vx / vg))  # (var x / var g)^(1/4)
+                if 1e-10 < r < 1e10:
+                    metric[i] = r
     w[:] = 0.0
 
 

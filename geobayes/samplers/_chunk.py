@@ -62,10 +62,14 @@ from numba import float64, int64, types
 from geobayes._lazy import lazy_njit
 from geobayes.adaptation.mass_matrix import (
     ADAPT_ACCUMULATE,
+    ADAPT_GRAD,
+    ADAPT_RESTART,
     ADAPT_STEP,
     ADAPT_WINDOW_END,
     welford_cov_update,
     welford_covariance,
+    welford_grad_metric,
+    welford_grad_update,
     welford_update,
     welford_variance,
 )
@@ -114,8 +118,11 @@ _CHUNK_SIG = int64(
 )
 
 
-def welford_size(dim: int, dense: bool) -> int:
-    """Length of the Welford state array the runner needs for a metric kind."""
+def welford_size(dim: int, dense: bool, grad: bool = False) -> int:
+    """Length of the Welford state array the runner needs for a metric kind (``grad``:
+    the diagonal metric from draws and gradients, which also accumulates gradients)."""
+    if grad:
+        return 1 + 4 * dim
     return 1 + dim + (dim * dim if dense else dim)
 
 
@@ -151,17 +158,22 @@ def run_chunk(
         if f & ADAPT_STEP:
             eps = da_update(da, row[2])
         if f & ADAPT_ACCUMULATE:
-            if dense:
+            if f & ADAPT_GRAD:
+                welford_grad_update(welford, xc, gc)
+            elif dense:
                 welford_cov_update(welford, xc)
             else:
                 welford_update(welford, xc)
         if f & ADAPT_WINDOW_END:
-            if dense:
+            if f & ADAPT_GRAD:
+                welford_grad_metric(welford, metric)
+            elif dense:
                 welford_covariance(welford, metric)
             else:
                 welford_variance(welford, metric)  # writes the variance = inverse mass ...
                 for k in range(d):
                     metric[k] = math.sqrt(metric[k])  # ... stored as its square root
+        if f & ADAPT_RESTART:
             da_restart(da, eps)
         if row[4] == BAD_GRADIENT:  # the model is broken: stop, hand back the point
             x[:] = xc
