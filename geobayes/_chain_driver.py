@@ -152,6 +152,8 @@ class _Chain:
             self.g = np.ascontiguousarray(saved["grad"], dtype=np.float64)
             self.scal = np.ascontiguousarray(saved["lp_step_size"], dtype=np.float64)
             self.da = np.ascontiguousarray(saved["dual_averaging"], dtype=np.float64)
+            if self.da.shape[0] == 9:  # a trace from before da[9] (count of the average)
+                self.da = np.append(self.da, self.da[4])
             self.metric = np.ascontiguousarray(saved["metric"], dtype=np.float64)
             self.welford = np.ascontiguousarray(saved["welford"], dtype=np.float64)
             self.done = int(saved["iteration"])

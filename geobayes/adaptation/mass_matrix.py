@@ -29,6 +29,7 @@ __all__ = [
     "ADAPT_WINDOW_END",
     "ADAPT_RESTART",
     "ADAPT_GRAD",
+    "ADAPT_RESTART_AVERAGE",
     "welford_update",
     "welford_variance",
     "welford_grad_update",
@@ -42,6 +43,7 @@ ADAPT_ACCUMULATE = 2  #: add this iteration's position to the window's statistic
 ADAPT_WINDOW_END = 4  #: the slow window ends here: update the metric
 ADAPT_RESTART = 8  #: restart dual averaging here (Stan: at every window end)
 ADAPT_GRAD = 16  #: diagonal metric from draws and gradients (accumulate both; see below)
+ADAPT_RESTART_AVERAGE = 32  #: restart only the dual-averaging average here
 
 
 def warmup_schedule(
@@ -55,7 +57,9 @@ def warmup_schedule(
 
     ``restart`` says where dual averaging restarts: ``"windows"`` at the end of every
     slow window (Stan), ``"first"`` only at the end of the first one (one dual averaging
-    over the rest of the warmup, as nutpie's nuts-rs and PyMC).  ``grad`` marks the
+    over the rest of the warmup, as nutpie's nuts-rs and PyMC) while at the later window
+    ends only its average restarts (``ADAPT_RESTART_AVERAGE``), so that the final step
+    size averages the iterates made with the final metric.  ``grad`` marks the
     accumulating iterations with ``ADAPT_GRAD`` (diagonal metric from draws and
     gradients, :func:`welford_grad_metric`).
 
@@ -97,6 +101,7 @@ def warmup_schedule(
         flags[ends] |= ADAPT_RESTART
     elif restart == "first" and ends.size:
         flags[ends[0]] |= ADAPT_RESTART
+        flags[ends[1:]] |= ADAPT_RESTART_AVERAGE
     return flags
 
 

@@ -1,17 +1,18 @@
 """Dual-averaging step-size adaptation (Nesterov 2009; Hoffman & Gelman 2014, Algorithm 5).
 
-State array ``da`` (float64, length 9)::
+State array ``da`` (float64, length 10)::
 
     da[0] log step size now          da[1] log step size averaged (the final one)
     da[2] h_bar (running error)      da[3] mu (shrinkage target, log(10 * eps0))
     da[4] m (iteration count)        da[5] target acceptance delta
     da[6] gamma                      da[7] t0          da[8] kappa
+    da[9] n (count of the average; equal to m unless only the average restarted)
 
 Update with acceptance statistic ``a``::
 
     m += 1;  h_bar = (1 - 1/(m + t0)) h_bar + (delta - a) / (m + t0)
     log_eps = mu - sqrt(m) / gamma * h_bar
-    log_eps_bar = m^-kappa log_eps + (1 - m^-kappa) log_eps_bar
+    n += 1;  log_eps_bar = n^-kappa log_eps + (1 - n^-kappa) log_eps_bar
 
 Defaults are Stan's: gamma = 0.05, t0 = 10, kappa = 0.75.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-__all__ = ["DualAveraging", "da_init", "da_update", "da_restart"]
+__all__ = ["DualAveraging", "da_init", "da_update", "da_restart", "da_restart_average"]
 
 
 @njit(cache=True)
@@ -36,6 +37,15 @@ def da_restart(da, step_size):
     da[2] = 0.0
     da[3] = math.log(10.0 * step_size)
     da[4] = 0.0
+    da[9] = 0.0
+
+
+@njit(cache=True)
+def da_restart_average(da):
+    """Restart only the average ``log_eps_bar`` (the iterate runs on), so that the final
+    step size averages only the iterates after this point (after a metric change)."""
+    da[1] = 0.0
+    da[9] = 0.0
 
 
 @njit(cache=True)
@@ -48,14 +58,15 @@ def da_update(da, accept_stat):
     eta = 1.0 / (m + da[7])
     da[2] = (1.0 - eta) * da[2] + eta * (da[5] - accept_stat)
     da[0] = da[3] - math.sqrt(m) / da[6] * da[2]
-    x = m ** (-da[8])
+    da[9] += 1.0
+    x = da[9] ** (-da[8])
     da[1] = x * da[0] + (1.0 - x) * da[1]
     return math.exp(da[0])
 
 
 def da_init(step_size: float, target: float, gamma=0.05, t0=10.0, kappa=0.75) -> np.ndarray:
     """A fresh dual-averaging state array for an initial ``step_size``."""
-    da = np.zeros(9)
+    da = np.zeros(10)
     da[5:9] = (target, gamma, t0, kappa)
     da_restart(da, step_size)
     return da

@@ -64,6 +64,7 @@ from geobayes.adaptation.mass_matrix import (
     ADAPT_ACCUMULATE,
     ADAPT_GRAD,
     ADAPT_RESTART,
+    ADAPT_RESTART_AVERAGE,
     ADAPT_STEP,
     ADAPT_WINDOW_END,
     welford_cov_update,
@@ -73,7 +74,7 @@ from geobayes.adaptation.mass_matrix import (
     welford_update,
     welford_variance,
 )
-from geobayes.adaptation.step_size import da_restart, da_update
+from geobayes.adaptation.step_size import da_restart, da_restart_average, da_update
 from geobayes.samplers._integrators import BAD_GRADIENT
 from geobayes.types import GENERATOR, LPG
 
@@ -175,6 +176,8 @@ def run_chunk(
                     metric[k] = math.sqrt(metric[k])  # ... stored as its square root
         if f & ADAPT_RESTART:
             da_restart(da, eps)
+        elif f & ADAPT_RESTART_AVERAGE:
+            da_restart_average(da)
         if row[4] == BAD_GRADIENT:  # the model is broken: stop, hand back the point
             x[:] = xc
             return -(i + 1)

@@ -59,15 +59,16 @@ class SamplerMethod:
     step_size_adaptation : {"stan", "single"}
         ``"stan"`` (default): dual averaging restarts at the end of every metric window
         and the final step size is its average over the last window (the terminal 50
-        iterations), as Stan does.  ``"single"``: it restarts only after the first
-        window and then runs through the rest of the warmup, as nutpie (nuts-rs) and
-        PyMC do.  Stan's short last run tends to end with a step size smaller than the
-        target asks for (realized acceptance 0.85-0.94 for a target of 0.8 on the
-        posteriordb models), ``"single"`` ends near the target (0.80-0.85) and takes
-        fewer gradients per draw on most posteriors; on posteriors with an abrupt
-        acceptance cliff (``kilpisjarvi_mod``, ``gp_pois_regr``) it can end with a step
-        size that is too large (many divergences, stuck chains), which is why it is not
-        the default.
+        iterations), as Stan does.  ``"single"``: one dual averaging restarted only
+        after the first window and run through the rest of the warmup (as nutpie's
+        nuts-rs and PyMC), its average restarted at each later window end so that the
+        final step size averages iterates made with the final metric.  Stan's short
+        restarted runs end with a step size below the one the target asks for (realized
+        acceptance 0.85-0.94 for a target of 0.8 on the posteriordb models, and 1.5-2x
+        the gradients per draw on some); ``"single"`` ends near the target (0.79-0.85)
+        and gives 1.1-1.5x the ESS per gradient on most of them, but, exactly on target,
+        more divergences on posteriors with funnels (``gp_pois_regr``, eight schools),
+        which is why it is not the default (benchmarks/pymc/RESULTS.md).
     metric_adaptation : {"draws", "grad"}
         How the diagonal metric is estimated in each window: ``"draws"`` (default,
         Stan's regularized variance of the draws) or ``"grad"``, nutpie's

@@ -8,7 +8,12 @@ import pytest
 from _stats import check_gaussian_trace
 
 import geobayes
-from geobayes.adaptation.mass_matrix import ADAPT_GRAD, ADAPT_RESTART, ADAPT_WINDOW_END
+from geobayes.adaptation.mass_matrix import (
+    ADAPT_GRAD,
+    ADAPT_RESTART,
+    ADAPT_RESTART_AVERAGE,
+    ADAPT_WINDOW_END,
+)
 from geobayes.models.gaussian import gaussian_from_moments
 from geobayes.samplers import NUTS
 
@@ -30,9 +35,12 @@ def test_schedules():
     ends = [99, 149, 249, 449, 949]
     assert np.flatnonzero(stan & ADAPT_WINDOW_END).tolist() == ends
     assert np.flatnonzero(stan & ADAPT_RESTART).tolist() == ends  # Stan: every window
-    assert not np.any(stan & ADAPT_GRAD)
+    assert not np.any(stan & (ADAPT_GRAD | ADAPT_RESTART_AVERAGE))
     assert np.flatnonzero(single & ADAPT_WINDOW_END).tolist() == ends  # same windows
     assert np.flatnonzero(single & ADAPT_RESTART).tolist() == [99]  # first window only
+    # ... and later only the average restarts: the final step size averages the iterates
+    # made with the final metric
+    assert np.flatnonzero(single & ADAPT_RESTART_AVERAGE).tolist() == ends[1:]
     assert np.array_equal((single & ADAPT_GRAD) != 0, (single & 2) != 0)  # accumulating
     # without metric adaptation there is no window, hence no restart, in either scheme
     assert not np.any(NUTS(adapt_mass_matrix=False).warmup_flags(500) & ADAPT_RESTART)
