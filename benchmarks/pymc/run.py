@@ -50,7 +50,7 @@ def _bare_loop():
     return loop
 
 
-def _hmc_cpu_per_grad(model, draws, seed):
+def _hmc_cpu_per_grad(model, draws, seed, method="hmc"):
     """CPU seconds per gradient of geobayes HMC, fixed costs cancelled.
 
     Two runs differing only in ``draws`` (same warmup, one chain, one thread): the
@@ -64,7 +64,7 @@ def _hmc_cpu_per_grad(model, draws, seed):
         t0 = time.process_time()
         tr = geobayes.sample(
             model,
-            method="hmc",
+            method=method,
             draws=n,
             warmup=200,
             chains=1,
@@ -135,6 +135,60 @@ def gradient(name, repeats, draws):
         out["builtin_hmc_per_grad_us"] = 1e6 * min(b_hmc)
         out["builtin_hmc_minus_bare_us"] = 1e6 * (min(b_hmc) - min(b_bare))
     return out
+
+
+def floor(name, repeats, draws):
+    """The floor of the gradient-overhead ratio: HMC's own work per gradient.
+
+    The same HMC measurement as :func:`gradient` on a *null* model of the same dimension
+    (log density 0, gradient a fresh zero vector: the allocation a compiled model makes
+    too), with a fixed step size and metric (a flat density would send dual averaging to
+    huge steps): per-gradient CPU time of HMC minus one bare call of the null function is
+    the leapfrog arithmetic and the step's bookkeeping.  With the bare PyTensor call
+    ``b`` and the data-unpacking wrapper ``w`` of the PyMC model, the floor of the ratio
+    is ``(w + hmc_own) / b`` (``(b + hmc_own) / b`` if unpacking were free).
+    """
+    import numba
+
+    import geobayes
+    from benchmarks.pymc.models import MODELS
+    from geobayes.samplers import HMC
+
+    model = geobayes.Model.from_pymc(MODELS[name]())
+    d = model.dim
+
+    @numba.njit
+    def null_lpg(theta, fdata, idata):
+        return 0.0, np.zeros(theta.shape[0])
+
+    null = geobayes.Model(
+        null_lpg,
+        {"x": (d,)},
+        name="null",
+        data=(np.zeros(1), np.zeros(1, dtype=np.int64)),
+        description=f"log density 0, gradient 0, dim {d}",
+    )
+    method = HMC(step_size=0.1, adapt_step_size=False, adapt_mass_matrix=False)
+    loop = _bare_loop()
+    x = np.zeros(d)
+    args = (null.fdata, null.idata)
+    loop(null.lpg, x.copy(), 10, args)
+    _hmc_cpu_per_grad(null, draws, seed=0, method=method)  # first calls' one-time costs
+    n_bare = 2_000_000
+    bare, hmc = [], []
+    for r in range(repeats):
+        t0 = time.process_time()
+        loop(null.lpg, x.copy(), n_bare, args)
+        bare.append((time.process_time() - t0) / n_bare)
+        hmc.append(_hmc_cpu_per_grad(null, draws, seed=r, method=method))
+    return {
+        "dim": d,
+        "null_bare_us": 1e6 * min(bare),
+        "null_hmc_per_grad_us": 1e6 * min(hmc),
+        "hmc_own_us": 1e6 * (min(hmc) - min(bare)),
+        "bare_all_us": [1e6 * v for v in bare],
+        "hmc_all_us": [1e6 * v for v in hmc],
+    }
 
 
 _COMPILE_SNIPPETS = {
@@ -358,6 +412,9 @@ def main(argv=None):
         if "gradient" in args.part:
             r["gradient"] = gradient(name, args.repeats, draws=max(200, args.draws // 2))
             print(name, "gradient", json.dumps(r["gradient"]), flush=True)
+        if "floor" in args.part:
+            r["floor"] = floor(name, args.repeats, draws=max(20_000, args.draws * 20))
+            print(name, "floor", json.dumps(r["floor"]), flush=True)
         if "compile" in args.part:
             r["compile"] = compile_times(name)
             print(name, "compile", json.dumps(r["compile"]), flush=True)

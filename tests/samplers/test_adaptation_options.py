@@ -73,3 +73,29 @@ def test_bad_options():
         NUTS(metric="dense", metric_adaptation="grad")
     with pytest.raises(ValueError, match="step_size_adaptation"):
         geobayes.sample("gaussian", method="hmc", step_size_adaptation=1, progress=False)
+
+
+def test_resume_with_the_options_and_from_an_old_state(monkeypatch):
+    """A run with both options interrupted between two metric windows (ends 99 and 109 for
+    160 warmup iterations) and resumed equals the uninterrupted one bit for bit; so does a
+    Stan run interrupted in the terminal window and resumed from a state saved before the
+    average's own count existed (9 entries)."""
+    from test_resume import _assert_same, _interrupt_after
+
+    model = geobayes.models.get("eight_schools")
+    kw = dict(draws=20, warmup=160, chains=2, seed=7, progress=False, save_warmup=True, cores=1)
+    for method, stop, old_state in (
+        (NUTS(step_size_adaptation="single", metric_adaptation="grad"), 105, False),
+        (NUTS(), 115, True),
+    ):
+        full = geobayes.sample(model, method, **kw)
+        _interrupt_after(monkeypatch, stop, kw["chains"])
+        with pytest.warns(UserWarning, match="interrupted during warmup"):
+            part = geobayes.sample(model, method, **kw)
+        monkeypatch.undo()
+        if old_state:
+            state = part["sampler_state"].to_dataset()
+            state = state.isel(da_dim=slice(0, 9))
+            part["sampler_state"] = state
+        resumed = geobayes.sample(model, resume=part, progress=False)
+        _assert_same(full, resumed)
