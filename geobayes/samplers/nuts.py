@@ -431,6 +431,12 @@ class NUTS(SamplerMethod):
     inv_mass : array of shape (dim,) or (dim, dim), optional
         Initial inverse mass matrix (default identity); a matrix needs
         ``metric="dense"`` and must be symmetric positive definite.
+    step_size_adaptation : {"stan", "single"}
+        Stan's dual averaging restarted at every metric window (default), or one run
+        through the warmup as nutpie does; see :class:`geobayes.samplers.base.SamplerMethod`.
+    metric_adaptation : {"draws", "grad"}
+        Diagonal metric from the draws' variances (Stan, default) or nutpie's
+        ``sqrt(var(draws) / var(gradients))``.
 
     Examples
     --------
