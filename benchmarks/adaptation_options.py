@@ -9,7 +9,9 @@ needs no timing lock.  Option sets:
 * ``stan``: the default (dual averaging restarted at every metric window, draw variances);
 * ``single``: ``step_size_adaptation="single"``;
 * ``grad``: ``metric_adaptation="grad"``;
-* ``single+grad``: both.
+* ``single+grad``: both;
+* ``single@0.85``: ``single`` with ``target_accept=0.85`` (a default candidate keeping a
+  margin on funnels).
 
 Models: ``gaussian_100``, the posteriordb names of :mod:`benchmarks.nuts_vs_numpyro`, and
 ``pymc:NAME`` for the PyMC models of :mod:`benchmarks.pymc.models` (needs PyMC).
@@ -33,6 +35,7 @@ OPTIONS = {
     "single": {"step_size_adaptation": "single"},
     "grad": {"metric_adaptation": "grad"},
     "single+grad": {"step_size_adaptation": "single", "metric_adaptation": "grad"},
+    "single@0.85": {"step_size_adaptation": "single", "target_accept": 0.85},
 }
 
 
