@@ -43,6 +43,18 @@ one bandwidth, bandwidth = median nearest-neighbour distance of the current part
 ``backtrack=True`` halves ``eta`` until ``log G = log v0' (K + tau I)^-1 v0`` does not
 decrease (``MMD^2 = c - G/Z^2``: monotone MMD for deterministic estimators).
 
+Scale-aware defaults (``precondition=True``, adaptive bandwidth; added after posteriordb's
+arK, eight schools and gp_pois_regr defeated the isotropic kernel): the kernel acts on
+coordinates divided by ``sc_k = max(sd_k, 1/rms_k(grad log pi~))`` (the particles' spread,
+floored by the target's local scale), refreshed with the bandwidth at iterations 0, 1, 2, 4,
+8 and every ``bandwidth_every``; this is exact MSIP for the Gaussian kernel of covariance
+``sigma^2 diag(sc^2)``, so ``Z``-invariance and the fixed-point derivation are unchanged.
+Where one inner node carries (nearly) all of a particle's softmax mass (sum of squares >
+0.5: the rule does not resolve the target at this bandwidth, e.g. a start far in a steep
+tail) the gradient-informed estimate is replaced by the gradient-free one, and when no
+inner node of any particle has a finite density the adaptive bandwidth is halved (up to 40
+times) before the run stops with an error.
+
 Examples
 --------
 >>> import geobayes
