@@ -44,16 +44,20 @@ one bandwidth, bandwidth = median nearest-neighbour distance of the current part
 decrease (``MMD^2 = c - G/Z^2``: monotone MMD for deterministic estimators).
 
 Scale-aware defaults (``precondition=True``, adaptive bandwidth; added after posteriordb's
-arK, eight schools and gp_pois_regr defeated the isotropic kernel): the kernel acts on
-coordinates divided by ``sc_k = max(sd_k, 1/rms_k(grad log pi~))`` (the particles' spread,
-floored by the target's local scale), refreshed with the bandwidth at iterations 0, 1, 2, 4,
-8 and every ``bandwidth_every``; this is exact MSIP for the Gaussian kernel of covariance
-``sigma^2 diag(sc^2)``, so ``Z``-invariance and the fixed-point derivation are unchanged.
-Where one inner node carries (nearly) all of a particle's softmax mass (sum of squares >
-0.5: the rule does not resolve the target at this bandwidth, e.g. a start far in a steep
-tail) the gradient-informed estimate is replaced by the gradient-free one, and when no
-inner node of any particle has a finite density the adaptive bandwidth is halved (up to 40
-times) before the run stops with an error.
+arK, eight schools and gp_pois_regr defeated the isotropic kernel): at each refresh of the
+bandwidth (iterations 0, 1, 2, 4, 8, then every ``bandwidth_every``) the coordinate scales
+``sc_k = max(sd_k, 1/rms_k(grad log pi~))`` (the particles' spread, floored by the target's
+local scale) are computed, and when they differ by more than a factor 10 the kernel acts
+on ``x / sc`` -- exact MSIP for the Gaussian kernel of covariance ``sigma^2 diag(sc^2)``,
+so ``Z``-invariance and the fixed-point derivation are unchanged; otherwise it stays
+isotropic (preconditioning a well-scaled 10-D Gaussian made 2 of 5 runs blow up).
+A gradient-informed shift longer, in the kernel's coordinates, than the farthest inner
+node means the rule does not resolve the target at this bandwidth (a particle far in a
+steep tail, where ``sigma^2 grad`` at the best node points anywhere); that particle takes
+the gradient-free estimate instead.  When no inner node of any particle has a finite
+density the adaptive bandwidth is halved (at the current particles up to 40 times; after
+a move, the move is refused and the next iteration uses half the bandwidth) before the run
+stops with an error.
 
 Examples
 --------
@@ -104,8 +108,8 @@ _A_ITER, _A_SIGMA, _A_LOGG, _A_VALID, _A_C, _A_CSIGMA = range(6)
 _A_HEADER = 8
 # after the header: log v0 (N), m (N d), T (N d), then the coordinate scales s (d)
 _SIGMA_HALVINGS = 40  # adaptive bandwidth halved up to this often when no node has a density
+_SCALE_RATIO = 10.0  # precondition only when the coordinate scales differ more than this
 _EARLY_REFRESH = 16  # bandwidth/scales also refreshed at iterations 1, 2, 4, 8 (< this)
-_UNRESOLVED = 0.5  # GI falls back to GF where the inner softmax's sum of squares exceeds this
 
 #: Fatal status codes of the step.
 STATUS_SINGULAR = 1
@@ -207,16 +211,22 @@ def _embed_one(y, m_out, sigma, sc, lpg, fdata, idata, params, est, prep, work):
         return -np.inf, q_n
     tot = work[q_n]
     work[q_n] = 0.0
-    if gi and params[_P_PRECOND] > 0.0:
-        # one node carries (nearly) all the mass: the rule does not resolve the target at
-        # this bandwidth (a particle far in a steep tail), and sigma^2 grad there points
-        # anywhere; take the gradient-free estimate (towards the best nodes) instead
-        s2 = 0.0
+    if gi:
+        # an implausible gradient-informed shift, longer (in the kernel's coordinates) than
+        # the farthest inner node: the rule does not resolve the target at this bandwidth
+        # (a particle far in a steep tail, where sigma^2 grad at the best node points
+        # anywhere); take the gradient-free estimate (towards the best nodes) instead
+        r2 = 0.0
+        zmax = 0.0
+        for k in range(d):
+            t = m_out[k] / (tot * sigma * sc[k])
+            r2 += t * t
         for q in range(q_n):
-            if work[q] > -np.inf:
-                e = math.exp(work[q] - amax) / tot
-                s2 += e * e
-        if s2 > _UNRESOLVED:
+            zz = 0.0
+            for k in range(d):
+                zz += params[z0 + q * d + k] ** 2
+            zmax = max(zmax, zz)
+        if r2 > zmax:
             for k in range(d):
                 m_out[k] = 0.0
             for q in range(q_n):
@@ -596,6 +606,13 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
     ):
         if precond:
             evals += _refresh_scales(x, sc, lpg, fdata, idata)
+            lo = np.inf
+            hi = 0.0
+            for k in range(d):
+                lo = min(lo, sc[k])
+                hi = max(hi, sc[k])
+            if hi < _SCALE_RATIO * lo:  # well scaled: keep the isotropic kernel
+                sc[:] = 1.0
             aux[_A_VALID] = 0.0
             aux[_A_CSIGMA] = -1.0
         s = median_nn_distance(_scaled(x, sc))
@@ -660,6 +677,19 @@ def msip_step(rng, x, w, aux, lpg, fdata, idata, params, stats):
         evals += _embed_all(xn, lv0n, mmn, sigma, sc, lpg, fdata, idata, params)
         kmat = rbf_gram(_scaled(xn, sc), sigma)
         status, log_g, tau, div = _weigh(xn, lv0n, mmn, kmat, tau0, ttn, wn)
+        if status == STATUS_NO_DENSITY and sigma_fixed <= 0.0 and sigma > 1e-12:
+            # the move left every inner node without a density: stay, and halve the
+            # adaptive bandwidth for the next iteration
+            aux[_A_SIGMA] = 0.5 * sigma
+            aux[_A_VALID] = 0.0
+            aux[_A_ITER] = it + 1
+            stats[0] = 1.0
+            stats[1] = evals
+            stats[N_FIXED_STATS] = math.nan
+            stats[N_FIXED_STATS + 1] = aux[_A_LOGG]
+            stats[N_FIXED_STATS + 2] = sigma
+            stats[N_FIXED_STATS + 3] = tau
+            return 0
         if status != 0:
             stats[0] = 1.0
             stats[1] = evals
@@ -750,7 +780,8 @@ class MSIP(ParticleMethod):
         Apply a random rotation (from the replicate's seed) to the inner rule.
     precondition : bool
         With the adaptive bandwidth (default), let the kernel act on coordinates
-        standardized by the particles' per-coordinate standard deviation ``sc``: its
+        standardized by ``sc`` (the particles' per-coordinate spread floored by the
+        target's local scale) when those scales differ by more than a factor 10: its
         covariance is ``sigma^2 diag(sc^2)``, the inner rule is scaled the same way, the
         displacement cap is measured in those coordinates and ``sc`` is refreshed with the
         bandwidth (default True).  One isotropic bandwidth cannot serve a posterior whose
