@@ -83,6 +83,31 @@ def _given_points(initial_points, chains, method, model):
     return list(arr)
 
 
+def _check_state_layout(method, model, n, d, auxs, params, n_stats) -> None:
+    """Refuse a ``sampler_state`` whose arrays do not have this version's layout.
+
+    The step kernels index ``aux`` and ``params`` by position without bounds checks, so a
+    state written by another version of the method (whose layout differed) must not reach
+    them.
+    """
+    want_aux = len(method.initial_aux(n, d))
+    want_params = len(method.params_array(model, np.random.default_rng(0)))
+    want_stats = len(method.all_stat_names)
+    got = (
+        {len(a) for a in auxs},
+        {len(p) for p in params},
+        n_stats,
+    )
+    if got != ({want_aux}, {want_params}, want_stats):
+        raise ValueError(
+            f"resume: this trace's sampler_state does not have the layout of this version of "
+            f"{method.name} (state, parameter and statistics lengths "
+            f"{sorted(got[0])}, {sorted(got[1])}, {got[2]}; expected {want_aux}, "
+            f"{want_params}, {want_stats}): it was written by another geobayes version; "
+            "resume it with that version, or start a new run"
+        )
+
+
 def sample_particles(
     model,
     method,
@@ -132,6 +157,7 @@ def sample_particles(
             return [np.ascontiguousarray(a, dtype=np.float64) for a in resume_state[name].values]
 
         xs, ws, auxs, params = arrays("position"), arrays("weight"), arrays("aux"), arrays("params")
+        _check_state_layout(method, model, n, d, auxs, params, resume_state["stats"].shape[-1])
         rngs = [rng_from_json(str(r)) for r in resume_state["rng_state"].values]
         stats[:, :first] = resume_state["stats"].values
         if n_hist:

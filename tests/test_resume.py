@@ -148,6 +148,18 @@ def test_particle_run_interrupted_and_resumed_equals_uninterrupted(
         geobayes.sample(model, resume=full, n_particles=10, n_steps=15, progress=False)
 
 
+@pytest.mark.parametrize("dim", ["aux_dim", "param_dim", "stat"])
+def test_particle_resume_refuses_a_state_of_another_layout(dim):
+    """A state written by another version (shorter aux/params/stats, as SHK's before its
+    MALA move) never reaches the kernels, which index it without bounds checks."""
+    model = geobayes.models.get("gaussian", dim=2)
+    t = geobayes.sample(model, "shk", n_particles=10, n_steps=3, chains=1, seed=0, progress=False)
+    state = t["sampler_state"].to_dataset()
+    t["sampler_state"] = xr.DataTree(state.isel({dim: slice(0, state.sizes[dim] - 2)}))
+    with pytest.raises(ValueError, match="layout of this version of shk"):
+        geobayes.sample(model, resume=t, n_steps=5, progress=False)
+
+
 def test_resume_bad_input():
     model = geobayes.models.get("gaussian", dim=3)
     t = geobayes.sample(model, "hmc", draws=20, warmup=20, chains=1, seed=0, progress=False)
