@@ -570,8 +570,12 @@ def test_badly_scaled_gaussian_with_the_default_move():
     assert 0.4 < acc < 0.75, acc  # the step adapts to MALA's 0.574
     # thread-count independence of the MALA move (its uniforms are drawn serially)
     short = dict(kw, n_steps=15)
-    numba.set_num_threads(2 if numba.config.NUMBA_NUM_THREADS >= 2 else 1)
-    t2 = geobayes.sample(model, seed=1, **short)
-    numba.set_num_threads(1)
-    t1 = geobayes.sample(model, seed=1, **short)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2 if numba.config.NUMBA_NUM_THREADS >= 2 else 1)
+        t2 = geobayes.sample(model, seed=1, **short)
+        numba.set_num_threads(1)
+        t1 = geobayes.sample(model, seed=1, **short)
+    finally:
+        numba.set_num_threads(before)  # later tests run with the process's thread count
     np.testing.assert_array_equal(t1.posterior["x"].values, t2.posterior["x"].values)
