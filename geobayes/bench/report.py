@@ -153,7 +153,9 @@ def plot_ess_per_s(records, path) -> None:
     groups = _groups(records)
     models = sorted({m for m, _ in groups})
     methods = sorted({k for _, k in groups})
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(models) * max(1, len(methods)) / 2), 3.6))
+    # readable at any grid size: the width grows with the bars up to a page, then they thin
+    width_in = min(16.0, max(5.0, 0.25 * len(models) * max(1, len(methods))))
+    fig, ax = plt.subplots(figsize=(width_in, 4.5))
     width = 0.8 / max(len(methods), 1)
     for j, meth in enumerate(methods):
         vals = [
@@ -161,10 +163,13 @@ def plot_ess_per_s(records, path) -> None:
             for mo in models
         ]
         ax.bar(np.arange(len(models)) + j * width, vals, width, label=meth, color=f"C{j}")
-    ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models, rotation=20, fontsize=8)
+    labels = [m.split("-")[0] for m in models]  # posteriordb names: the posterior's part
+    if len(set(labels)) < len(labels):
+        labels = models
+    ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, labels, rotation=20, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("min bulk ESS per second")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

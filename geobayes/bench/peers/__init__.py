@@ -34,7 +34,8 @@ class Peer:
         missing = [p for p in self.packages if importlib.util.find_spec(p) is None]
         if missing:
             raise ValueError(
-                f"method {self.name!r} needs {', '.join(missing)}, which is not installed: "
+                f"method {self.name!r} needs {', '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not installed: "
                 "pip install 'geobayes[peers]' (peers are optional)"
             )
 
