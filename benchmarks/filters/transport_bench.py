@@ -176,9 +176,7 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
                 methods = [
                     (
                         "transport loc 4",
-                        TransportFilter(
-                            N, inflation=1.0, localization_radius=4.0
-                        ),
+                        TransportFilter(N, inflation=1.0, localization_radius=4.0),
                     ),
                     (
                         "LETKF loc 4",

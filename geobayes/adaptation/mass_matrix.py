@@ -105,16 +105,21 @@ def warmup_schedule(
     return flags
 
 
+@njit(cache=True, nogil=True)
+def _welford_add(w, off, x, n):
+    """Welford step of ``x`` into ``w[off:off + d]`` (mean) and ``w[off + d:off + 2d]`` (m2)."""
+    d = x.shape[0]
+    for i in range(d):
+        delta = x[i] - w[off + i]
+        w[off + i] += delta / n
+        w[off + d + i] += delta * (x[i] - w[off + i])
+
+
 @njit(cache=True)
 def welford_update(w, x):
     """Add ``x`` to Welford statistics ``w = [n, mean (d), m2 (d)]`` (one flat array)."""
-    d = x.shape[0]
     w[0] += 1.0
-    n = w[0]
-    for i in range(d):
-        delta = x[i] - w[1 + i]
-        w[1 + i] += delta / n
-        w[1 + d + i] += delta * (x[i] - w[1 + i])
+    _welford_add(w, 1, x, w[0])
 
 
 @njit(cache=True)
@@ -132,16 +137,9 @@ def welford_variance(w, out):
 @njit(cache=True, nogil=True)
 def welford_grad_update(w, x, g):
     """Add a draw ``x`` and its gradient ``g`` to ``w = [n, mean x, m2 x, mean g, m2 g]``."""
-    d = x.shape[0]
     w[0] += 1.0
-    n = w[0]
-    for i in range(d):
-        delta = x[i] - w[1 + i]
-        w[1 + i] += delta / n
-        w[1 + d + i] += delta * (x[i] - w[1 + i])
-        delta = g[i] - w[1 + 2 * d + i]
-        w[1 + 2 * d + i] += delta / n
-        w[1 + 3 * d + i] += delta * (g[i] - w[1 + 2 * d + i])
+    _welford_add(w, 1, x, w[0])
+    _welford_add(w, 1 + 2 * x.shape[0], g, w[0])
 
 
 @njit(cache=True, nogil=True)

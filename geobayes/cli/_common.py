@@ -133,9 +133,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """The help layout of every command.
 
     Defaults are shown only where there is one worth showing (no ``(default: None)`` or
-    ``(default: False)``, and not twice where the help states its own); descriptions and epilogs are wrapped to the terminal paragraph
-    by paragraph, while indented lines (examples) and lines under a ``something:`` heading
-    keep their layout.
+    ``(default: False)``, and not twice where the help states its own); descriptions and
+    epilogs are wrapped to the terminal paragraph by paragraph, while indented lines
+    (examples) and lines under a ``something:`` heading keep their layout.
     """
 
     def _get_help_string(self, action):

@@ -275,6 +275,22 @@ def kde_blob_term(x, h, include_self, log_rho, out, cutoff, per_h):
         out[order[p]] = math.exp(tmp[p])
 
 
+@njit(cache=True, nogil=True)
+def column_sd(x, k, ddof):
+    """Standard deviation of coordinate ``k`` over the particles ``x`` (rows), with divisor
+    ``max(n - ddof, 1)``: the spread every particle method scales by."""
+    n = x.shape[0]
+    m = 0.0
+    for i in range(n):
+        m += x[i, k]
+    m /= n
+    v = 0.0
+    for i in range(n):
+        t = x[i, k] - m
+        v += t * t
+    return math.sqrt(v / max(n - ddof, 1))
+
+
 @lazy_njit(void(float64[:, ::1], float64, float64[::1]), cache=True, nogil=True)
 def silverman_bandwidth(x, h_scale, out):
     """Per-coordinate rule-of-thumb widths ``h_scale * sd_k * (4/((d+2)N))^(1/(d+4))``.
@@ -286,15 +302,7 @@ def silverman_bandwidth(x, h_scale, out):
     factor = h_scale * (4.0 / ((d + 2.0) * n)) ** (1.0 / (d + 4.0))
     big = 0.0
     for k in range(d):
-        m = 0.0
-        for i in range(n):
-            m += x[i, k]
-        m /= n
-        v = 0.0
-        for i in range(n):
-            t = x[i, k] - m
-            v += t * t
-        sd = math.sqrt(v / max(n - 1, 1))
+        sd = column_sd(x, k, 1)
         out[k] = sd
         if sd > big:
             big = sd

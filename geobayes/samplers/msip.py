@@ -79,6 +79,7 @@ import numpy as np
 from numba import float64, int64, njit, types
 
 from geobayes._lazy import lazy_njit
+from geobayes.math.kde import column_sd
 from geobayes.math.kernels import median_nn_distance, rbf_gram
 from geobayes.math.mmd import embedding, mixture_c, pack_mixture, prepare
 from geobayes.math.quadrature import axes_rule, mc_rule, spherical_rule
@@ -555,14 +556,7 @@ def _refresh_scales(x, sc, lpg, fdata, idata):
             for k in range(d):
                 g2[k] += g[k] * g[k]
     for k in range(d):
-        mean = 0.0
-        for i in range(n):
-            mean += x[i, k]
-        mean /= n
-        v = 0.0
-        for i in range(n):
-            v += (x[i, k] - mean) ** 2
-        sd = math.sqrt(v / n)
+        sd = column_sd(x, k, 0)
         if m > 0 and g2[k] > 0.0:
             sd = max(sd, 1.0 / math.sqrt(g2[k] / m))
         if sd > 0.0 and math.isfinite(sd):

@@ -104,7 +104,13 @@ import numpy as np
 from numba import boolean, float64, int64, njit, prange, types, void  # noqa: F401
 
 from geobayes._lazy import lazy_njit
-from geobayes.math.kde import kde_blob_term, kde_log_density, knn_bandwidth, silverman_bandwidth
+from geobayes.math.kde import (
+    column_sd,
+    kde_blob_term,
+    kde_log_density,
+    knn_bandwidth,
+    silverman_bandwidth,
+)
 from geobayes.samplers._population import N_FIXED_STATS, POP_STEP_SIG
 from geobayes.samplers.particle import ParticleMethod
 from geobayes.types import GENERATOR, LPG
@@ -572,19 +578,13 @@ def _spread(x, g, sc):
     """
     n, d = x.shape
     for k in range(d):
-        mean = 0.0
         g2 = 0.0
         m = 0
         for i in range(n):
-            mean += x[i, k]
             if math.isfinite(g[i, k]):
                 g2 += g[i, k] * g[i, k]
                 m += 1
-        mean /= n
-        v = 0.0
-        for i in range(n):
-            v += (x[i, k] - mean) ** 2
-        sd = math.sqrt(v / n)
+        sd = column_sd(x, k, 0)
         if m > 0 and g2 > 0.0:
             sd = min(sd, 1.0 / math.sqrt(g2 / m))
         if sd > 0.0 and math.isfinite(sd):
