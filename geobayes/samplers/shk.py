@@ -228,8 +228,9 @@ def shk_preconditioned_move(x, lp, g, z, u, eps, metropolis, lpg, fdata, idata):
     n, d = x.shape
     acc = np.zeros(n, dtype=np.int64)
     bad = np.zeros(n, dtype=np.int64)
+    proposals = np.empty((n, d))  # one allocation per move, not one per particle
     for i in prange(n):
-        xp = np.empty(d)
+        xp = proposals[i]
         fwd = 0.0
         for k in range(d):
             xp[k] = x[i, k] + eps[k] * g[i, k] + math.sqrt(2.0 * eps[k]) * z[i, k]
