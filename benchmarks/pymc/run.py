@@ -85,9 +85,11 @@ def gradient(name, repeats, draws):
     model = geobayes.Model.from_pymc(MODELS[name]())
     b = model._builder
     jit_fn = b.jit_fns["lpg"]
-    args = tuple(np.ascontiguousarray(v) for v in b.node_values())
+    # the wrapper's input types (np.ascontiguousarray would make a 0-d input 1-d and so
+    # time another specialisation of PyTensor's function)
     args = tuple(
-        v.astype(np.int64) if v.dtype.kind in "biu" else v.astype(np.float64) for v in args
+        np.require(v, np.int64 if v.dtype.kind in "biu" else np.float64, "C")
+        for v in b.node_values()
     )
     loop = _bare_loop()
     x = model.initial_point(np.random.default_rng(0))

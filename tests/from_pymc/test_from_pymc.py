@@ -58,6 +58,22 @@ def test_eight_schools_equals_builtin(eight):
     _same_up_to_constant(eight, eight_schools(), rng.normal(scale=2.0, size=(20, 10)))
 
 
+def test_wrapper_inlines_the_graph_function(eight):
+    """The LPG wrapper inlines PyTensor's graph function (no call layer) and equals it."""
+    from geobayes.models.from_pymc import _graph_function
+
+    b = eight._builder
+    jit_fn = b.jit_fns["lpg"]
+    assert _graph_function(jit_fn, len(b.input_kinds) + 1) is not jit_fn  # the inlined path
+    args = [
+        np.asarray(v, dtype=np.int64 if v.dtype.kind in "biu" else float) for v in b.node_values()
+    ]
+    x = np.random.default_rng(2).normal(size=10)
+    lp, g = eight.lpg(x, eight.fdata, eight.idata)
+    out = jit_fn(x, *args)
+    assert lp == float(out[0]) and np.array_equal(g, out[1])
+
+
 def test_data_travel_as_data(eight):
     """New data reuse the compiled function; the log density follows the data."""
     assert "y" in eight.lifted and "sigma" in eight.lifted
