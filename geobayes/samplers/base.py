@@ -68,11 +68,15 @@ class SamplerMethod:
         the gradients per draw on some); ``"single"`` ends near the target (0.79-0.85)
         and gives 1.1-1.5x the ESS per gradient on most of them, but, exactly on target,
         more divergences on posteriors with funnels (``gp_pois_regr``, eight schools),
-        which is why it is not the default (benchmarks/pymc/RESULTS.md).
+        which is why it is not the default (benchmarks/pymc/RESULTS.md; with
+        ``target_accept=0.85`` still 6x the divergences on ``gp_pois_regr``).
     metric_adaptation : {"draws", "grad"}
         How the diagonal metric is estimated in each window: ``"draws"`` (default,
         Stan's regularized variance of the draws) or ``"grad"``, nutpie's
-        ``M^-1 = sqrt(var(draws) / var(gradients))`` (diagonal metric only).
+        ``M^-1 = sqrt(var(draws) / var(gradients))`` (diagonal metric only).  With
+        ``"single"`` it reaches nutpie's ESS per gradient on regression-type models, but
+        it takes 5x larger steps on the ``gp_pois_regr`` funnel, where a chain stuck in
+        one of 5 four-chain runs.
     """
 
     step_size: float | None = None
