@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from geobayes._loop import run_units
 from geobayes._memory import FLOAT, format_bytes, require
 from geobayes._resume import STATE_GROUP, particle_state_dataset, rng_from_json
-from geobayes.errors import InitializationError
+from geobayes.errors import InitializationError, UnstableQuadratureWarning
 from geobayes.samplers._population import run_population
 from geobayes.trace import build_particle_trace
 
@@ -228,4 +228,9 @@ def sample_particles(
     tree[STATE_GROUP] = particle_state_dataset(
         rngs, xs, ws, auxs, params, stats, names, done, n_steps_requested=n_steps
     )
+    message = method.result_warning(np.stack(xs), np.stack(ws), model)
+    if message is not None:
+        import warnings
+
+        warnings.warn(UnstableQuadratureWarning(message), stacklevel=3)
     return tree

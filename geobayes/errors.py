@@ -1,6 +1,11 @@
 """Exceptions with messages meant for users."""
 
-__all__ = ["GeobayesError", "InitializationError", "InsufficientMemoryError"]
+__all__ = [
+    "GeobayesError",
+    "InitializationError",
+    "InsufficientMemoryError",
+    "UnstableQuadratureWarning",
+]
 
 
 class GeobayesError(ValueError):
@@ -15,4 +20,12 @@ class InsufficientMemoryError(GeobayesError, MemoryError):
     """A run would need more memory than the machine has; raised before allocating.
 
     Both a ``ValueError`` (the request is too large) and a ``MemoryError``.
+    """
+
+
+class UnstableQuadratureWarning(UserWarning):
+    """A signed quadrature rule (MSIP) ended with weights too wild to trust its moments.
+
+    Raised as a warning after the run (the trace is returned): the rule's negative weights
+    carry a large share of its mass, or a weighted variance came out at or below zero.
     """

@@ -148,3 +148,24 @@ def test_top_level_exports():
     assert {"filter", "hgf", "filters"} <= set(dir(geobayes))
     with pytest.raises(AttributeError):
         geobayes.nonexistent  # noqa: B018
+
+
+def test_warnings_print_as_one_line(monkeypatch, capsys):
+    """A warning raised inside a command reaches the user as one ``warning: ...`` line."""
+    import argparse
+    import warnings
+
+    import geobayes.cli.main as cli_main
+
+    def command(args):
+        warnings.warn("the rule is unstable", UserWarning)
+        return 0
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(func=command)
+
+    monkeypatch.setattr(cli_main, "build_parser", Parser)
+    assert cli_main.main([]) == 0
+    err = capsys.readouterr().err
+    assert err == "warning: the rule is unstable\n"

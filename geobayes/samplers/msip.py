@@ -111,6 +111,7 @@ _A_HEADER = 8
 _SIGMA_HALVINGS = 40  # adaptive bandwidth halved up to this often when no node has a density
 _SCALE_RATIO = 10.0  # precondition only when the coordinate scales differ more than this
 _EARLY_REFRESH = 16  # bandwidth/scales also refreshed at iterations 1, 2, 4, 8 (< this)
+_WILD_ABS_SUM = 5.0  # sum |w| above this (negative mass > 2): the rule is not trusted
 
 #: Fatal status codes of the step.
 STATUS_SINGULAR = 1
@@ -793,6 +794,14 @@ class MSIP(ParticleMethod):
     without ``Z`` there is no estimate), ``log_g`` (the ``Z``-free objective, increasing
     with decreasing MMD), ``bandwidth``, ``nugget``, ``relaxation``, ``n_backtracks``,
     ``max_shift``, ``n_negative_weights``, ``diverging`` and ``n_evals``.
+
+    The signed rule is a low-dimensional tool: with the default ``N = 100`` it reproduces
+    means and covariances in two dimensions far better than ``N`` i.i.d. draws, but on a
+    10-D standard Gaussian its sds come out 0.54-0.85, and on 7-13-dimensional posteriors
+    a quarter to half of the weights turn negative.  When a replicate ends with ``sum |w|
+    > 5`` (negative weights carrying more than twice the target's mass) or a weighted
+    variance ``<= 0``, :func:`geobayes.sample` returns the trace with an
+    :class:`geobayes.errors.UnstableQuadratureWarning` naming the replicates.
     """
 
     n_particles: int = 100
@@ -920,6 +929,29 @@ class MSIP(ParticleMethod):
         (N = 1500, 2 replicates), so the estimate now keeps a margin.
         """
         return 8 * (4 * n * n + 12 * n * (d + 1))
+
+    def result_warning(self, xs: np.ndarray, ws: np.ndarray, model) -> str | None:
+        """Name the replicates whose signed rule is too wild to trust (see Notes)."""
+        labs = np.abs(ws).sum(axis=1)
+        bad = []
+        for r in range(ws.shape[0]):
+            mean = ws[r] @ xs[r]
+            var = ws[r] @ (xs[r] - mean) ** 2
+            if labs[r] > _WILD_ABS_SUM or np.any(var <= 0.0):
+                bad.append(r)
+        if not bad:
+            return None
+        shown = ", ".join(f"{r} ({labs[r]:.3g})" for r in bad[:8]) + (
+            " ..." if len(bad) > 8 else ""
+        )
+        return (
+            f"msip on model {model.name!r}: the quadrature rule of {len(bad)} of {ws.shape[0]} "
+            f"replicate(s) is unstable -- sum |w| above {_WILD_ABS_SUM:g} (negative weights "
+            "carrying more than twice the target's mass) or a weighted variance <= 0; replicate "
+            f"(sum |w|): {shown}.  Means from it may be off and variances are not reliable.  "
+            f"MSIP's signed rule is for low-dimensional targets (this one has {model.dim} "
+            "dimensions): use more particles (n_particles=), or a chain method (method='nuts')"
+        )
 
     def error_message(self, code: int, model) -> str:
         """Messages for the step's fatal status codes."""

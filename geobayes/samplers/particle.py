@@ -102,6 +102,11 @@ class ParticleMethod:
         """Working memory of one replicate in bytes (default: ``O(N d)``)."""
         return 8 * n * (d + 2) * 4
 
+    def result_warning(self, xs: np.ndarray, ws: np.ndarray, model) -> str | None:
+        """A message when the final particles ``xs`` (R, N, d) and weights ``ws`` (R, N)
+        cannot be trusted, else ``None`` (the default: nothing to check)."""
+        return None
+
     def error_message(self, code: int, model) -> str:
         """Message for a fatal status ``code`` returned by the step."""
         return f"{self.name}: the population step failed with status {code} on {model.name!r}"

@@ -394,3 +394,44 @@ def test_starts_on_gp_pois_regr():
     assert w.sum() == pytest.approx(1.0, abs=1e-12) and np.all(np.isfinite(w))
     for v in t.posterior.data_vars:
         assert np.all(np.isfinite(t.posterior[v].values)), v
+
+
+def test_result_warning_names_wild_rules():
+    """Unit check of the reliability rule: sum |w| > 5 or a weighted variance <= 0."""
+    model = geobayes.models.get("mixture_2d")
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((3, 20, 2))
+    ws = np.full((3, 20), 1.0 / 20)
+    assert MSIP().result_warning(xs, ws, model) is None
+    ws[1, :10], ws[1, 10:] = 0.4, -0.3  # sum 1, sum |w| = 7
+    ws[2] = 0.0
+    ws[2, :2] = [1.2, -0.2]  # variance of the two-point signed rule: -0.24 d^2 < 0
+    msg = MSIP().result_warning(xs, ws, model)
+    assert msg is not None and "2 of 3 replicate(s)" in msg and "1 (7)" in msg
+    assert np.all(ws[2] @ (xs[2] - ws[2] @ xs[2]) ** 2 < 0)
+
+
+def test_unstable_rule_warns_and_stable_rule_does_not():
+    """On the 10-D eight schools the default rule blows up (seed 0: sum |w| = 29.6 on one
+    replicate, a negative variance on the other); on the 2-D mixture it stays near a
+    positive rule (sum |w| <= 1.01)."""
+    from geobayes.errors import UnstableQuadratureWarning
+
+    with pytest.warns(UnstableQuadratureWarning, match="2 of 2 replicate"):
+        tr = geobayes.sample(
+            "eight_schools", method="msip", n_steps=200, chains=2, seed=0, progress=False
+        )
+    assert tr.sample_stats["weight"].shape == (2, 100)  # the trace is still returned
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnstableQuadratureWarning)
+        geobayes.sample(
+            "mixture_2d",
+            method="msip",
+            n_particles=30,
+            n_steps=100,
+            chains=2,
+            seed=0,
+            progress=False,
+        )
