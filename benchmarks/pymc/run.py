@@ -9,8 +9,9 @@ Run: ``.venv/bin/python -m benchmarks.pymc.run [--part gradient compile ess] [--
   their difference in ``n_gradient_evals``, so fixed costs cancel) over one bare
   call of the PyTensor-compiled Numba function (``fn.vm.jit_fn`` called in a jitted loop
   with the data arrays, the fastest way to call it); both sides alternated, medians of
-  ``--repeats`` (best of them in ``ratio_best``).  CPU time, not wall time, because the
-  machine is shared.
+  ``--repeats`` (best of them in ``ratio_best``); also the wrapper called through the
+  ``LPG`` function type as the kernels call it (``lpg_call_us``).  CPU time, not wall
+  time, because the machine is shared.
 * compile: model compile time in a fresh process each (geobayes ``Model.from_pymc``,
   ``nutpie.compile_pymc_model``, PyMC's ``logp_dlogp_function`` + first call, as
   ``pm.sample`` needs), twice: the second process finds PyTensor's and Numba's disk caches.
@@ -46,6 +47,26 @@ def _bare_loop():
             x[0] += 1e-12
             out = f(x, *args)
             s += out[0].item()
+        return s
+
+    return loop
+
+
+def _lpg_loop():
+    """The loop of :func:`_bare_loop` calling through the ``LPG`` type, as the kernels do."""
+    import numba
+
+    from geobayes.types import LPG
+
+    f64 = numba.float64[::1]
+
+    @numba.njit(numba.float64(LPG, f64, numba.int64, f64, numba.int64[::1]))
+    def loop(f, x, n, fdata, idata):
+        s = 0.0
+        for _ in range(n):
+            x[0] += 1e-12
+            lp, g = f(x, fdata, idata)
+            s += lp + g[0]
         return s
 
     return loop
@@ -106,12 +127,13 @@ def gradient(name, repeats, draws):
     )
     wrapped_args = (model.fdata, model.idata)
     loop(model.lpg, x.copy(), 10, wrapped_args)
+    lpg_loop = _lpg_loop()
     builtin = geobayes.models.get("eight_schools") if name == "eight_schools" else None
     if builtin is not None:
         bargs = (builtin.fdata, builtin.idata)
         loop(builtin.lpg, x.copy(), 10, bargs)
     _hmc_cpu_per_grad(model, n_draws // 10, seed=0)  # first calls' one-time costs
-    bare, wrapped, hmc, b_bare, b_hmc = [], [], [], [], []
+    bare, wrapped, typed, hmc, b_bare, b_hmc = [], [], [], [], [], []
     for r in range(repeats):
         t0 = time.process_time()
         loop(jit_fn, x.copy(), n_bare, args)
@@ -119,6 +141,9 @@ def gradient(name, repeats, draws):
         t0 = time.process_time()
         loop(model.lpg, x.copy(), n_bare, wrapped_args)
         wrapped.append((time.process_time() - t0) / n_bare)
+        t0 = time.process_time()
+        lpg_loop(model.lpg, x.copy(), n_bare, *wrapped_args)
+        typed.append((time.process_time() - t0) / n_bare)
         hmc.append(_hmc_cpu_per_grad(model, n_draws, seed=r))
         if builtin is not None:  # the hand-written model: HMC's own cost per gradient
             t0 = time.process_time()
@@ -135,6 +160,9 @@ def gradient(name, repeats, draws):
         "ratio_best": min(h for h in hmc if h > 0) / min(bare),
         "bare_median_us": 1e6 * float(np.median(bare)),
         "wrapper_median_us": 1e6 * float(np.median(wrapped)),
+        "lpg_call_us": 1e6 * min(typed),
+        "lpg_call_median_us": 1e6 * float(np.median(typed)),
+        "ratio_pairs": [h / b for h, b in zip(hmc, bare, strict=True)],
         "bare_all_us": [1e6 * v for v in bare],
         "hmc_all_us": [1e6 * v for v in hmc],
         "hmc_draws": n_draws,
