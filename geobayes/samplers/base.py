@@ -75,7 +75,7 @@ class SamplerMethod:
         Stan's regularized variance of the draws) or ``"grad"``, nutpie's
         ``M^-1 = sqrt(var(draws) / var(gradients))`` (diagonal metric only).  With
         ``"single"`` it reaches nutpie's ESS per gradient on regression-type models, but
-        it takes 5x larger steps on the ``gp_pois_regr`` funnel, where a chain stuck in
+        it takes 5x larger steps on the ``gp_pois_regr`` funnel, where a chain got stuck in
         one of 5 four-chain runs.
     """
 
