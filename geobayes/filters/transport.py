@@ -111,87 +111,133 @@ def _kval(r2, h2, kernel):  # pragma: no cover
     return -math.sqrt(r2)
 
 
-@njit(cache=True, inline="always")
-def _kboth(r2, h2, kernel):  # pragma: no cover
-    """``(k, g)``: the kernel and ``g`` with ``grad_u k(u, v) = -g (u - v)``, times the
-    step scale (``h^2`` for the Gaussian and inverse multiquadric kernels, else 1)."""
+#: Fast-math flags of the kernel-sum loops: reassociation lets LLVM vectorise the
+#: sums over particles (deterministic for a given build, whatever the thread count).
+_FM = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _krow(d2, g, n, ih2, kernel, w):  # pragma: no cover
+    """``sum_b k(d2_b)`` over ``b < n`` for squared distances ``d2``, and ``g_b`` with
+    ``grad_u k(u, v) = -g (u - v)`` times ``w`` and the step scale (``h^2`` for the
+    Gaussian and inverse multiquadric kernels, else 1)."""
+    s = 0.0
     if kernel == GAUSSIAN:
-        e = math.exp(-0.5 * r2 / h2)
-        return e, e
-    if kernel == INVERSE_MULTIQUADRIC:
-        kv = 1.0 / math.sqrt(1.0 + r2 / h2)
-        return kv, kv * kv * kv
-    r = math.sqrt(r2)
-    return -r, (1.0 / r if r > 0.0 else 0.0)
+        c = -0.5 * ih2
+        for b in range(n):
+            e = math.exp(c * d2[b])
+            s += e
+            g[b] = w * e
+    elif kernel == INVERSE_MULTIQUADRIC:
+        for b in range(n):
+            kv = 1.0 / math.sqrt(1.0 + ih2 * d2[b])
+            s += kv
+            g[b] = w * kv * kv * kv
+    else:
+        for b in range(n):
+            r = math.sqrt(d2[b])
+            s -= r
+            g[b] = w / r if r > 0.0 else 0.0
+    return s
 
 
-@njit(cache=True)
-def _pairs(A, ia, B, ib, D, h2, kernel, w, V):  # pragma: no cover
+@njit(cache=True, fastmath=_FM)
+def _pairs(At, arow, Bt, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
     """Kernel sums between two particle sets; returns ``sum_{a, b} k(a, b)``.
 
-    Particle ``a`` of ``A`` (na, dx) has the y-coordinates of row ``ia[a]`` of
-    ``D`` and particle ``b`` of ``B`` those of column ``ib[b]``: ``D`` holds the
-    squared y-distances, fixed during the flow.  When ``V`` is non-empty,
-    ``V[a] += w * sum_b g(a, b) (A[a] - B[b])`` (the step direction, see
-    :func:`_kboth`).
+    Particle sets are stored transposed, ``(dx, n)``.  Particle ``a`` of ``At``
+    has the y-coordinates of row ``arow[a]`` of ``D`` (the squared y-distances,
+    fixed during the flow) and particle ``b`` of ``Bt`` those of column
+    ``b mod N``.  When ``Vt`` is non-empty, ``Vt[:, a] += w * sum_b g(a, b) (a - b)``
+    (the step direction, see :func:`_krow`).  ``d2``, ``g``: scratch of length ``N``.
     """
-    na, dx = A.shape
-    nb = B.shape[0]
-    grad = V.shape[0] > 0
+    dx, na = At.shape
+    N = D.shape[1]
+    nblk = Bt.shape[1] // N
+    grad = Vt.shape[0] > 0
+    ih2 = 1.0 / h2
     acc = 0.0
     for a in range(na):
-        Drow = D[ia[a]]
-        for b in range(nb):
-            d2 = Drow[ib[b]]
+        Drow = D[arow[a]]
+        for p in range(nblk):
+            off = p * N
+            for b in range(N):
+                d2[b] = Drow[b]
             for q in range(dx):
-                t = A[a, q] - B[b, q]
-                d2 += t * t
-            kv, g = _kboth(d2, h2, kernel)
-            acc += kv
+                x = At[q, a]
+                Bq = Bt[q]
+                for b in range(N):
+                    t = x - Bq[off + b]
+                    d2[b] += t * t
+            acc += _krow(d2, g, N, ih2, kernel, w)
             if grad:
-                g *= w
                 for q in range(dx):
-                    V[a, q] += g * (A[a, q] - B[b, q])
+                    x = At[q, a]
+                    Bq = Bt[q]
+                    s = 0.0
+                    for b in range(N):
+                        s += g[b] * (x - Bq[off + b])
+                    Vt[q, a] += s
     return acc
 
 
-@njit(cache=True)
-def _pairs_sym(A, ia, D, h2, kernel, w, V):  # pragma: no cover
-    """:func:`_pairs` of a set with itself, each pair evaluated once."""
-    na, dx = A.shape
-    grad = V.shape[0] > 0
+@njit(cache=True, fastmath=_FM)
+def _pairs_sym(At, arow, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
+    """:func:`_pairs` of a set with itself (``arow[b] = b mod N``), each pair evaluated once."""
+    dx, na = At.shape
+    N = D.shape[1]
+    nblk = na // N
+    grad = Vt.shape[0] > 0
+    ih2 = 1.0 / h2
     acc = na * _kval(0.0, h2, kernel)
     for a in range(na):
-        Drow = D[ia[a]]
-        for b in range(a + 1, na):
-            d2 = Drow[ia[b]]
+        Drow = D[arow[a]]
+        for p in range((a + 1) // N, nblk):
+            lo = max(a + 1, p * N)
+            n = (p + 1) * N - lo
+            doff = lo - p * N
+            for b in range(n):
+                d2[b] = Drow[doff + b]
             for q in range(dx):
-                t = A[a, q] - A[b, q]
-                d2 += t * t
-            kv, g = _kboth(d2, h2, kernel)
-            acc += 2.0 * kv
+                x = At[q, a]
+                Aq = At[q]
+                for b in range(n):
+                    t = x - Aq[lo + b]
+                    d2[b] += t * t
+            acc += 2.0 * _krow(d2, g, n, ih2, kernel, w)
             if grad:
-                g *= w
                 for q in range(dx):
-                    t = g * (A[a, q] - A[b, q])
-                    V[a, q] += t
-                    V[b, q] -= t
+                    x = At[q, a]
+                    Aq = At[q]
+                    Vq = Vt[q]
+                    s = 0.0
+                    for b in range(n):
+                        t = g[b] * (x - Aq[lo + b])
+                        s += t
+                        Vq[lo + b] -= t
+                    Vt[q, a] += s
     return acc
 
 
-@njit(cache=True)
-def _move(P, V, eta, clip):  # pragma: no cover
-    """``P += eta V`` with each row's displacement clipped to norm ``clip``."""
-    for i in range(P.shape[0]):
-        nrm = 0.0
-        for q in range(P.shape[1]):
-            nrm += (eta * V[i, q]) ** 2
-        nrm = math.sqrt(nrm)
-        f = eta
-        if clip > 0.0 and nrm > clip:
-            f = eta * clip / nrm
-        for q in range(P.shape[1]):
-            P[i, q] += f * V[i, q]
+@njit(cache=True, fastmath=_FM)
+def _move(Pt, Vt, eta, clip, f):  # pragma: no cover
+    """``Pt += eta Vt`` (transposed sets) with each particle's displacement clipped to
+    norm ``clip``; ``f`` scratch of length ``n``."""
+    dx, n = Pt.shape
+    for i in range(n):
+        f[i] = 0.0
+    for q in range(dx):
+        Vq = Vt[q]
+        for i in range(n):
+            f[i] += Vq[i] * Vq[i]
+    for i in range(n):
+        nrm = eta * math.sqrt(f[i])
+        f[i] = eta * clip / nrm if clip > 0.0 and nrm > clip else eta
+    for q in range(dx):
+        Pq = Pt[q]
+        Vq = Vt[q]
+        for i in range(n):
+            Pq[i] += f[i] * Vq[i]
 
 
 @njit(cache=True)
@@ -405,64 +451,71 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     h2 = h * h
     if lam_y != 1.0:
         D *= lam_y * lam_y
-    # ---- reference (product of marginals), null reference, analysis particles
-    Rx = np.empty((M, dx))  # reference particle p * N + j has the y-coordinates of member j
+    # ---- reference (product of marginals), null reference, analysis particles;
+    # particle sets stored transposed (dx, n) so the kernel sums run over contiguous rows
+    Tt = np.ascontiguousarray(Tx.T)
+    Rt = np.empty((dx, M))  # reference particle p * N + j has the y-coordinates of member j
     ridx = np.empty(M, np.int64)
     for p in range(P):
         for j in range(N):
-            Rx[p * N + j] = Tx[perms[p, j]]
             ridx[p * N + j] = j
+            for q in range(dx):
+                Rt[q, p * N + j] = Tt[q, perms[p, j]]
     midx = ridx[:N]
     sidx = np.full(N, N, np.int64)  # the analysis particles sit at y*
-    Ax = Tx.copy()
+    At = Tt.copy()
+    d2 = np.empty(N)
+    gb = np.empty(N)
+    fb = np.empty(M)
     # target-target term (constant); noise floor between two independent references
-    none = np.empty((0, dx))
-    ktt = _pairs_sym(Tx, midx, D, h2, kernel, 0.0, none) / (N * N)
+    none = np.empty((0, 0))
+    ktt = _pairs_sym(Tt, midx, D, h2, kernel, 0.0, none, d2, gb) / (N * N)
     mmd_null = 0.0
     cap = clip * h
-    Vr = np.empty((M, dx))
-    Va = np.empty((N, dx))
+    Vr = np.empty((dx, M))
+    Va = np.empty((dx, N))
     inject = noise.shape[0] > 0 and noise_scale > 0.0
-    Ex = np.empty((M, dx))
-    Ea = np.empty((N, dx))
+    Et = np.empty((dx, M))
+    Ea = np.empty((dx, N))
     mmd = 0.0
     n_steps = 0
     wr, wt = 1.0 / M, -1.0 / N
     for step in range(max_steps + 1):
         Vr[:] = 0.0
         Vg = none if inject else Vr  # the field at the current positions comes for free
-        krr = _pairs_sym(Rx, ridx, D, h2, kernel, wr, Vg)
-        krt = _pairs(Rx, ridx, Tx, midx, D, h2, kernel, wt, Vg)
+        krr = _pairs_sym(Rt, ridx, D, h2, kernel, wr, Vg, d2, gb)
+        krt = _pairs(Rt, ridx, Tt, D, h2, kernel, wt, Vg, d2, gb)
         mmd = krr / (M * M) + ktt - 2.0 * krt / (M * N)
         if step == 0:
             stats[0] = mmd
             if use_floor:  # MMD^2 between the first reference and an independent one
-                Bx = np.empty((N, dx))
+                Bt = np.empty((dx, N))
                 for j in range(N):
-                    Bx[j] = Tx[perm_null[j]]
-                k11 = krr if P == 1 else _pairs_sym(Rx[:N], midx, D, h2, kernel, 0.0, none)
-                k22 = _pairs_sym(Bx, midx, D, h2, kernel, 0.0, none)
-                k12 = _pairs(Rx[:N], midx, Bx, midx, D, h2, kernel, 0.0, none)
+                    for q in range(dx):
+                        Bt[q, j] = Tt[q, perm_null[j]]
+                R1 = Rt if P == 1 else np.ascontiguousarray(Rt[:, :N])
+                k11 = krr if P == 1 else _pairs_sym(R1, midx, D, h2, kernel, 0.0, none, d2, gb)
+                k22 = _pairs_sym(Bt, midx, D, h2, kernel, 0.0, none, d2, gb)
+                k12 = _pairs(R1, midx, Bt, D, h2, kernel, 0.0, none, d2, gb)
                 mmd_null = (k11 + k22 - 2.0 * k12) / (N * N)
         if (use_floor and mmd <= mmd_null) or step == max_steps:
             break
-        Pa = Ax
+        Pa = At
         if inject:  # evaluate the field at perturbed positions
             beta = noise_scale * (1.0 - step / max_steps)
-            for i in range(M):
-                for q in range(dx):
-                    Ex[i, q] = Rx[i, q] + beta * noise[step, i, q]
-            for i in range(N):
-                for q in range(dx):
-                    Ea[i, q] = Ax[i, q] + beta * noise[step, M + i, q]
-            _pairs(Ex, ridx, Rx, ridx, D, h2, kernel, wr, Vr)
-            _pairs(Ex, ridx, Tx, midx, D, h2, kernel, wt, Vr)
+            for q in range(dx):
+                for i in range(M):
+                    Et[q, i] = Rt[q, i] + beta * noise[step, i, q]
+                for i in range(N):
+                    Ea[q, i] = At[q, i] + beta * noise[step, M + i, q]
+            _pairs(Et, ridx, Rt, D, h2, kernel, wr, Vr, d2, gb)
+            _pairs(Et, ridx, Tt, D, h2, kernel, wt, Vr, d2, gb)
             Pa = Ea
         Va[:] = 0.0
-        _pairs(Pa, sidx, Rx, ridx, D, h2, kernel, wr, Va)
-        _pairs(Pa, sidx, Tx, midx, D, h2, kernel, wt, Va)
-        _move(Rx, Vr, eta, cap)
-        _move(Ax, Va, eta, cap)
+        _pairs(Pa, sidx, Rt, D, h2, kernel, wr, Va, d2, gb)
+        _pairs(Pa, sidx, Tt, D, h2, kernel, wt, Va, d2, gb)
+        _move(Rt, Vr, eta, cap, fb)
+        _move(At, Va, eta, cap, fb)
         n_steps += 1
     stats[1] = mmd
     stats[2] = mmd_null
@@ -472,7 +525,7 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     out = np.empty((N, dx))
     for i in range(N):
         for q in range(dx):
-            out[i, q] = Ax[i, q] * sx[q] + xrbar[q] + shift[q]
+            out[i, q] = At[q, i] * sx[q] + xrbar[q] + shift[q]
     return out
 
 
