@@ -51,7 +51,8 @@ def main(argv=None):
     ap.add_argument(
         "--variants",
         default="defaults",
-        help="comma list of transport variants: defaults, imq, eta1, eta2, eta4, eta4imq, krr",
+        help="comma list of transport variants: defaults, imq, eta1, eta2, eta4, eta4imq, gauss2, "
+        "lamy2, krr",
     )
     a = ap.parse_args(argv)
     known = {
@@ -61,6 +62,8 @@ def main(argv=None):
         "eta2": (" step_size=2", {"step_size": 2.0}),
         "eta4": (" step_size=4", {"step_size": 4.0}),
         "eta4imq": (" step_size=4 imq", {"step_size": 4.0, "kernel": "imq"}),
+        "gauss2": (" gaussian step_size=2 (old default)", {"kernel": "gaussian", "step_size": 2.0}),
+        "lamy2": (" obs_weight=2", {"obs_weight": 2.0}),
         "krr": (" regression=kernel", {"regression": "kernel"}),
     }
     variants = [known[v] for v in a.variants.split(",")]
