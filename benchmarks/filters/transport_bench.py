@@ -175,8 +175,13 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
             else:
                 methods = [
                     (
-                        "transport loc 4",
-                        TransportFilter(N, inflation=1.0, localization_radius=4.0),
+                        "transport loc 4" + ("" if N >= 40 else " obs_weight 2 inflation 1.02"),
+                        TransportFilter(
+                            N,
+                            inflation=1.0 if N >= 40 else 1.02,
+                            obs_weight=1.0 if N >= 40 else 2.0,
+                            localization_radius=4.0,
+                        ),
                     ),
                     (
                         "LETKF loc 4",
