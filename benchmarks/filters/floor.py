@@ -15,7 +15,7 @@ ensemble:
   member), the observation operator, the local analyses
   (``letkf_analysis_space``: centring, whitening, local selection,
   factorizations, transforms, writing the columns), the rotation and
-  inflation (``post_process``), the moments;
+  inflation (``post_process_random_rotation``), the moments;
 * the stripped floor: only the per-domain factorizations and transforms, on
   local matrices built beforehand (Gram matrix, ``eigh``, the mean weights
   and the transform of the block's columns); nothing else;
@@ -48,9 +48,7 @@ from geobayes.filters.enkf import (
     forecast_members,
     letkf_analysis_space,
     observe_members,
-    ones_complement_basis,
-    post_process,
-    random_rotation,
+    post_process_random_rotation,
 )
 
 
@@ -109,7 +107,6 @@ def measure(dim=40, N=40, threads=1, n_cycles=300, **letkf_kw):
         method.taper_cut,
     )
     Rm12 = np.diag(1.0 / np.sqrt(np.diag(ssm.obs_noise_cov)))
-    U = ones_complement_basis(N)
     rng = np.random.default_rng(0)
     with _numba_threads(threads), single_threaded_blas():
         E = E0.copy()
@@ -146,7 +143,7 @@ def measure(dim=40, N=40, threads=1, n_cycles=300, **letkf_kw):
 
         def pp():
             for _ in range(reps):
-                post_process(Ea, 1.04, random_rotation(rng, U))
+                post_process_random_rotation(Ea, 1.04, rng)
 
         pp()
         rows["rotation + inflation"] = best(pp, reps)

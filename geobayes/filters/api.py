@@ -33,7 +33,7 @@ from . import _trace
 from ._blas import single_threaded_blas
 from ._localization import GC_FACTOR, Taper, auto_batch_size, local_obs_sets
 from ._types import OBS_LOGLIK_SIG, OBS_SIMULATE_SIG
-from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk, ones_complement_basis
+from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk
 from .kalman import kalman_filter
 from .methods import (
     ETKF,
@@ -255,12 +255,11 @@ def filter_memory_bytes(front, ssm, n_cycles: int, store: str) -> float:
     if store == "ensemble":
         kept += 1.0 * K * N * (d + 1)
     work = 4.0 * N * d + 3.0 * N * m + 2.0 * d * d + 2.0 * m * m
-    # N x N matrices: the transport filter's pairwise kernels, the random rotation; the
-    # square-root filters factor in the smaller of ensemble (N x N) and observation space
+    # N x N matrices: the transport filter's pairwise kernels; the square-root filters
+    # factor in the smaller of ensemble (N x N) and observation space.  The random rotation
+    # forms none (Householder reflectors applied to the anomalies, enkf.rotate_anomalies).
     forced = getattr(front, "factorization", "auto") == "ensemble"
-    if getattr(front, "rotate", False):  # a random orthogonal matrix: normals, Q, R, work
-        work += 6.0 * N * N  # (benchmarks/memory measured about 5 N^2 at N = 2000)
-    elif isinstance(front, TransportFilter) or forced:
+    if isinstance(front, TransportFilter) or forced:
         work += 3.0 * N * N
     elif isinstance(front, (ETKF, LETKF)):
         work += 3.0 * min(N, m) ** 2
@@ -525,7 +524,6 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
     out["lei"] = np.zeros(K if variant != LETKF_VARIANT else 0)
     log_norm = 0.5 * (ssm.obs_dim * np.log(2 * np.pi) + np.linalg.slogdet(R)[1])
     rotate = bool(getattr(front, "rotate", False))
-    U = ones_complement_basis(N) if rotate else np.zeros((0, 0))
     space = 0
     if isinstance(front, LETKF):
         block_ptr, indptr, indices, sqrtc = local_obs_sets(
@@ -564,7 +562,6 @@ def _prepare_ensemble(front, ssm, y, observed, init_ss, run_ss, store):
             variant,
             front.inflation,
             rotate,
-            U,
             block_ptr,
             indptr,
             indices,
