@@ -158,7 +158,7 @@ def test_warnings_print_as_one_line(monkeypatch, capsys):
     import geobayes.cli.main as cli_main
 
     def command(args):
-        warnings.warn("the rule is unstable", UserWarning)
+        warnings.warn("the rule is unstable", UserWarning, stacklevel=2)
         return 0
 
     class Parser:
