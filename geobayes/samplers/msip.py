@@ -949,8 +949,9 @@ class MSIP(ParticleMethod):
             f"replicate(s) is unstable -- sum |w| above {_WILD_ABS_SUM:g} (negative weights "
             "carrying more than twice the target's mass) or a weighted variance <= 0; replicate "
             f"(sum |w|): {shown}.  Means from it may be off and variances are not reliable.  "
-            f"MSIP's signed rule is for low-dimensional targets (this one has {model.dim} "
-            "dimensions): use more particles (n_particles=), or a chain method (method='nuts')"
+            "MSIP's signed rule suits low-dimensional targets of moderate shape (a 2-D "
+            f"mixture or ring; this one has {model.dim} dimensions): try more particles "
+            "(n_particles=), or a chain method (method='nuts')"
         )
 
     def error_message(self, code: int, model) -> str:
