@@ -517,13 +517,14 @@ def ones_complement_basis(N: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _reflect(B, r0, c0, v, vtv):
+def _reflect(B, r0, c0, v, vtv, c):
     """``B[r0:, c0:] <- (I - 2 v v^T / (v^T v)) B[r0:, c0:]`` in place (``v`` of length
-    ``B.shape[0] - r0``)."""
+    ``B.shape[0] - r0``; ``c`` scratch of length at least ``B.shape[1] - c0``)."""
     w = B.shape[1] - c0
     if vtv == 0.0:
         return
-    c = np.zeros(w)
+    for q in range(w):
+        c[q] = 0.0
     for i in range(v.shape[0]):  # row views: the inner loops vectorize
         vi = v[i]
         row = B[r0 + i, c0:]
@@ -562,6 +563,7 @@ def haar_orthogonal(rng, n):
     if z[0] < 0.0:
         sgn[n - 1] = -1.0
     p = 1
+    c = np.empty(n)  # the reflections' scratch, one allocation per draw
     for k in range(n - 2, -1, -1):
         x = z[p : p + n - k]
         p += n - k
@@ -570,7 +572,7 @@ def haar_orthogonal(rng, n):
         if beta < 0.0:
             sgn[k] = -1.0
         x[0] -= beta
-        _reflect(Q, k, k, x, x @ x)
+        _reflect(Q, k, k, x, x @ x, c)
     for i in range(n):
         for j in range(n):
             Q[i, j] *= sgn[j]
@@ -596,10 +598,11 @@ def rotate_anomalies(rng, A):
     u = np.full(N, -1.0 / sq)  # H0 = I - 2 u u^T / (u^T u), u = e_1 - 1 / sqrt(N)
     u[0] += 1.0
     utu = u @ u
-    _reflect(B, 0, 0, u, utu)
+    c = np.empty(B.shape[1])
+    _reflect(B, 0, 0, u, utu, c)
     Q = haar_orthogonal(rng, N - 1)
     B[1:] = Q @ B[1:]
-    _reflect(B, 0, 0, u, utu)
+    _reflect(B, 0, 0, u, utu, c)
     return B
 
 
