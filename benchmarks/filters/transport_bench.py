@@ -144,7 +144,23 @@ def _ens_energy(t, ref, times, rng, n_sub=400):
 PF_L96 = 3000
 
 
-def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200):
+def parse_extra(spec):
+    """``"label:key=value,key=value"`` -> ``(label, kwargs)`` (numbers parsed, else strings)."""
+    label, _, rest = spec.partition(":")
+    kw = {}
+    for item in [v for v in rest.split(",") if v]:
+        key, _, value = item.partition("=")
+        for conv in (int, float):
+            try:
+                value = conv(value)
+                break
+            except ValueError:
+                pass
+        kw[key.strip()] = value
+    return label, kw
+
+
+def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200, extras=()):
     rows = []
     for name, kind in problems:
         ssm = models.get(name)
@@ -193,6 +209,15 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
                     ),
                     ("EnKF", EnKF(ensemble_size=N, inflation=1.06 if N < 50 else 1.02)),
                 ]
+            for label, kw in extras:  # --extra transport variants (same seeds and data)
+                base = dict(inflation=1.0 if N >= 50 else 1.04)
+                if kind == "l96":
+                    base = dict(
+                        inflation=1.0 if N >= 40 else 1.02,
+                        obs_weight=1.0 if N >= 40 else 2.0,
+                        localization_radius=4.0,
+                    )
+                methods.append((f"transport {label}", TransportFilter(N, **{**base, **kw})))
             # warm the kernels outside the timings
             for _, m in methods:
                 filter(ssm, data[0][1][:2], m, seed=0)
@@ -349,9 +374,17 @@ def main(argv=None):
     p.add_argument("--out", default="TRANSPORT_RESULTS", help="report name (.md and .json)")
     p.add_argument("--pf-l96", type=int, default=3000, help="L96 particle filter size (0: none)")
     p.add_argument("--problems", default="", help="comma list overriding --only's problems")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
+    p.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE,...",
+        help="extra transport variant, e.g. opt:analysis=optimize (repeatable)",
+    )
     args = p.parse_args(argv)
     args.argv = argv
-    args.seed_list = list(range(args.seeds))
+    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
     sizes = [int(v) for v in args.sizes.split(",")]
     only = set(args.only.split(","))
     load_before = f"{os.getloadavg()[0]:.1f}"
@@ -369,7 +402,13 @@ def main(argv=None):
     global PF_L96
     PF_L96 = args.pf_l96
     seq = sequential_rows(
-        problems, sizes, args.seed_list, args.l63_cycles, args.l96_cycles, args.l96_burn
+        problems,
+        sizes,
+        args.seed_list,
+        args.l63_cycles,
+        args.l96_cycles,
+        args.l96_burn,
+        [parse_extra(e) for e in args.extra],
     )
     load_after = f"{os.getloadavg()[0]:.1f}"
     (HERE / f"{args.out}.json").write_text(json.dumps(dict(bimodal=bim, sequential=seq), indent=1))

@@ -288,6 +288,8 @@ def _compile_kernel(front) -> None:
         ParticleFilter: particle_chunk,
         TransportFilter: transport_chunk,
     }.get(type(front), ensemble_chunk)
+    if getattr(getattr(front, "analysis", None), "value", None) == "optimize":
+        from .transport_opt import opt_forecast as kernel
     getattr(kernel, "dispatcher", None)
 
 
@@ -647,6 +649,14 @@ def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
         block_ptr = np.array([0, d], np.int64)
         indptr = np.array([0, m], np.int64)
         indices, sqrtc = np.arange(m, dtype=np.int64), np.ones(m)
+    from .methods import Analysis
+
+    if front.analysis is Analysis.OPTIMIZE:  # spec §2.6: L-BFGS fit of the map, per domain
+        from .transport_opt import make_run
+
+        domains = (block_ptr, indptr, indices, sqrtc)
+        args = (R, Rchol, use_sim, simulate, sim_data, noise_dim, domains, gain, kernel)
+        return make_run(front, ssm, E, rng, y, observed, *args, out), out, (E, None)
     cfg = (
         int(gain),
         int(kernel),

@@ -38,6 +38,7 @@ __all__ = [
     "TransportFilter",
     "TransportKernel",
     "Gain",
+    "Analysis",
     "Stopping",
     "METHODS",
     "get_method",
@@ -319,6 +320,14 @@ class Regression(enum.Enum):
     KERNEL = "kernel"
 
 
+class Analysis(enum.Enum):
+    """Analysis of the transport filter: the MMD gradient flow (spec §2.5) or the
+    optimisation variant (spec §2.6, :mod:`geobayes.filters.transport_opt`)."""
+
+    FLOW = "flow"
+    OPTIMIZE = "optimize"
+
+
 class Stopping(enum.Enum):
     """Stopping rule of the MMD flow (spec §2.5)."""
 
@@ -402,6 +411,24 @@ class TransportFilter(_Method):
         Taper of the observation block weights in the local domains.
     batch_size : int
         Consecutive state components sharing one local domain.
+    analysis : Analysis
+        ``"flow"`` (default): the MMD gradient flow above.  ``"optimize"``: the
+        optimisation variant of spec §2.6 (:mod:`geobayes.filters.transport_opt`):
+        the map ``x + B phi(y, x)`` (linear terms plus ``rbf_centres`` Gaussian
+        features centred at the joint particles) is fitted by L-BFGS to minimise
+        the same ``MMD^2`` plus ``ridge ||B||^2``, stopped at the noise floor
+        (``stopping``) or after ``max_steps`` iterations; same kernel, bandwidth,
+        ``obs_weight``, gain and localisation.  With linear features and no gain
+        it recovers the Kalman update (tested).  It is slower (one L-BFGS solve
+        per domain, serial over domains) and, measured on held-out seeds, not
+        more accurate than the flow on Lorenz-63/96 (``TRANSPORT_RESULTS.md``,
+        "Fourth round").  ``regression``, ``n_pairings`` and
+        ``noise_injection`` are flow-only.
+    rbf_centres : int
+        Optimisation variant: number of RBF features (0 = linear map only).
+    ridge : float
+        Optimisation variant: penalty on ``||B||^2`` (shrinks the map towards the
+        linear update).
 
     Examples
     --------
@@ -409,6 +436,8 @@ class TransportFilter(_Method):
     <Gain.AUTO: 'auto'>
     >>> get_method("transport", kernel="gaussian", step_size=2).kernel
     <TransportKernel.GAUSSIAN: 'gaussian'>
+    >>> TransportFilter(analysis="optimize").analysis
+    <Analysis.OPTIMIZE: 'optimize'>
     """
 
     ensemble_size: int = 100
@@ -427,6 +456,9 @@ class TransportFilter(_Method):
     localization_radius: float | None = None
     taper: Taper = Taper.GASPARI_COHN
     batch_size: int = 1
+    analysis: Analysis = Analysis.FLOW
+    rbf_centres: int = 50
+    ridge: float = 1e-2
     name: ClassVar[str] = "transport"
 
     def __post_init__(self):
@@ -441,12 +473,14 @@ class TransportFilter(_Method):
         s(self, "stopping", _check_enum(Stopping, self.stopping, "stopping"))
         s(self, "regression", _check_enum(Regression, self.regression, "regression"))
         s(self, "taper", _check_enum(Taper, self.taper, "taper"))
+        s(self, "analysis", _check_enum(Analysis, self.analysis, "analysis"))
+        s(self, "ridge", _check_positive("ridge", self.ridge, allow_zero=True))
         s(self, "bandwidth_factor", _check_positive("bandwidth_factor", self.bandwidth_factor))
         s(self, "obs_weight", _check_positive("obs_weight", self.obs_weight))
         s(self, "step_size", _check_positive("step_size", self.step_size))
         s(self, "clip", _check_positive("clip", self.clip, allow_zero=True))
         s(self, "noise_injection", _check_positive("noise_injection", self.noise_injection, True))
-        for key, lo in (("max_steps", 0), ("n_pairings", 1), ("batch_size", 1)):
+        for key, lo in (("max_steps", 0), ("n_pairings", 1), ("batch_size", 1), ("rbf_centres", 0)):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"{key} must be an integer >= {lo}, got {v!r}")
@@ -461,6 +495,18 @@ class TransportFilter(_Method):
                     "regression='kernel' is for global analyses only (with domain localisation "
                     "it lost track of Lorenz-96); use regression='none' with localization_radius"
                 )
+        if self.analysis is Analysis.OPTIMIZE:
+            flow_only = {
+                "regression": (self.regression, Regression.NONE),
+                "n_pairings": (self.n_pairings, 1),
+                "noise_injection": (self.noise_injection, 0.0),
+            }
+            for key, (value, default) in flow_only.items():
+                if value != default:
+                    raise ValueError(
+                        f"{key}={value!r} applies to analysis='flow' only; leave it at "
+                        f"{default!r} with analysis='optimize'"
+                    )
 
 
 #: Registry name -> front class (aliases included).
