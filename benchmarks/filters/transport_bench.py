@@ -242,6 +242,9 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
                     ms_per_cycle=float(np.median(ms)),
                     energy_to_pf=float(np.median(ed)) if ed else None,
                     threads=int(t.attrs["threads"]),
+                    seeds=[int(s) for s in seeds],
+                    rmse_per_seed=[float(v) for v in rm],
+                    energy_per_seed=[float(v) for v in ed],
                 )
                 rows.append(row)
                 print(row, flush=True)

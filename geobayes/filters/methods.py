@@ -312,12 +312,16 @@ class Regression(enum.Enum):
     ``"kernel"``: kernel ridge regression of the residual states on the
     synthetic observations (penalty by exact leave-one-out error, the mean
     alone when that predicts best); the flow then transports the leave-one-out
-    residuals and the fitted mean at ``y*`` is added back.  ``"none"``: the
-    gain alone (spec §2.3).
+    residuals and the fitted mean at ``y*`` is added back.  ``"kernel_scale"``
+    (``analysis="optimize"`` only): the same, then a heteroscedastic conditional
+    model ``x = m(y) + s(y) eps``, each residual rescaled by ``s(y*) / s(y_i)``
+    (``s^2`` a Nadaraya-Watson regression of the squared residuals on y).
+    ``"none"``: the gain alone (spec §2.3).
     """
 
     NONE = "none"
     KERNEL = "kernel"
+    KERNEL_SCALE = "kernel_scale"
 
 
 class Analysis(enum.Enum):
@@ -422,8 +426,8 @@ class TransportFilter(_Method):
         it recovers the Kalman update (tested).  It is slower (one L-BFGS solve
         per domain, serial over domains) and, measured on held-out seeds, not
         more accurate than the flow on Lorenz-63/96 (``TRANSPORT_RESULTS.md``,
-        "Fourth round").  ``regression``, ``n_pairings`` and
-        ``noise_injection`` are flow-only.
+        "Fourth round").  ``n_pairings`` and ``noise_injection`` are flow-only;
+        ``regression="kernel_scale"`` is for this variant only.
     rbf_centres : int
         Optimisation variant: number of RBF features (0 = linear map only).
     ridge : float
@@ -490,14 +494,16 @@ class TransportFilter(_Method):
                 "localization_radius",
                 _check_positive("localization_radius", self.localization_radius),
             )
-            if self.regression is Regression.KERNEL:
+            if self.regression is not Regression.NONE:
                 raise ValueError(
-                    "regression='kernel' is for global analyses only (with domain localisation "
-                    "it lost track of Lorenz-96); use regression='none' with localization_radius"
+                    f"regression={self.regression.value!r} is for global analyses only (with "
+                    "domain localisation it lost track of Lorenz-96); use regression='none' "
+                    "with localization_radius"
                 )
+        if self.regression is Regression.KERNEL_SCALE and self.analysis is not Analysis.OPTIMIZE:
+            raise ValueError("regression='kernel_scale' needs analysis='optimize'")
         if self.analysis is Analysis.OPTIMIZE:
             flow_only = {
-                "regression": (self.regression, Regression.NONE),
                 "n_pairings": (self.n_pairings, 1),
                 "noise_injection": (self.noise_injection, 0.0),
             }

@@ -63,6 +63,7 @@ from .transport import (
     _solve_gain,
     _standardise,
     derangement,
+    kernel_regression,
     simulate_members,
 )
 
@@ -91,9 +92,55 @@ def _kd(s, h2, kernel):  # pragma: no cover
     return -r, -0.5 / r
 
 
+#: Regression stage codes of :func:`opt_setup`.
+REG_NONE = 0
+REG_KERNEL = 1
+REG_KERNEL_SCALE = 2
+
+
+@njit(cache=True)
+def _rescale_residuals(D, Tx):  # pragma: no cover
+    """Heteroscedastic conditional model ``x = m(y) + s(y) eps``: ``Tx_i <- Tx_i s(y*) / s(y_i)``.
+
+    ``s_q(y)^2`` is the Nadaraya-Watson (Gaussian kernel in y, bandwidth^2 the median of
+    the squared y-distances ``D[:N]``) average of the squared residuals ``Tx[:, q]^2``;
+    row ``N`` of ``D`` holds the distances to ``y*``.  Each residual is so brought to
+    the conditional scale at the observed value (per particle, per component).
+    """
+    N, dx = Tx.shape
+    up = np.empty(N * (N - 1) // 2)
+    c = 0
+    for i in range(N):
+        for j in range(i + 1, N):
+            up[c] = D[i, j]
+            c += 1
+    hy2 = np.median(up)
+    if not hy2 > 0.0:
+        return
+    R2 = Tx * Tx
+    sstar = np.zeros(dx)
+    wsum = 0.0
+    for j in range(N):
+        w = math.exp(-0.5 * D[N, j] / hy2)
+        wsum += w
+        sstar += w * R2[j]
+    sstar = np.sqrt(sstar / max(wsum, 1e-300))
+    for i in range(N):
+        si = np.zeros(dx)
+        ws = 0.0
+        for j in range(N):
+            w = math.exp(-0.5 * D[i, j] / hy2)
+            ws += w
+            si += w * R2[j]
+        for q in range(dx):
+            sq = math.sqrt(si[q] / max(ws, 1e-300))
+            if sq > 1e-12 and sstar[q] > 1e-12:
+                Tx[i, q] *= sstar[q] / sq
+
+
 @njit(cache=True)
 def opt_setup(
-    X, Y, HX, ystar, coef, R, gain, c_h, lam_y, perm, perm_null, n_centres
+    X, Y, HX, ystar, coef, R, gain, c_h, lam_y, perm, perm_null, n_centres, regression=0
 ):  # pragma: no cover
     """Standardised joint sample, reference pairing and features of one analysis.
 
@@ -105,6 +152,10 @@ def opt_setup(
     features at the reference points (N, p) and at ``(y*, Tx_i)`` (N, p), the
     bandwidth^2, the residual mean and scale, the y-scaling (standardised y = ywt *
     (y - ybar)), the gain's shift ``K (y* - ybar)`` and the pre-conditioning gain ``K``.
+    ``regression``: :data:`REG_NONE`, :data:`REG_KERNEL` (the flow's kernel ridge
+    regression of the residuals on y, :func:`~geobayes.filters.transport.kernel_regression`)
+    or :data:`REG_KERNEL_SCALE` (the same, then a heteroscedastic scale, see
+    :func:`_rescale_residuals`); the fitted mean at ``y*`` goes into ``xrbar``.
     """
     N, dx = X.shape
     m = Y.shape[1]
@@ -142,18 +193,37 @@ def opt_setup(
         ywt[j] = math.sqrt(coef[j]) / sy[j]
     Ty = Ya * ywt
     ustar = (ystar - ybar) * ywt
-    # bandwidth from the joint distances before lam_y (spec §2.4)
-    Dyy = np.zeros((N, N))
-    dists = np.empty(N * (N - 1) // 2)
-    c = 0
+    # squared y-distances (before lam_y); row N: distances to y*
+    D = np.zeros((N + 1, N))
     for i in range(N):
         for j in range(i + 1, N):
             acc = 0.0
             for q in range(m):
                 t = Ty[i, q] - Ty[j, q]
                 acc += t * t
-            Dyy[i, j] = acc
-            Dyy[j, i] = acc
+            D[i, j] = acc
+            D[j, i] = acc
+    for j in range(N):
+        acc = 0.0
+        for q in range(m):
+            t = ustar[q] - Ty[j, q]
+            acc += t * t
+        D[N, j] = acc
+    if regression != REG_NONE:  # nonlinear conditional mean (and scale) given y
+        mstar = kernel_regression(D, Tx)  # Tx <- leave-one-out residuals
+        if regression == REG_KERNEL_SCALE:
+            _rescale_residuals(D, Tx)
+        mu, se, Tx = _standardise(Tx)
+        for q in range(dx):
+            xrbar[q] += (mstar[q] + mu[q]) * sx[q]
+            sx[q] *= se[q]
+    # bandwidth from the joint distances before lam_y (spec §2.4)
+    Dyy = np.ascontiguousarray(D[:N])
+    dists = np.empty(N * (N - 1) // 2)
+    c = 0
+    for i in range(N):
+        for j in range(i + 1, N):
+            acc = Dyy[i, j]
             for q in range(dx):
                 t = Tx[i, q] - Tx[j, q]
                 acc += t * t
@@ -288,7 +358,8 @@ def optimise_local(X, Y, HX, ystar, coef, R, opts, perm, perm_null, stats=None):
         synthetic observations (N, m), ``h(x_i)`` (analytic gain only), the observation,
         taper coefficients, ``R`` (analytic gain only)).
     opts : tuple
-        ``(gain, kernel, c_h, lam_y, max_iter, use_floor, n_centres, ridge)``.
+        ``(gain, kernel, c_h, lam_y, max_iter, use_floor, n_centres, ridge[, regression])``
+        (regression code of :func:`opt_setup`, default none).
     perm, perm_null : int arrays (N,)
         The reference derangement and an independent one (noise floor).
     stats : array (4,), optional
@@ -304,9 +375,10 @@ def optimise_local(X, Y, HX, ystar, coef, R, opts, perm, perm_null, stats=None):
     """
     from scipy.optimize import minimize
 
-    gain, kernel, c_h, lam_y, max_iter, use_floor, n_centres, ridge = opts
+    gain, kernel, c_h, lam_y, max_iter, use_floor, n_centres, ridge = opts[:8]
+    regression = opts[8] if len(opts) > 8 else REG_NONE
     Dyy, Tx, X0, Xnull, Phi, Phis, h2, xrbar, sx, ywt, shift, K = opt_setup(
-        X, Y, HX, ystar, coef, R, gain, c_h, lam_y, perm, perm_null, n_centres
+        X, Y, HX, ystar, coef, R, gain, c_h, lam_y, perm, perm_null, n_centres, regression
     )
     N, dx = Tx.shape
     m = Y.shape[1]
@@ -507,6 +579,9 @@ def make_run(
         front.stopping is Stopping.NOISE_FLOOR,
         int(front.rbf_centres),
         float(front.ridge),
+        {"none": REG_NONE, "kernel": REG_KERNEL, "kernel_scale": REG_KERNEL_SCALE}[
+            front.regression.value
+        ],
     )
     want_hx = gain == GAIN_ANALYTIC
     moments = (out["pred_mean"], out["pred_sd"], out["filt_mean"], out["filt_sd"])
