@@ -140,6 +140,8 @@ def _ens_energy(t, ref, times, rng, n_sub=400):
     return float(np.median(out))
 
 
+#: Transport ``batch_size`` values of the Lorenz-96 rows (``--l96-batch``; None = default).
+L96_BATCH = [None]
 #: Particle-filter size of the Lorenz-96 rows (``--pf-l96``; 0 = none).
 PF_L96 = 3000
 
@@ -191,14 +193,20 @@ def sequential_rows(problems, sizes, seeds, cycles_l63, cycles_l96, l96_burn=200
             else:
                 methods = [
                     (
-                        "transport loc 4" + ("" if N >= 40 else " obs_weight 2 inflation 1.02"),
+                        "transport loc 4"
+                        + ("" if N >= 40 else " obs_weight 2 inflation 1.02")
+                        + ("" if bs is None else f" batch {bs}"),
                         TransportFilter(
                             N,
                             inflation=1.0 if N >= 40 else 1.02,
                             obs_weight=1.0 if N >= 40 else 2.0,
                             localization_radius=4.0,
+                            **({} if bs is None else {"batch_size": bs}),
                         ),
-                    ),
+                    )
+                    for bs in L96_BATCH
+                ]
+                methods += [
                     (
                         "LETKF loc 4",
                         LETKF(
@@ -313,7 +321,7 @@ def write_report(bim, seq, args, load_before, load_after, elapsed):
         + " ".join(args.argv),
         "```",
         "",
-        f"Seeds: {len(args.seed_list)}; L63 cycles {args.l63_cycles}, "
+        f"Seeds: {args.seed_list[0]}-{args.seed_list[-1]}; L63 cycles {args.l63_cycles}, "
         f"L96 cycles {args.l96_cycles}. "
         f"Load average before/after: {load_before} / {load_after} (2 cores shared with other "
         f"jobs: timings are noisy, ratios within a row group are what matter). "
@@ -376,6 +384,11 @@ def main(argv=None):
     p.add_argument("--l96-burn", type=int, default=200, help="L96 burn-in cycles")
     p.add_argument("--out", default="TRANSPORT_RESULTS", help="report name (.md and .json)")
     p.add_argument("--pf-l96", type=int, default=3000, help="L96 particle filter size (0: none)")
+    p.add_argument(
+        "--l96-batch",
+        default="",
+        help="comma list of transport batch_size values for L96 (default: the filter's default)",
+    )
     p.add_argument("--problems", default="", help="comma list overriding --only's problems")
     p.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
     p.add_argument(
@@ -402,8 +415,10 @@ def main(argv=None):
         problems = [
             (n, "l96" if n.startswith("lorenz96") else "l63") for n in args.problems.split(",")
         ]
-    global PF_L96
+    global PF_L96, L96_BATCH
     PF_L96 = args.pf_l96
+    if args.l96_batch:
+        L96_BATCH = [int(v) for v in args.l96_batch.split(",")]
     seq = sequential_rows(
         problems,
         sizes,

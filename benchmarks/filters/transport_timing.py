@@ -41,6 +41,23 @@ def _cases(n96, n63, cycles96, cycles63, variants):
     ]
 
 
+def _parse_variant(text):
+    """``key=value[;key=value...]`` (e.g. ``batch_size=2;obs_weight=2``) as a labelled variant."""
+    kw = {}
+    for part in text.split(";"):
+        key, _, val = part.partition("=")
+        if not val:
+            raise SystemExit(f"unknown variant {text!r} (a name or key=value[;key=value])")
+        try:
+            kw[key] = int(val)
+        except ValueError:
+            try:
+                kw[key] = float(val)
+            except ValueError:
+                kw[key] = val
+    return (" " + " ".join(f"{k}={v}" for k, v in kw.items()), kw)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -48,11 +65,12 @@ def main(argv=None):
     ap.add_argument("--n63", type=int, default=100)
     ap.add_argument("--cycles96", type=int, default=150)
     ap.add_argument("--cycles63", type=int, default=200)
+    ap.add_argument("--problems", default="l96,l63", help="comma list: l96, l63")
     ap.add_argument(
         "--variants",
         default="defaults",
         help="comma list of transport variants: defaults, imq, eta1, eta2, eta4, eta4imq, gauss2, "
-        "lamy2, krr",
+        "lamy2, krr, or key=value[;key=value] (e.g. batch_size=2)",
     )
     a = ap.parse_args(argv)
     known = {
@@ -66,9 +84,12 @@ def main(argv=None):
         "lamy2": (" obs_weight=2", {"obs_weight": 2.0}),
         "krr": (" regression=kernel", {"regression": "kernel"}),
     }
-    variants = [known[v] for v in a.variants.split(",")]
+    variants = [known[v] if v in known else _parse_variant(v) for v in a.variants.split(",")]
     print("uptime before:", os.popen("uptime").read().strip())
-    for title, ssm, x, y, rows in _cases(a.n96, a.n63, a.cycles96, a.cycles63, variants):
+    cases = _cases(a.n96, a.n63, a.cycles96, a.cycles63, variants)
+    keep = [p.strip() for p in a.problems.split(",")]
+    cases = [c for c, key in zip(cases, ("l96", "l63"), strict=True) if key in keep]
+    for title, ssm, x, y, rows in cases:
         for _, m in rows:  # compile / warm
             filter(ssm, y[:3], m, seed=0)
         ms = {lab: [] for lab, _ in rows}

@@ -31,7 +31,13 @@ from .._memory import FLOAT, require
 from ..random import as_seed_sequence
 from . import _trace
 from ._blas import single_threaded_blas
-from ._localization import GC_FACTOR, Taper, auto_batch_size, local_obs_sets
+from ._localization import (
+    GC_FACTOR,
+    Taper,
+    auto_batch_size,
+    local_obs_sets,
+    transport_batch_size,
+)
 from ._types import OBS_LOGLIK_SIG, OBS_SIMULATE_SIG
 from .enkf import ETKF_VARIANT, LETKF_VARIANT, PERTURBED_OBS, ensemble_chunk
 from .kalman import kalman_filter
@@ -323,10 +329,20 @@ def _cycle_flops(front, ssm) -> float:
                 front.taper, r
             )
             n_local = min(m, max(1.0, m * min(1.0, (2 * support + 1) / max(d, 1))))
-            cost += d / front.batch_size * flow * (n_local + front.batch_size)
+            b = transport_batch_size_used(front, ssm)
+            cost += d / b * flow * (n_local + b)
     else:
         cost += N * N * (m + d)
     return cost
+
+
+def transport_batch_size_used(front, ssm) -> int:
+    """The transport filter's ``batch_size``, or the automatic one when it is ``None``."""
+    if front.batch_size is not None:
+        return int(front.batch_size)
+    if front.localization_radius is None:
+        return 1
+    return transport_batch_size(ssm.state_coords, front.localization_radius)
 
 
 def letkf_batch_size(front, ssm) -> int:
@@ -614,7 +630,15 @@ def _transport_codes(front, ssm):
 def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
     """Allocate outputs; return ``(run(k0, k1), outputs, state arrays)``."""
     from .methods import Regression, Stopping
-    from .transport import REGRESSION_KERNEL, REGRESSION_NONE, no_simulator, transport_chunk
+    from .transport import (
+        REGRESSION_KERNEL,
+        REGRESSION_NONE,
+        STOP_EXPECTED_FLOOR,
+        STOP_MAX_STEPS,
+        STOP_NOISE_FLOOR,
+        no_simulator,
+        transport_chunk,
+    )
 
     if not ssm.gaussian_obs and ssm.obs_simulator is None:
         raise TypeError(
@@ -642,7 +666,7 @@ def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
             ssm.domain_length,
             front.localization_radius,
             front.taper,
-            front.batch_size,
+            transport_batch_size_used(front, ssm),
         )
     else:  # one global domain
         m = ssm.obs_dim
@@ -666,8 +690,12 @@ def _prepare_transport(front, ssm, y, observed, init_ss, run_ss, store):
         int(front.max_steps),
         float(front.clip),
         float(front.noise_injection),
-        front.stopping is Stopping.NOISE_FLOOR,
+        {
+            Stopping.NOISE_FLOOR: STOP_NOISE_FLOOR,
+            Stopping.EXPECTED_FLOOR: STOP_EXPECTED_FLOOR,
+        }.get(front.stopping, STOP_MAX_STEPS),
         REGRESSION_KERNEL if front.regression is Regression.KERNEL else REGRESSION_NONE,
+        0 if front.field_size is None else min(int(front.field_size), N),
     )
 
     def run(k0, k1):
@@ -828,6 +856,8 @@ def _assemble(front, ssm, y, x_true, out, n, K, burn_in, store, seed, elapsed, t
     settings.update(store=store, ssm=ssm.name)
     if isinstance(front, LETKF):  # the automatic choice, as used
         settings["batch_size_used"] = letkf_batch_size(front, ssm)
+    if isinstance(front, TransportFilter) and front.localization_radius is not None:
+        settings["batch_size_used"] = transport_batch_size_used(front, ssm)
     attrs = {
         "inference_library_version": __version__,
         "method": front.name,

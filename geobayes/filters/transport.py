@@ -57,6 +57,10 @@ __all__ = [
     "GAIN_ANALYTIC",
     "REGRESSION_NONE",
     "REGRESSION_KERNEL",
+    "STOP_MAX_STEPS",
+    "STOP_NOISE_FLOOR",
+    "STOP_EXPECTED_FLOOR",
+    "expected_noise_floor",
     "kernel_regression",
     "transport_local",
     "transport_analysis",
@@ -78,6 +82,11 @@ REGRESSION_NONE = 0
 REGRESSION_KERNEL = 1
 #: Ridge penalties of the kernel regression, relative to the mean eigenvalue of the Gram matrix.
 _RIDGE_GRID = np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0])
+#: Stopping-rule codes (:class:`geobayes.filters.methods.Stopping`): run ``max_steps``
+#: steps, stop at the sampled noise floor, or at its expectation (:func:`expected_noise_floor`).
+STOP_MAX_STEPS = 0
+STOP_NOISE_FLOOR = 1
+STOP_EXPECTED_FLOOR = 2
 #: Number of per-analysis statistics returned by :func:`transport_local`.
 N_STATS = 4  # mmd2_initial, mmd2_final, mmd2_null, n_flow_steps
 
@@ -220,6 +229,43 @@ def _pairs_sym(At, arow, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
 
 
 @njit(cache=True, fastmath=_FM)
+def expected_noise_floor(Tt, D, k11, h2, kernel, d2, g):  # pragma: no cover
+    r"""Expected ``MMD^2`` between two independent derangement references (the noise floor).
+
+    The sampled floor of spec §2.5 is the ``MMD^2`` between the reference
+    ``(y_j, x_{sigma(j)})`` and a second one ``(y_j, x_{tau(j)})``.  Its expectation
+    over ``tau`` (and, through ``k11``, over ``sigma``), with the pairs of distinct
+    members treated as those of a uniform random permutation, is
+
+    .. math::
+
+        \frac{2}{N^3} \Big(N^2 k(0) + k_{11} - \sum_{a, b} k(0_y, x_a - x_b)
+        - \sum_{i, j} k(y_i - y_j, 0_x)\Big),
+
+    with ``k11`` the first reference's self-sum :math:`\sum_{i,j} k(r_i, r_j)`
+    (a draw of its own expectation, already computed at step 0).  The two other
+    sums are over the state block and the observation block alone: ``N^2`` kernel
+    evaluations in all against ``1.5 N^2`` joint pairs for the sampled floor, and
+    no sampling noise in the threshold.  It matches the mean of the sampled floor
+    to a few per cent (tests); the ``O(1/N)`` corrections of the derangement are
+    below that.
+
+    ``Tt`` (dx, N): the residual states (transposed, standardised); ``D`` the
+    squared y-distances (:func:`transport_local`); ``d2``, ``g`` scratch of length ``N``.
+    """
+    dx, N = Tt.shape
+    rows = np.zeros(N, np.int64)
+    zero = np.zeros((1, N))
+    none = np.empty((0, 0))
+    sx = _pairs_sym(Tt, rows, zero, h2, kernel, 0.0, none, d2, g)
+    for i in range(N):
+        rows[i] = i
+    sy = _pairs_sym(np.empty((0, N)), rows, D, h2, kernel, 0.0, none, d2, g)
+    k0 = _kval(0.0, h2, kernel)
+    return 2.0 * (N * N * k0 + k11 - sx - sy) / (N * N * N)
+
+
+@njit(cache=True, fastmath=_FM)
 def _move(Pt, Vt, eta, clip, f):  # pragma: no cover
     """``Pt += eta Vt`` (transposed sets) with each particle's displacement clipped to
     norm ``clip``; ``f`` scratch of length ``n``."""
@@ -353,19 +399,25 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     Y : (N, m) synthetic observations; ``HX`` (N, m) ``h(x_i)`` (analytic gain only).
     ystar : (m,) the actual observation; ``coef`` (m,) taper coefficients in (0, 1].
     R : (m, m) observation noise covariance (analytic gain only).
-    cfg : tuple ``(gain, kernel, c_h, lam_y, eta, max_steps, clip, noise_scale, use_floor,
-        regression)``:
+    cfg : tuple ``(gain, kernel, c_h, lam_y, eta, max_steps, clip, noise_scale, stop,
+        regression, n_sub)``:
         int codes of the gain and the kernel, bandwidth factor, y-block weight, step
         factor, maximum number of flow steps, per-step displacement cap in units of
         ``h`` (0: none), ``beta_0`` of the injected noise (standardised units),
-        whether to stop at the noise floor (else run ``max_steps`` steps) and the
-        regression code (:func:`kernel_regression` of the residuals first, or none).
+        the stopping code (``STOP_*``: the sampled noise floor, its expectation
+        :func:`expected_noise_floor`, or ``max_steps`` steps), the
+        regression code (:func:`kernel_regression` of the residuals first, or none)
+        and the field size ``n_sub``: when ``0 < n_sub < N`` the reference and
+        target particles are those of ``n_sub`` members (the first entries of
+        ``perm_null``) and the ``N`` analysis particles follow their field
+        (``O(N n_sub)`` kernel pairs per step instead of ``O(N^2)``).
     draws : tuple ``(perms, perm_null, noise)``: (P, N) int derangements, an
         independent one (N,), and (max_steps, P*N + N, dx) standard normals or
         an empty array (no injection).
     stats : (4,) out: ``mmd2_initial``, ``mmd2_final``, ``mmd2_null``, ``n_flow_steps``.
     """
-    gain, kernel, c_h, lam_y, eta, max_steps, clip, noise_scale, use_floor, regression = cfg
+    gain, kernel, c_h, lam_y, eta, max_steps, clip, noise_scale, stop, regression, n_sub = cfg
+    use_floor = stop != STOP_MAX_STEPS
     perms, perm_null, noise = draws
     N, dx = X.shape
     m = Y.shape[1]
@@ -454,29 +506,46 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     # ---- reference (product of marginals), null reference, analysis particles;
     # particle sets stored transposed (dx, n) so the kernel sums run over contiguous rows
     Tt = np.ascontiguousarray(Tx.T)
+    At = Tt.copy()  # the analysis particles: every member, at y*
+    Na = N
+    Xs = Tt  # the states the reference particles are drawn from
+    sub = np.arange(N)
+    if 0 < n_sub < N:
+        # the field (reference and target sums) from a random subset of n_sub members,
+        # the first entries of the independent derangement: cost O(N n_sub) per step
+        sub = perm_null[:n_sub].copy()
+        Ts = np.empty((dx, n_sub))
+        Ds = np.empty((n_sub + 1, n_sub))
+        for b in range(n_sub):
+            for q in range(dx):
+                Ts[q, b] = Tt[q, sub[b]]
+            for a in range(n_sub):
+                Ds[a, b] = D[sub[a], sub[b]]
+            Ds[n_sub, b] = D[N, sub[b]]
+        Tt, D, N = Ts, Ds, n_sub
+        M = P * N
     Rt = np.empty((dx, M))  # reference particle p * N + j has the y-coordinates of member j
     ridx = np.empty(M, np.int64)
     for p in range(P):
         for j in range(N):
             ridx[p * N + j] = j
             for q in range(dx):
-                Rt[q, p * N + j] = Tt[q, perms[p, j]]
+                Rt[q, p * N + j] = Xs[q, perms[p, sub[j]]]
     midx = ridx[:N]
-    sidx = np.full(N, N, np.int64)  # the analysis particles sit at y*
-    At = Tt.copy()
+    sidx = np.full(Na, N, np.int64)  # the analysis particles sit at y* (row N of D)
     d2 = np.empty(N)
     gb = np.empty(N)
-    fb = np.empty(M)
+    fb = np.empty(max(M, Na))
     # target-target term (constant); noise floor between two independent references
     none = np.empty((0, 0))
     ktt = _pairs_sym(Tt, midx, D, h2, kernel, 0.0, none, d2, gb) / (N * N)
     mmd_null = 0.0
     cap = clip * h
     Vr = np.empty((dx, M))
-    Va = np.empty((dx, N))
+    Va = np.empty((dx, Na))
     inject = noise.shape[0] > 0 and noise_scale > 0.0
     Et = np.empty((dx, M))
-    Ea = np.empty((dx, N))
+    Ea = np.empty((dx, Na))
     mmd = 0.0
     n_steps = 0
     wr, wt = 1.0 / M, -1.0 / N
@@ -488,11 +557,18 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
         mmd = krr / (M * M) + ktt - 2.0 * krt / (M * N)
         if step == 0:
             stats[0] = mmd
-            if use_floor:  # MMD^2 between the first reference and an independent one
+            if stop == STOP_EXPECTED_FLOOR:
+                k11 = (
+                    krr
+                    if P == 1
+                    else _pairs_sym(Rt[:, :N].copy(), midx, D, h2, kernel, 0.0, none, d2, gb)
+                )
+                mmd_null = expected_noise_floor(Tt, D, k11, h2, kernel, d2, gb)
+            elif use_floor:  # MMD^2 between the first reference and an independent one
                 Bt = np.empty((dx, N))
                 for j in range(N):
                     for q in range(dx):
-                        Bt[q, j] = Tt[q, perm_null[j]]
+                        Bt[q, j] = Xs[q, perm_null[sub[j]]]
                 R1 = Rt if P == 1 else np.ascontiguousarray(Rt[:, :N])
                 k11 = krr if P == 1 else _pairs_sym(R1, midx, D, h2, kernel, 0.0, none, d2, gb)
                 k22 = _pairs_sym(Bt, midx, D, h2, kernel, 0.0, none, d2, gb)
@@ -506,7 +582,7 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
             for q in range(dx):
                 for i in range(M):
                     Et[q, i] = Rt[q, i] + beta * noise[step, i, q]
-                for i in range(N):
+                for i in range(Na):
                     Ea[q, i] = At[q, i] + beta * noise[step, M + i, q]
             _pairs(Et, ridx, Rt, D, h2, kernel, wr, Vr, d2, gb)
             _pairs(Et, ridx, Tt, D, h2, kernel, wt, Vr, d2, gb)
@@ -522,8 +598,8 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     stats[3] = n_steps
     # ---- back to physical units
     shift = K @ (ystar - ybar)
-    out = np.empty((N, dx))
-    for i in range(N):
+    out = np.empty((Na, dx))
+    for i in range(Na):
         for q in range(dx):
             out[i, q] = At[q, i] * sx[q] + xrbar[q] + shift[q]
     return out
@@ -603,7 +679,7 @@ _I = int64[::1]
 
 #: ``cfg`` of :func:`transport_local`.
 CFG = types.Tuple(
-    (int64, int64, float64, float64, float64, int64, float64, float64, boolean, int64)
+    (int64, int64, float64, float64, float64, int64, float64, float64, int64, int64, int64)
 )
 #: ``domains`` of :func:`transport_analysis`.
 DOMAINS = types.Tuple((_I, _I, _I, _V))

@@ -576,7 +576,7 @@ def make_run(
         float(front.bandwidth_factor),
         float(front.obs_weight),
         int(front.max_steps),
-        front.stopping is Stopping.NOISE_FLOOR,
+        front.stopping is not Stopping.MAX_STEPS,  # either floor: the sampled one here
         int(front.rbf_centres),
         float(front.ridge),
         {"none": REG_NONE, "kernel": REG_KERNEL, "kernel_scale": REG_KERNEL_SCALE}[
