@@ -286,6 +286,52 @@ def _move(Pt, Vt, eta, clip, f):  # pragma: no cover
             Pq[i] += f[i] * Vq[i]
 
 
+@njit(cache=True, fastmath=_FM)
+def _ydistances(Ty, ustar):  # pragma: no cover
+    """Squared distances of the observation rows ``Ty`` (N, m): ``D`` (N + 1, N),
+    ``D[i, j]`` between members ``i`` and ``j`` and ``D[N, j]`` between ``ustar`` and ``j``
+    (reassociated sums over the observations: vectorised)."""
+    N, m = Ty.shape
+    D = np.zeros((N + 1, N))
+    for i in range(N):
+        for j in range(i + 1, N):
+            acc = 0.0
+            for q in range(m):
+                t = Ty[i, q] - Ty[j, q]
+                acc += t * t
+            D[i, j] = acc
+            D[j, i] = acc
+    for j in range(N):
+        acc = 0.0
+        for q in range(m):
+            t = ustar[q] - Ty[j, q]
+            acc += t * t
+        D[N, j] = acc
+    return D
+
+
+@njit(cache=True, fastmath=_FM)
+def _joint_distances(D, Xt):  # pragma: no cover
+    """The ``N (N - 1) / 2`` squared joint distances ``D[i, j] + |x_i - x_j|^2``, ``i < j``
+    (``Xt`` the transposed states, (dx, N))."""
+    dx, N = Xt.shape
+    out = np.empty(N * (N - 1) // 2)
+    c = 0
+    for i in range(N):
+        n = N - i - 1
+        Di = D[i]
+        for j in range(n):
+            out[c + j] = Di[i + 1 + j]
+        for q in range(dx):
+            x = Xt[q, i]
+            Xq = Xt[q]
+            for j in range(n):
+                t = x - Xq[i + 1 + j]
+                out[c + j] += t * t
+        c += n
+    return out
+
+
 @njit(cache=True)
 def _solve_gain(Cxy, Cyy):  # pragma: no cover
     """``Cxy Cyy^{-1}`` by a symmetric solve (``Cyy`` floored on the diagonal)."""
@@ -464,21 +510,7 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
             Ty[i, j] = w * Ya[i, j]
     # squared y-distances, fixed during the flow: D[i, j] between members i and j,
     # D[N, j] between the observation y* and member j
-    D = np.zeros((N + 1, N))
-    for i in range(N):
-        for j in range(i + 1, N):
-            acc = 0.0
-            for q in range(m):
-                t = Ty[i, q] - Ty[j, q]
-                acc += t * t
-            D[i, j] = acc
-            D[j, i] = acc
-    for j in range(N):
-        acc = 0.0
-        for q in range(m):
-            t = ustar[q] - Ty[j, q]
-            acc += t * t
-        D[N, j] = acc
+    D = _ydistances(Ty, ustar)
     # optional nonlinear regression stage: residuals about E[x' | y], re-standardised
     if regression == REGRESSION_KERNEL:
         mstar = kernel_regression(D, Tx)
@@ -487,16 +519,7 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
             xrbar[q] += (mstar[q] + mu[q]) * sx[q]
             sx[q] *= se[q]
     # bandwidth: c_h * median pairwise distance (before lambda_y)
-    dists = np.empty(N * (N - 1) // 2)
-    c = 0
-    for i in range(N):
-        for j in range(i + 1, N):
-            acc = D[i, j]
-            for q in range(dx):
-                t = Tx[i, q] - Tx[j, q]
-                acc += t * t
-            dists[c] = acc
-            c += 1
+    dists = _joint_distances(D, np.ascontiguousarray(Tx.T))
     h = c_h * math.sqrt(np.median(dists))
     if not h > 0.0:
         h = 1.0

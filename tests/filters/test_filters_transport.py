@@ -247,6 +247,13 @@ def test_kernel_sums_match_dense_numpy():
         V = w * np.einsum("ab,qab->qa", g, Ax[:, :, None] - Bx[:, None, :])
         return k.sum(), V
 
+    # the squared y-distance table and the joint distances of the bandwidth
+    Yn = np.ascontiguousarray(Y[:N])
+    np.testing.assert_allclose(tk._ydistances(Yn, Y[N].copy()), D, rtol=1e-12, atol=1e-14)
+    Xt = rng.standard_normal((dx, N))
+    iu = np.triu_indices(N, 1)
+    joint = (D[:N] + ((Xt.T[:, None, :] - Xt.T[None, :, :]) ** 2).sum(-1))[iu]
+    np.testing.assert_allclose(tk._joint_distances(D, Xt), joint, rtol=1e-12)
     for kernel in (tk.GAUSSIAN, tk.INVERSE_MULTIQUADRIC, tk.NEGATIVE_DISTANCE):
         d2, g = np.empty(N), np.empty(N)
         V = np.zeros((dx, 5))
