@@ -25,10 +25,16 @@ One analysis (one local domain; notation of spec §2):
    particles started at ``(u_y*, u_{x,i})``, i.e. the map ``T(y*, .)``.
 5. Stop at the first step whose reference-target ``MMD^2`` is at or below the
    sampling-noise floor (``MMD^2`` between two independent derangement
-   references), or after ``max_steps``.
+   references): by default its expectation in closed form
+   (:func:`expected_noise_floor`, ``N^2`` one-block kernel evaluations, no
+   sampling noise), or one sampled second reference (spec §2.5); or after
+   ``max_steps``.
 6. ``x^a_i = s_x a_i + xbar' + K (y* - ybar)``.
 
-Domain localisation: each block of state components is analysed with its
+Domain localisation: each block of state components (by default as many
+contiguous components as the localisation radius spans,
+:func:`~geobayes.filters._localization.transport_batch_size`: a quarter of
+the analyses on Lorenz-96, same RMSE to seed noise) is analysed with its
 local observations (the LETKF's :func:`~geobayes.filters._localization.local_obs_sets`),
 in parallel over blocks (``prange``); every block writes its own columns and
 all random numbers (synthetic observations, derangements, injected noise)
