@@ -6,12 +6,15 @@ gradients of the draws, mean acceptance statistic over the draws (target 0.8), m
 size and divergences.  ESS per gradient does not depend on the machine's load, so this
 needs no timing lock.  Option sets:
 
-* ``stan``: the default (dual averaging restarted at every metric window, draw variances);
+* ``stan``: Stan's scheme (dual averaging restarted at every metric window, draw
+  variances), the default before 2026-12-02;
 * ``single``: ``step_size_adaptation="single"``;
 * ``grad``: ``metric_adaptation="grad"``;
 * ``single+grad``: both;
 * ``single@0.85``: ``single`` with ``target_accept=0.85`` (a default candidate keeping a
-  margin on funnels); any option set takes ``@TARGET`` (e.g. ``single+grad@0.85``).
+  margin on funnels); any option set takes ``@TARGET`` (e.g. ``single+grad@0.85``);
+* ``auto``: ``step_size_adaptation="auto", metric_adaptation="auto"``, the default
+  (``single+grad`` with the divergence guard falling back to ``stan`` per chain).
 
 With ``--bias``, each run is also compared with the model's known answer: posteriordb's
 reference draws (``geobayes.models.load_reference``; skipped when ``../shared`` is absent) or
@@ -38,12 +41,14 @@ import numpy as np
 
 __all__ = ["OPTIONS", "run"]
 
+_STAN = {"step_size_adaptation": "stan", "metric_adaptation": "draws"}
 OPTIONS = {
-    "stan": {},
-    "single": {"step_size_adaptation": "single"},
-    "grad": {"metric_adaptation": "grad"},
+    "stan": _STAN,
+    "single": {**_STAN, "step_size_adaptation": "single"},
+    "grad": {**_STAN, "metric_adaptation": "grad"},
     "single+grad": {"step_size_adaptation": "single", "metric_adaptation": "grad"},
-    "single@0.85": {"step_size_adaptation": "single", "target_accept": 0.85},
+    "single@0.85": {**_STAN, "step_size_adaptation": "single", "target_accept": 0.85},
+    "auto": {"step_size_adaptation": "auto", "metric_adaptation": "auto"},
 }
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from geobayes._loop import run_units
 from geobayes._preflight import check_run
 from geobayes._resume import STATE_GROUP, rng_from_json, state_dataset
-from geobayes.adaptation.step_size import da_init
+from geobayes.adaptation.step_size import DA_SIZE, da_init
 from geobayes.errors import InitializationError
 from geobayes.samplers._chunk import run_chunk
 from geobayes.samplers._integrators import NONFINITE
@@ -154,6 +154,8 @@ class _Chain:
             self.da = np.ascontiguousarray(saved["dual_averaging"], dtype=np.float64)
             if self.da.shape[0] == 9:  # a trace from before da[9] (count of the average)
                 self.da = np.append(self.da, self.da[4])
+            if self.da.shape[0] < DA_SIZE:  # before the divergence guard: no count, no switch
+                self.da = np.append(self.da, np.zeros(DA_SIZE - self.da.shape[0]))
             self.metric = np.ascontiguousarray(saved["metric"], dtype=np.float64)
             self.welford = np.ascontiguousarray(saved["welford"], dtype=np.float64)
             self.done = int(saved["iteration"])

@@ -30,6 +30,9 @@ __all__ = [
     "ADAPT_RESTART",
     "ADAPT_GRAD",
     "ADAPT_RESTART_AVERAGE",
+    "ADAPT_GUARD_COUNT",
+    "ADAPT_GUARD_DECIDE",
+    "GUARD_DIVERGENCES",
     "welford_update",
     "welford_variance",
     "welford_grad_update",
@@ -44,6 +47,11 @@ ADAPT_WINDOW_END = 4  #: the slow window ends here: update the metric
 ADAPT_RESTART = 8  #: restart dual averaging here (Stan: at every window end)
 ADAPT_GRAD = 16  #: diagonal metric from draws and gradients (accumulate both; see below)
 ADAPT_RESTART_AVERAGE = 32  #: restart only the dual-averaging average here
+ADAPT_GUARD_COUNT = 64  #: count a divergence here towards the divergence guard
+ADAPT_GUARD_DECIDE = 128  #: the guard decides here (before this iteration's window end)
+#: divergences in the guard's span (800 iterations of a 1000-iteration warmup) that
+#: switch a chain to Stan's scheme
+GUARD_DIVERGENCES = 2
 
 
 def warmup_schedule(
@@ -52,6 +60,7 @@ def warmup_schedule(
     adapt_mass_matrix: bool,
     restart: str = "windows",
     grad: bool = False,
+    guard: bool = False,
 ) -> np.ndarray:
     """Per-iteration adaptation flags for ``warmup`` iterations.
 
@@ -62,6 +71,19 @@ def warmup_schedule(
     size averages the iterates made with the final metric.  ``grad`` marks the
     accumulating iterations with ``ADAPT_GRAD`` (diagonal metric from draws and
     gradients, :func:`welford_grad_metric`).
+
+    ``guard`` (with ``restart="first"``) adds the divergence guard of the default
+    adaptation: divergences after the second slow window's end, through the last one's,
+    are counted (``ADAPT_GUARD_COUNT``), and at the last window's end
+    (``ADAPT_GUARD_DECIDE``) a chain with at least :data:`GUARD_DIVERGENCES` of them
+    switches to Stan's scheme: that window's metric is the regularized variance of its
+    draws and dual averaging restarts there, whatever the ``ADAPT_GRAD`` and
+    ``ADAPT_RESTART_AVERAGE`` flags say, so the chain ends its warmup exactly as Stan's
+    (final metric from the last window's draws, final step size from a dual averaging
+    over the terminal buffer).  The first restart's transient (up to the second window's
+    end) is not counted.  With fewer than three slow windows (a warmup of less than 300
+    iterations) there is no span to watch, and the schedule is Stan's
+    (``restart="windows"``, no ``grad``).
 
     Examples
     --------
@@ -74,6 +96,8 @@ def warmup_schedule(
     """
     if restart not in ("windows", "first"):
         raise ValueError(f"restart must be 'windows' or 'first', got {restart!r}")
+    if guard and restart != "first":
+        raise ValueError("guard needs restart='first' (it falls back to Stan's restarts)")
     flags = np.zeros(warmup, dtype=np.int64)
     if adapt_step_size:
         flags |= ADAPT_STEP
@@ -94,9 +118,14 @@ def warmup_schedule(
         flags[start:stop] |= ADAPT_ACCUMULATE
         flags[stop - 1] |= ADAPT_WINDOW_END
         start, size = stop, 2 * size
+    ends = np.flatnonzero(flags & ADAPT_WINDOW_END)
+    if guard and ends.size < 3:  # no span to watch: Stan's scheme
+        restart, grad, guard = "windows", False, False
     if grad:
         flags[(flags & ADAPT_ACCUMULATE) != 0] |= ADAPT_GRAD
-    ends = np.flatnonzero(flags & ADAPT_WINDOW_END)
+    if guard:
+        flags[ends[1] + 1 : ends[-1] + 1] |= ADAPT_GUARD_COUNT
+        flags[ends[-1]] |= ADAPT_GUARD_DECIDE
     if restart == "windows":
         flags[ends] |= ADAPT_RESTART
     elif restart == "first" and ends.size:

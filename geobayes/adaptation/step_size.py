@@ -1,12 +1,14 @@
 """Dual-averaging step-size adaptation (Nesterov 2009; Hoffman & Gelman 2014, Algorithm 5).
 
-State array ``da`` (float64, length 10)::
+State array ``da`` (float64, length 12)::
 
     da[0] log step size now          da[1] log step size averaged (the final one)
     da[2] h_bar (running error)      da[3] mu (shrinkage target, log(10 * eps0))
     da[4] m (iteration count)        da[5] target acceptance delta
     da[6] gamma                      da[7] t0          da[8] kappa
     da[9] n (count of the average; equal to m unless only the average restarted)
+    da[10] divergences counted by the warmup's divergence guard (``ADAPT_GUARD_COUNT``)
+    da[11] 1 once the guard switched the chain to Stan's scheme, else 0
 
 Update with acceptance statistic ``a``::
 
@@ -25,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-__all__ = ["DualAveraging", "da_init", "da_update", "da_restart", "da_restart_average"]
+__all__ = ["DualAveraging", "da_init", "da_update", "da_restart", "da_restart_average", "DA_SIZE"]
+
+DA_SIZE = 12  #: length of the dual-averaging state array
 
 
 @njit(cache=True)
@@ -66,7 +70,7 @@ def da_update(da, accept_stat):
 
 def da_init(step_size: float, target: float, gamma=0.05, t0=10.0, kappa=0.75) -> np.ndarray:
     """A fresh dual-averaging state array for an initial ``step_size``."""
-    da = np.zeros(10)
+    da = np.zeros(DA_SIZE)
     da[5:9] = (target, gamma, t0, kappa)
     da_restart(da, step_size)
     return da

@@ -63,10 +63,13 @@ from geobayes._lazy import lazy_njit
 from geobayes.adaptation.mass_matrix import (
     ADAPT_ACCUMULATE,
     ADAPT_GRAD,
+    ADAPT_GUARD_COUNT,
+    ADAPT_GUARD_DECIDE,
     ADAPT_RESTART,
     ADAPT_RESTART_AVERAGE,
     ADAPT_STEP,
     ADAPT_WINDOW_END,
+    GUARD_DIVERGENCES,
     welford_cov_update,
     welford_covariance,
     welford_grad_metric,
@@ -158,6 +161,11 @@ def run_chunk(
         f = flags[i]
         if f & ADAPT_STEP:
             eps = da_update(da, row[2])
+        if f & ADAPT_GUARD_COUNT and row[4] != 0.0:
+            da[10] += 1.0
+        if f & ADAPT_GUARD_DECIDE and da[10] >= GUARD_DIVERGENCES:
+            da[11] = 1.0  # this chain continues its warmup with Stan's scheme
+        stan = da[11] != 0.0
         if f & ADAPT_ACCUMULATE:
             if f & ADAPT_GRAD:
                 welford_grad_update(welford, xc, gc)
@@ -166,7 +174,7 @@ def run_chunk(
             else:
                 welford_update(welford, xc)
         if f & ADAPT_WINDOW_END:
-            if f & ADAPT_GRAD:
+            if f & ADAPT_GRAD and not stan:
                 welford_grad_metric(welford, metric)
             elif dense:
                 welford_covariance(welford, metric)
@@ -174,7 +182,7 @@ def run_chunk(
                 welford_variance(welford, metric)  # writes the variance = inverse mass ...
                 for k in range(d):
                     metric[k] = math.sqrt(metric[k])  # ... stored as its square root
-        if f & ADAPT_RESTART:
+        if f & ADAPT_RESTART or (stan and f & ADAPT_RESTART_AVERAGE):
             da_restart(da, eps)
         elif f & ADAPT_RESTART_AVERAGE:
             da_restart_average(da)

@@ -56,27 +56,36 @@ class SamplerMethod:
     metric : {"diag", "dense"}
         Diagonal metric (Stan's ``diag_e``) or dense one (``dense_e``), adapted in the
         same windows.
-    step_size_adaptation : {"stan", "single"}
-        ``"stan"`` (default): dual averaging restarts at the end of every metric window
-        and the final step size is its average over the last window (the terminal 50
-        iterations), as Stan does.  ``"single"``: one dual averaging restarted only
-        after the first window and run through the rest of the warmup (as nutpie's
-        nuts-rs and PyMC), its average restarted at each later window end so that the
-        final step size averages iterates made with the final metric.  Stan's short
-        restarted runs end with a step size below the one the target asks for (realized
-        acceptance 0.85-0.94 for a target of 0.8 on the posteriordb models, and 1.5-2x
-        the gradients per draw on some); ``"single"`` ends near the target (0.79-0.85)
-        and gives 1.1-1.5x the ESS per gradient on most of them, but, exactly on target,
-        more divergences on posteriors with funnels (``gp_pois_regr``, eight schools),
-        which is why it is not the default (benchmarks/pymc/RESULTS.md; with
-        ``target_accept=0.85`` still 6x the divergences on ``gp_pois_regr``).
-    metric_adaptation : {"draws", "grad"}
-        How the diagonal metric is estimated in each window: ``"draws"`` (default,
-        Stan's regularized variance of the draws) or ``"grad"``, nutpie's
-        ``M^-1 = sqrt(var(draws) / var(gradients))`` (diagonal metric only).  With
-        ``"single"`` it reaches nutpie's ESS per gradient on regression-type models, but
-        it takes 5x larger steps on the ``gp_pois_regr`` funnel, where a chain got stuck in
-        one of 5 four-chain runs.
+    step_size_adaptation : {"stan", "single", "auto"}
+        ``"stan"`` (the default of this base class, HMC and MALA): dual averaging
+        restarts at the end of every metric window and the final step size is its
+        average over the last window (the terminal 50 iterations), as Stan does.
+        ``"single"``: one dual averaging restarted only after the first window and run
+        through the rest of the warmup (as nutpie's nuts-rs and PyMC), its average
+        restarted at each later window end so that the final step size averages iterates
+        made with the final metric.  Stan's short restarted runs end with a step size
+        below the one the target asks for (realized acceptance 0.85-0.94 for a target of
+        0.8 on the posteriordb models, and 1.5-2x the gradients per draw on some);
+        ``"single"`` ends near the target (0.79-0.85) and gives 1.1-1.5x the ESS per
+        gradient on most of them, but, exactly on target, more divergences on posteriors
+        with funnels (``gp_pois_regr``, eight schools).  ``"auto"`` (NUTS's default):
+        ``"single"`` with a divergence guard per chain.  A chain that diverges at least
+        twice between the end of the second metric window and the end of the last one
+        (iterations 150-949 of a 1000-iteration warmup) ends its warmup with Stan's
+        scheme: the last window's metric is its draws' regularized variance, and dual
+        averaging restarts for the terminal buffer.  So funnels get Stan's adaptation
+        and well-behaved posteriors nutpie's (benchmarks/pymc/RESULTS.md).  A warmup
+        with fewer than three metric windows (under 300 iterations) uses Stan's scheme.
+    metric_adaptation : {"draws", "grad", "auto"}
+        How the diagonal metric is estimated in each window: ``"draws"`` (Stan's
+        regularized variance of the draws; the default of this base class, HMC and MALA)
+        or ``"grad"``, nutpie's ``M^-1 = sqrt(var(draws) / var(gradients))`` (diagonal
+        metric only).  With ``"single"`` it reaches nutpie's ESS per gradient on
+        regression-type models, but it takes 5x larger steps on the ``gp_pois_regr``
+        funnel, where a chain got stuck in one of 5 four-chain runs.  ``"auto"`` (NUTS's
+        default): ``"grad"`` with a diagonal metric, ``"draws"`` with a dense one; a
+        chain the divergence guard switched to Stan's scheme takes ``"draws"`` for its
+        last window.
     """
 
     step_size: float | None = None
@@ -115,14 +124,15 @@ class SamplerMethod:
             raise ValueError(f"target_accept must be in (0, 1), got {self.target_accept!r}")
         if self.metric not in ("diag", "dense"):
             raise ValueError(f"metric must be 'diag' or 'dense', got {self.metric!r}")
-        if self.step_size_adaptation not in ("stan", "single"):
+        if self.step_size_adaptation not in ("auto", "stan", "single"):
             raise ValueError(
-                "step_size_adaptation must be 'stan' or 'single', got "
+                "step_size_adaptation must be 'auto', 'stan' or 'single', got "
                 f"{self.step_size_adaptation!r}"
             )
-        if self.metric_adaptation not in ("draws", "grad"):
+        if self.metric_adaptation not in ("auto", "draws", "grad"):
             raise ValueError(
-                f"metric_adaptation must be 'draws' or 'grad', got {self.metric_adaptation!r}"
+                "metric_adaptation must be 'auto', 'draws' or 'grad', got "
+                f"{self.metric_adaptation!r}"
             )
         if self.metric_adaptation == "grad" and self.metric != "diag":
             raise ValueError(
@@ -178,6 +188,14 @@ class SamplerMethod:
             raise ValueError(f"inv_mass must have shape ({dim},), got {inv.shape}")
         return diag_metric(inv)
 
+    @property
+    def grad_metric(self) -> bool:
+        """Whether the diagonal metric is estimated from draws and gradients
+        (``metric_adaptation`` ``"grad"``, or ``"auto"`` with ``metric="diag"``)."""
+        if self.metric_adaptation == "auto":
+            return self.metric == "diag"
+        return self.metric_adaptation == "grad"
+
     def warmup_flags(self, warmup: int) -> np.ndarray:
         """Per-iteration adaptation flags of the warmup (:func:`warmup_schedule`)."""
         return warmup_schedule(
@@ -185,12 +203,13 @@ class SamplerMethod:
             self.adapt_step_size,
             self.adapt_mass_matrix,
             restart="windows" if self.step_size_adaptation == "stan" else "first",
-            grad=self.metric_adaptation == "grad",
+            grad=self.grad_metric,
+            guard=self.step_size_adaptation == "auto",
         )
 
     def welford_size(self, dim: int) -> int:
         """Length of the chain's Welford accumulator for this metric adaptation."""
-        return welford_size(dim, self.metric == "dense", self.metric_adaptation == "grad")
+        return welford_size(dim, self.metric == "dense", self.grad_metric)
 
     def params_array(self) -> np.ndarray:
         """Hyperparameters the step reads, as a float64 vector (empty by default)."""

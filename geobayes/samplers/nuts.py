@@ -54,7 +54,7 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -431,12 +431,18 @@ class NUTS(SamplerMethod):
     inv_mass : array of shape (dim,) or (dim, dim), optional
         Initial inverse mass matrix (default identity); a matrix needs
         ``metric="dense"`` and must be symmetric positive definite.
-    step_size_adaptation : {"stan", "single"}
-        Stan's dual averaging restarted at every metric window (default), or one run
-        through the warmup as nutpie does; see :class:`geobayes.samplers.base.SamplerMethod`.
-    metric_adaptation : {"draws", "grad"}
-        Diagonal metric from the draws' variances (Stan, default) or nutpie's
-        ``sqrt(var(draws) / var(gradients))``.
+    step_size_adaptation : {"auto", "stan", "single"}
+        ``"auto"`` (default): one dual averaging through the warmup as nutpie does, with
+        a divergence guard that gives a chain diverging in the later warmup Stan's
+        scheme (dual averaging restarted for the terminal window, metric from the last
+        window's draws); ``"stan"``: Stan's dual averaging restarted at every metric
+        window; ``"single"``: nutpie's, unguarded.  See
+        :class:`geobayes.samplers.base.SamplerMethod`.
+    metric_adaptation : {"auto", "draws", "grad"}
+        Diagonal metric from nutpie's ``sqrt(var(draws) / var(gradients))`` (``"grad"``)
+        or from the draws' variances (Stan's ``"draws"``); ``"auto"`` (default) is
+        ``"grad"`` for a diagonal metric and ``"draws"`` for a dense one or a chain the
+        guard switched to Stan's scheme.
 
     Examples
     --------
@@ -450,6 +456,8 @@ max_tree_depth=8, max_energy_error=1000.0)
     adapt_mass_matrix: bool = True
     max_tree_depth: int = 10
     max_energy_error: float = 1000.0
+    step_size_adaptation: str = field(default="auto", repr=False)
+    metric_adaptation: str = field(default="auto", repr=False)
 
     name = "nuts"
     extra_stat_names = ("tree_depth", "reached_max_treedepth")

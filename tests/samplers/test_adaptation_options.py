@@ -1,5 +1,5 @@
-"""The warmup adaptation options of the chain methods (``step_size_adaptation="single"``,
-``metric_adaptation="grad"``): known answers and the schedule they ask for."""
+"""The warmup adaptation options of the chain methods (``step_size_adaptation="single"``
+and ``"auto"``, ``metric_adaptation="grad"``): known answers and the schedule they ask for."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from _stats import check_gaussian_trace
 import geobayes
 from geobayes.adaptation.mass_matrix import (
     ADAPT_GRAD,
+    ADAPT_GUARD_COUNT,
+    ADAPT_GUARD_DECIDE,
     ADAPT_RESTART,
     ADAPT_RESTART_AVERAGE,
     ADAPT_WINDOW_END,
@@ -29,8 +31,12 @@ COV[8:, 8:] = [[1.0, 0.9], [0.9, 1.0]]
 INV_MASS = np.sqrt(np.diag(COV) / np.diag(np.linalg.inv(COV)))
 
 
+STAN = {"step_size_adaptation": "stan", "metric_adaptation": "draws"}
+AUTO = {"step_size_adaptation": "auto", "metric_adaptation": "auto"}
+
+
 def test_schedules():
-    stan = NUTS().warmup_flags(1000)
+    stan = NUTS(**STAN).warmup_flags(1000)
     single = NUTS(step_size_adaptation="single", metric_adaptation="grad").warmup_flags(1000)
     ends = [99, 149, 249, 449, 949]
     assert np.flatnonzero(stan & ADAPT_WINDOW_END).tolist() == ends
@@ -44,6 +50,18 @@ def test_schedules():
     assert np.array_equal((single & ADAPT_GRAD) != 0, (single & 2) != 0)  # accumulating
     # without metric adaptation there is no window, hence no restart, in either scheme
     assert not np.any(NUTS(adapt_mass_matrix=False).warmup_flags(500) & ADAPT_RESTART)
+    # "auto": single + grad, plus the divergence guard counting after the second window
+    # end (the first restart's transient) through the last one, deciding there
+    auto = NUTS(**AUTO).warmup_flags(1000)
+    guard = ADAPT_GUARD_COUNT | ADAPT_GUARD_DECIDE
+    assert np.array_equal(auto & ~guard, single)
+    assert np.flatnonzero(auto & ADAPT_GUARD_COUNT).tolist() == list(range(150, 950))
+    assert np.flatnonzero(auto & ADAPT_GUARD_DECIDE).tolist() == [949]
+    # too short a warmup for the guard (2 windows): Stan's scheme; with a dense metric
+    # "auto" estimates the draws' covariance
+    for w in (299, 120):
+        assert np.array_equal(NUTS(**AUTO).warmup_flags(w), NUTS(**STAN).warmup_flags(w))
+    assert not np.any(NUTS(metric="dense", **AUTO).warmup_flags(1000) & ADAPT_GRAD)
 
 
 def test_single_dual_averaging_and_gradient_metric_on_known_answers():
@@ -64,9 +82,51 @@ def test_single_dual_averaging_and_gradient_metric_on_known_answers():
     assert 0.74 < acc < 0.86, acc
 
 
+def _last_window_variance(trace, names):
+    """Stan's regularized variance of each chain's draws in the last window (450-949)."""
+    x = trace.warmup_posterior
+    last = np.concatenate(
+        [x[k].values[:, 450:950].reshape(x.sizes["chain"], 500, -1) for k in names], axis=2
+    )
+    return (500 / 505.0) * last.var(axis=1, ddof=1) + 1e-3 * 5.0 / 505.0
+
+
+def test_divergence_guard_switches_diverging_chains_to_stan():
+    """The guard's decision per chain, read from the chains' dual-averaging state (da[10]
+    the divergences counted in iterations 150-949, da[11] the switch).  On a Gaussian
+    (scales 0.1 ... 10 and a correlated pair), with this seed, chain 1 diverges twice
+    there (a step size probing past the leapfrog's stability limit) and switches to Stan's
+    scheme: its final metric is the regularized variance of the last window's draws.
+    Chain 0 diverges once, does not switch, and keeps nutpie's metric (the pair's
+    ``sqrt(diag M^-1)`` near 0.436^(1/2), not near 1)."""
+    sd = np.geomspace(0.1, 10.0, 8)
+    cov = np.zeros((10, 10))
+    cov[:8, :8] = np.diag(sd**2)
+    cov[8:, 8:] = COV[8:, 8:]
+    model = gaussian_from_moments(MEAN, cov)
+    tr = geobayes.sample(model, method=NUTS(**AUTO), draws=10, warmup=1000, chains=2, seed=1,
+                         progress=False, save_warmup=True)  # fmt: skip
+    da = tr["sampler_state"]["dual_averaging"].values
+    div = tr.warmup_sample_stats["diverging"].values[:, 150:950].sum(axis=1)
+    assert np.array_equal(da[:, 10], div)
+    assert div.tolist() == [1, 2] and da[:, 11].tolist() == [0.0, 1.0], da[:, 10:]
+    metric = tr["sampler_state"]["metric"].values
+    last = tr.warmup_posterior["x"].values[:, 450:950]  # the last window's draws
+    var = (500 / 505.0) * last.var(axis=1, ddof=1) + 1e-3 * 5.0 / 505.0
+    np.testing.assert_allclose(metric[1], np.sqrt(var[1]), rtol=1e-8)
+    inv_mass = np.sqrt(np.diag(cov) / np.diag(np.linalg.inv(cov)))
+    ratio = metric[0] / np.sqrt(inv_mass)
+    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
+    assert metric[0, 8] < 0.8 < metric[1, 8]
+
+
 def test_bad_options():
     with pytest.raises(ValueError, match="step_size_adaptation"):
         NUTS(step_size_adaptation="nutpie")
+    with pytest.raises(ValueError, match="guard needs"):
+        from geobayes.adaptation import warmup_schedule
+
+        warmup_schedule(1000, True, True, "windows", guard=True)
     with pytest.raises(ValueError, match="metric_adaptation"):
         NUTS(metric_adaptation="gradient")
     with pytest.raises(ValueError, match="diagonal"):
