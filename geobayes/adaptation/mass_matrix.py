@@ -61,6 +61,7 @@ def warmup_schedule(
     restart: str = "windows",
     grad: bool = False,
     guard: bool = False,
+    early: int = 0,
 ) -> np.ndarray:
     """Per-iteration adaptation flags for ``warmup`` iterations.
 
@@ -84,6 +85,13 @@ def warmup_schedule(
     end) is not counted.  With fewer than three slow windows (a warmup of less than 300
     iterations) there is no span to watch, and the schedule is Stan's
     (``restart="windows"``, no ``grad``).
+
+    ``early`` (> 0, with ``restart="first"``) splits Stan's initial fast buffer into short
+    metric windows of ``early`` iterations (the last one takes the remainder), as nutpie
+    re-estimates its metric from the last 10-20 draws in its early phase: the chain
+    leaves the identity metric after ``early`` iterations instead of 100, where a badly
+    scaled posterior costs deep trees.  The guard's span is unchanged (it starts after
+    the second of Stan's windows).
 
     Examples
     --------
@@ -120,12 +128,17 @@ def warmup_schedule(
         start, size = stop, 2 * size
     ends = np.flatnonzero(flags & ADAPT_WINDOW_END)
     if guard and ends.size < 3:  # no span to watch: Stan's scheme
-        restart, grad, guard = "windows", False, False
-    if grad:
-        flags[(flags & ADAPT_ACCUMULATE) != 0] |= ADAPT_GRAD
+        restart, grad, guard, early = "windows", False, False, 0
     if guard:
         flags[ends[1] + 1 : ends[-1] + 1] |= ADAPT_GUARD_COUNT
         flags[ends[-1]] |= ADAPT_GUARD_DECIDE
+    if early > 0 and restart == "first" and init_buffer >= 2 * early:
+        stops = [*range(early, init_buffer - early + 1, early), init_buffer]
+        flags[:init_buffer] |= ADAPT_ACCUMULATE
+        flags[np.array(stops) - 1] |= ADAPT_WINDOW_END
+        ends = np.flatnonzero(flags & ADAPT_WINDOW_END)
+    if grad:
+        flags[(flags & ADAPT_ACCUMULATE) != 0] |= ADAPT_GRAD
     if restart == "windows":
         flags[ends] |= ADAPT_RESTART
     elif restart == "first" and ends.size:

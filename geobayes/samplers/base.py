@@ -23,6 +23,9 @@ from geobayes.samplers._integrators import dense_metric, diag_metric
 
 __all__ = ["SamplerMethod"]
 
+#: length of the early metric windows of ``step_size_adaptation="auto"`` (nutpie: 10)
+EARLY_WINDOW = 10
+
 
 def check_flags(method) -> None:
     """Every field of ``method`` whose default is ``True``/``False`` must be a bool.
@@ -205,6 +208,7 @@ class SamplerMethod:
             restart="windows" if self.step_size_adaptation == "stan" else "first",
             grad=self.grad_metric,
             guard=self.step_size_adaptation == "auto",
+            early=EARLY_WINDOW if self.step_size_adaptation == "auto" and self.grad_metric else 0,
         )
 
     def welford_size(self, dim: int) -> int:

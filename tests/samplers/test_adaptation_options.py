@@ -50,11 +50,18 @@ def test_schedules():
     assert np.array_equal((single & ADAPT_GRAD) != 0, (single & 2) != 0)  # accumulating
     # without metric adaptation there is no window, hence no restart, in either scheme
     assert not np.any(NUTS(adapt_mass_matrix=False).warmup_flags(500) & ADAPT_RESTART)
-    # "auto": single + grad, plus the divergence guard counting after the second window
-    # end (the first restart's transient) through the last one, deciding there
+    # "auto": single + grad with early windows of 10 in Stan's initial buffer (the first
+    # restarts dual averaging, the later ones only its average), plus the divergence
+    # guard counting after the second of Stan's window ends (the first restart's
+    # transient) through the last one, deciding there
     auto = NUTS(**AUTO).warmup_flags(1000)
     guard = ADAPT_GUARD_COUNT | ADAPT_GUARD_DECIDE
-    assert np.array_equal(auto & ~guard, single)
+    assert np.array_equal(auto[75:] & ~guard, single[75:])
+    early = [9, 19, 29, 39, 49, 59, 74]
+    assert np.flatnonzero(auto & ADAPT_WINDOW_END).tolist() == early + ends
+    assert np.flatnonzero(auto & ADAPT_RESTART).tolist() == [9]
+    assert np.flatnonzero(auto & ADAPT_RESTART_AVERAGE).tolist() == early[1:] + ends
+    assert np.all(auto[:950] & ADAPT_GRAD) and not np.any(auto[950:] & ADAPT_GRAD)
     assert np.flatnonzero(auto & ADAPT_GUARD_COUNT).tolist() == list(range(150, 950))
     assert np.flatnonzero(auto & ADAPT_GUARD_DECIDE).tolist() == [949]
     # too short a warmup for the guard (2 windows): Stan's scheme; with a dense metric
