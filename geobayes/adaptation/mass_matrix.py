@@ -6,8 +6,10 @@ windows that double in length starting at 25, and a fast terminal buffer (50); w
 accumulated (Welford) during each slow window; at its end the inverse mass matrix
 becomes the regularized variance ``n/(n+5) var + 1e-3 * 5/(n+5)`` and the step size
 adaptation restarts.  Options (``SamplerMethod.step_size_adaptation`` and
-``metric_adaptation``): restart dual averaging only after the first window, and the
-diagonal metric ``sqrt(var(x) / var(grad))`` of draws and gradients (nutpie's).
+``metric_adaptation``): restart dual averaging only after the first window, the
+diagonal metric ``sqrt(var(x) / var(grad))`` of draws and gradients (nutpie's), short
+early windows, and a divergence guard that returns a chain to Stan's scheme (NUTS's
+default ``"auto"`` combines them).
 
 The schedule is an int64 array of per-iteration flags (see ``ADAPT_*``) that the
 jitted chunk runner reads, so the loop needs no Python.

@@ -47,7 +47,10 @@ The runner
 :func:`run_chunk` loops ``n`` steps for one chain: calls the step, applies warmup
 adaptation according to per-iteration flags (dual-averaging step size when
 ``ADAPT_STEP``; Welford statistics of positions and, at window ends, a new diagonal or
-dense metric -- Stan's windowed scheme) and writes positions and statistics into
+dense metric -- Stan's windowed scheme; the divergence guard of the default NUTS
+adaptation counts divergences in ``da[10]`` and switches a chain to Stan's scheme by
+setting ``da[11]``, see :func:`geobayes.adaptation.warmup_schedule`) and writes
+positions and statistics into
 preallocated arrays.  Because the step and the model enter as typed first-class
 functions, this one compiled kernel (cached on disk) serves every method and every
 model.  It releases the GIL, so chains run in threads.

@@ -72,7 +72,10 @@ class SamplerMethod:
         ``"single"`` ends near the target (0.79-0.85) and gives 1.1-1.5x the ESS per
         gradient on most of them, but, exactly on target, more divergences on posteriors
         with funnels (``gp_pois_regr``, eight schools).  ``"auto"`` (NUTS's default):
-        ``"single"`` with a divergence guard per chain.  A chain that diverges at least
+        ``"single"`` with, for a gradient-based metric, metric windows of 10 iterations
+        in Stan's initial 75-iteration buffer (nutpie's early phase: the identity metric
+        is left after 10 iterations, not 100), and a divergence guard per chain.  A
+        chain that diverges at least
         twice between the end of the second metric window and the end of the last one
         (iterations 150-949 of a 1000-iteration warmup) ends its warmup with Stan's
         scheme: the last window's metric is its draws' regularized variance, and dual

@@ -432,11 +432,12 @@ class NUTS(SamplerMethod):
         Initial inverse mass matrix (default identity); a matrix needs
         ``metric="dense"`` and must be symmetric positive definite.
     step_size_adaptation : {"auto", "stan", "single"}
-        ``"auto"`` (default): one dual averaging through the warmup as nutpie does, with
-        a divergence guard that gives a chain diverging in the later warmup Stan's
-        scheme (dual averaging restarted for the terminal window, metric from the last
-        window's draws); ``"stan"``: Stan's dual averaging restarted at every metric
-        window; ``"single"``: nutpie's, unguarded.  See
+        ``"auto"`` (default): one dual averaging through the warmup and metric windows
+        of 10 iterations early on, as nutpie does, with a divergence guard that gives a
+        chain diverging in the later warmup Stan's scheme (dual averaging restarted for
+        the terminal window, metric from the last window's draws); ``"stan"``: Stan's
+        dual averaging restarted at every metric window; ``"single"``: one dual
+        averaging, no early windows, no guard.  See
         :class:`geobayes.samplers.base.SamplerMethod`.
     metric_adaptation : {"auto", "draws", "grad"}
         Diagonal metric from nutpie's ``sqrt(var(draws) / var(gradients))`` (``"grad"``)
