@@ -67,6 +67,8 @@ __all__ = [
     "STOP_NOISE_FLOOR",
     "STOP_EXPECTED_FLOOR",
     "expected_noise_floor",
+    "precondition",
+    "bandwidth",
     "kernel_regression",
     "transport_local",
     "transport_analysis",
@@ -441,6 +443,75 @@ def kernel_regression(D, Tx):  # pragma: no cover
     return mstar
 
 
+@njit(cache=True)
+def precondition(X, Y, HX, ystar, coef, R, gain):  # pragma: no cover
+    """Linear pre-conditioning and standardisation of one analysis (spec §2.3).
+
+    Shared by the flow (:func:`transport_local`) and the optimisation variant
+    (:mod:`geobayes.filters.transport_opt`).  Returns ``(ybar, K, xrbar, sx, Tx, ywt,
+    Ty, ustar, D)``: the synthetic observations' mean, the gain ``K`` (``gain`` code
+    ``GAIN_*``; zero for none), the standardised residual states ``Tx`` (N, dx) of
+    ``x - K (y - ybar)`` with their mean ``xrbar`` and scale ``sx``, the y-weights
+    ``ywt = sqrt(coef) / sd(y)``, the weighted observations ``Ty`` (N, m) and ``ustar``
+    (m,) of ``y*``, and their squared distances ``D`` (N + 1, N) (:func:`_ydistances`).
+    """
+    N, dx = X.shape
+    m = Y.shape[1]
+    ybar = np.zeros(m)
+    for i in range(N):
+        ybar += Y[i]
+    ybar /= N
+    xbar = np.zeros(dx)
+    for i in range(N):
+        xbar += X[i]
+    xbar /= N
+    Ya = Y - ybar
+    Xa = X - xbar
+    K = np.zeros((dx, m))
+    if gain == GAIN_EMPIRICAL:
+        Cyy = (Ya.T @ Ya) / (N - 1.0)
+        for j in range(m):
+            Cyy[j, j] += (1.0 / coef[j] - 1.0) * Cyy[j, j]
+        K = _solve_gain((Xa.T @ Ya) / (N - 1.0), Cyy)
+    elif gain == GAIN_ANALYTIC:
+        hbar = np.zeros(m)
+        for i in range(N):
+            hbar += HX[i]
+        hbar /= N
+        Ha = HX - hbar
+        C = (Ha.T @ Ha) / (N - 1.0)
+        for a in range(m):
+            for b in range(m):
+                C[a, b] += R[a, b] / math.sqrt(coef[a] * coef[b])
+        K = _solve_gain((Xa.T @ Ha) / (N - 1.0), C)
+    # residual states x' = x - K (y - ybar), standardised
+    xrbar, sx, Tx = _standardise(X - Ya @ K.T)
+    sy = _standardise(Ya)[1]
+    ywt = np.empty(m)
+    Ty = np.empty((N, m))
+    ustar = np.empty(m)
+    for j in range(m):
+        w = math.sqrt(coef[j]) / sy[j]
+        ywt[j] = w
+        ustar[j] = w * (ystar[j] - ybar[j])
+        for i in range(N):
+            Ty[i, j] = w * Ya[i, j]
+    # squared y-distances: D[i, j] between members i and j, D[N, j] between y* and j
+    return ybar, K, xrbar, sx, Tx, ywt, Ty, ustar, _ydistances(Ty, ustar)
+
+
+@njit(cache=True)
+def bandwidth(D, Tx, c_h):  # pragma: no cover
+    """The bandwidth ``h = c_h * median pairwise joint distance`` (spec §2.4), from the
+    squared y-distances ``D`` and the states ``Tx`` (N, dx); 1 when degenerate."""
+    h = 1.0
+    if Tx.shape[0] > 1:
+        h = c_h * math.sqrt(np.median(_joint_distances(D, np.ascontiguousarray(Tx.T))))
+    if not h > 0.0:
+        h = 1.0
+    return h
+
+
 @njit(cache=True, nogil=True)
 def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no cover
     """One block-triangular transport analysis (spec §2.3-2.5); returns ``X^a`` (N, dx).
@@ -472,51 +543,9 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     use_floor = stop != STOP_MAX_STEPS
     perms, perm_null, noise = draws
     N, dx = X.shape
-    m = Y.shape[1]
     P = perms.shape[0]
     M = P * N
-    # ---- means
-    ybar = np.zeros(m)
-    for i in range(N):
-        ybar += Y[i]
-    ybar /= N
-    xbar = np.zeros(dx)
-    for i in range(N):
-        xbar += X[i]
-    xbar /= N
-    Ya = Y - ybar
-    Xa = X - xbar
-    # ---- gain
-    K = np.zeros((dx, m))
-    if gain == GAIN_EMPIRICAL:
-        Cyy = (Ya.T @ Ya) / (N - 1.0)
-        for j in range(m):
-            Cyy[j, j] += (1.0 / coef[j] - 1.0) * Cyy[j, j]
-        K = _solve_gain((Xa.T @ Ya) / (N - 1.0), Cyy)
-    elif gain == GAIN_ANALYTIC:
-        hbar = np.zeros(m)
-        for i in range(N):
-            hbar += HX[i]
-        hbar /= N
-        Ha = HX - hbar
-        C = (Ha.T @ Ha) / (N - 1.0)
-        for a in range(m):
-            for b in range(m):
-                C[a, b] += R[a, b] / math.sqrt(coef[a] * coef[b])
-        K = _solve_gain((Xa.T @ Ha) / (N - 1.0), C)
-    # residual states x' = x - K (y - ybar), standardised
-    xrbar, sx, Tx = _standardise(X - Ya @ K.T)
-    sy = _standardise(Ya)[1]
-    Ty = np.empty((N, m))
-    ustar = np.empty(m)
-    for j in range(m):
-        w = math.sqrt(coef[j]) / sy[j]
-        ustar[j] = w * (ystar[j] - ybar[j])
-        for i in range(N):
-            Ty[i, j] = w * Ya[i, j]
-    # squared y-distances, fixed during the flow: D[i, j] between members i and j,
-    # D[N, j] between the observation y* and member j
-    D = _ydistances(Ty, ustar)
+    ybar, K, xrbar, sx, Tx, _, _, _, D = precondition(X, Y, HX, ystar, coef, R, gain)
     # optional nonlinear regression stage: residuals about E[x' | y], re-standardised
     if regression == REGRESSION_KERNEL:
         mstar = kernel_regression(D, Tx)
@@ -525,10 +554,7 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
             xrbar[q] += (mstar[q] + mu[q]) * sx[q]
             sx[q] *= se[q]
     # bandwidth: c_h * median pairwise distance (before lambda_y)
-    dists = _joint_distances(D, np.ascontiguousarray(Tx.T))
-    h = c_h * math.sqrt(np.median(dists))
-    if not h > 0.0:
-        h = 1.0
+    h = bandwidth(D, Tx, c_h)
     h2 = h * h
     if lam_y != 1.0:
         D *= lam_y * lam_y

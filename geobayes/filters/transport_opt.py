@@ -57,13 +57,13 @@ from ._types import OBS_SIMULATE, OBSERVE, STEP
 from .enkf import finish_cycle, forecast_cycle, observe_members, post_process
 from .transport import (
     GAIN_ANALYTIC,
-    GAIN_EMPIRICAL,
     GAUSSIAN,
     INVERSE_MULTIQUADRIC,
-    _solve_gain,
     _standardise,
+    bandwidth,
     derangement,
     kernel_regression,
+    precondition,
     simulate_members,
 )
 
@@ -159,56 +159,7 @@ def opt_setup(
     """
     N, dx = X.shape
     m = Y.shape[1]
-    ybar = np.zeros(m)
-    for i in range(N):
-        ybar += Y[i]
-    ybar /= N
-    xbar = np.zeros(dx)
-    for i in range(N):
-        xbar += X[i]
-    xbar /= N
-    Ya = Y - ybar
-    Xa = X - xbar
-    K = np.zeros((dx, m))
-    if gain == GAIN_EMPIRICAL:
-        Cyy = (Ya.T @ Ya) / (N - 1.0)
-        for j in range(m):
-            Cyy[j, j] += (1.0 / coef[j] - 1.0) * Cyy[j, j]
-        K = _solve_gain((Xa.T @ Ya) / (N - 1.0), Cyy)
-    elif gain == GAIN_ANALYTIC:
-        hbar = np.zeros(m)
-        for i in range(N):
-            hbar += HX[i]
-        hbar /= N
-        Ha = HX - hbar
-        C = (Ha.T @ Ha) / (N - 1.0)
-        for a in range(m):
-            for b in range(m):
-                C[a, b] += R[a, b] / math.sqrt(coef[a] * coef[b])
-        K = _solve_gain((Xa.T @ Ha) / (N - 1.0), C)
-    xrbar, sx, Tx = _standardise(X - Ya @ K.T)
-    sy = _standardise(Ya)[1]
-    ywt = np.empty(m)
-    for j in range(m):
-        ywt[j] = math.sqrt(coef[j]) / sy[j]
-    Ty = Ya * ywt
-    ustar = (ystar - ybar) * ywt
-    # squared y-distances (before lam_y); row N: distances to y*
-    D = np.zeros((N + 1, N))
-    for i in range(N):
-        for j in range(i + 1, N):
-            acc = 0.0
-            for q in range(m):
-                t = Ty[i, q] - Ty[j, q]
-                acc += t * t
-            D[i, j] = acc
-            D[j, i] = acc
-    for j in range(N):
-        acc = 0.0
-        for q in range(m):
-            t = ustar[q] - Ty[j, q]
-            acc += t * t
-        D[N, j] = acc
+    ybar, K, xrbar, sx, Tx, ywt, Ty, ustar, D = precondition(X, Y, HX, ystar, coef, R, gain)
     if regression != REG_NONE:  # nonlinear conditional mean (and scale) given y
         mstar = kernel_regression(D, Tx)  # Tx <- leave-one-out residuals
         if regression == REG_KERNEL_SCALE:
@@ -219,19 +170,7 @@ def opt_setup(
             sx[q] *= se[q]
     # bandwidth from the joint distances before lam_y (spec §2.4)
     Dyy = np.ascontiguousarray(D[:N])
-    dists = np.empty(N * (N - 1) // 2)
-    c = 0
-    for i in range(N):
-        for j in range(i + 1, N):
-            acc = Dyy[i, j]
-            for q in range(dx):
-                t = Tx[i, q] - Tx[j, q]
-                acc += t * t
-            dists[c] = acc
-            c += 1
-    h = c_h * math.sqrt(np.median(dists)) if c > 0 else 1.0
-    if not h > 0.0:
-        h = 1.0
+    h = bandwidth(Dyy, Tx, c_h)
     h2 = h * h
     lam2 = lam_y * lam_y
     Dyy *= lam2
