@@ -180,13 +180,8 @@ def auto_batch_size(state_coords, radius: float) -> int:
     >>> auto_batch_size([0.0, 1.0, 5.0], 4.0)
     1
     """
-    c = np.asarray(state_coords, float).ravel()
-    if c.size < 2:
-        return 1
-    h = np.diff(c)
-    if not np.all(h > 0) or h.max() > 1.01 * h.min():
-        return 1
-    return int(max(1, min(c.size, np.floor(1.0 + float(radius) / (4.0 * h.mean()) + 1e-9))))
+    n, h = _regular_grid(state_coords)
+    return 1 if h is None else int(max(1, min(n, np.floor(1.0 + float(radius) / (4.0 * h) + 1e-9))))
 
 
 def transport_batch_size(state_coords, radius: float) -> int:
@@ -210,10 +205,16 @@ def transport_batch_size(state_coords, radius: float) -> int:
     >>> transport_batch_size([0.0, 1.0, 5.0], 4.0)
     1
     """
+    n, h = _regular_grid(state_coords)
+    return 1 if h is None else int(max(1, min(n, np.floor(float(radius) / h + 1e-9))))
+
+
+def _regular_grid(state_coords):
+    """``(n, spacing)`` of increasing coordinates equally spaced to 1 %, else ``(n, None)``."""
     c = np.asarray(state_coords, float).ravel()
     if c.size < 2:
-        return 1
+        return c.size, None
     h = np.diff(c)
     if not np.all(h > 0) or h.max() > 1.01 * h.min():
-        return 1
-    return int(max(1, min(c.size, np.floor(float(radius) / h.mean() + 1e-9))))
+        return c.size, None
+    return c.size, float(h.mean())
