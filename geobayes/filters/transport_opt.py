@@ -123,15 +123,18 @@ def _rescale_residuals(D, Tx):  # pragma: no cover
     for j in range(N):
         w = math.exp(-0.5 * D[N, j] / hy2)
         wsum += w
-        sstar += w * R2[j]
+        for q in range(dx):
+            sstar[q] += w * R2[j, q]
     sstar = np.sqrt(sstar / max(wsum, 1e-300))
+    si = np.empty(dx)  # one scratch row for every particle (no temporaries in the loop)
     for i in range(N):
-        si = np.zeros(dx)
+        si[:] = 0.0
         ws = 0.0
         for j in range(N):
             w = math.exp(-0.5 * D[i, j] / hy2)
             ws += w
-            si += w * R2[j]
+            for q in range(dx):
+                si[q] += w * R2[j, q]
         for q in range(dx):
             sq = math.sqrt(si[q] / max(ws, 1e-300))
             if sq > 1e-12 and sstar[q] > 1e-12:
