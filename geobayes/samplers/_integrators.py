@@ -80,7 +80,7 @@ def metric_is_dense(metric, d):
     return metric.shape[0] != d
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def kick(v, metric, g, h):
     """``v += h S^T g`` (momentum update, whitened coordinates)."""
     d = v.shape[0]
@@ -95,7 +95,7 @@ def kick(v, metric, g, h):
             v[j] += h * s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def drift(x, metric, v, h):
     """``x += h S v`` (position update)."""
     d = x.shape[0]

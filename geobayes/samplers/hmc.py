@@ -54,13 +54,20 @@ def hmc_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats)
     column: ``is_accepted``.
     """
     d = x.shape[0]
-    v = rng.standard_normal(d)
+    # one allocation per transition holds the momentum and the proposal; the momentum is
+    # filled by scalar draws, the same numbers in the same order as rng.standard_normal(d)
+    buf = np.empty(2 * d)
+    v = buf[:d]
+    xn = buf[d:]
+    for i in range(d):
+        v[i] = rng.standard_normal()
+    for i in range(d):
+        xn[i] = x[i]
     u_accept = rng.random()
     u_jitter = rng.random()
     n_leap = int(round(params[0] / step_size * (0.5 + u_jitter)))
     n_leap = max(1, min(n_leap, int(params[1])))
     h0 = -lp + 0.5 * _sum_sq(v)
-    xn = x.copy()
     gn = g
     lpn = lp
     half = 0.5 * step_size
