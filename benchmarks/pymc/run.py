@@ -72,32 +72,72 @@ def _lpg_loop():
     return loop
 
 
-def _hmc_cpu_per_grad(model, draws, seed, method="hmc"):
+class _LoopTimer:
+    """CPU seconds spent in the driver's sampling loop (``run_units``: the jitted chunks).
+
+    Wraps ``geobayes._chain_driver.run_units`` for the duration of a ``with`` block, so a
+    ``geobayes.sample`` call's CPU time splits into the sampling loop (the kernels: HMC
+    and the gradients) and the rest (setup and building the trace: constrained values,
+    deterministics, the ArviZ conversion, all once per draw, not per gradient).
+    """
+
+    def __init__(self):
+        self.cpu = 0.0
+
+    def __enter__(self):
+        import geobayes._chain_driver as driver
+
+        self._driver, self._orig = driver, driver.run_units
+
+        def timed(*args, **kwargs):
+            t0 = time.process_time()
+            try:
+                return self._orig(*args, **kwargs)
+            finally:
+                self.cpu += time.process_time() - t0
+
+        driver.run_units = timed
+        return self
+
+    def __exit__(self, *exc):
+        self._driver.run_units = self._orig
+
+
+def _hmc_cpu_per_grad(model, draws, seed, method="hmc", loop=False):
     """CPU seconds per gradient of geobayes HMC, fixed costs cancelled.
 
     Two runs differing only in ``draws`` (same warmup, one chain, one thread): the
     difference of their CPU times over the difference of their gradient counts, so the
-    per-call costs (setup, step-size search, trace building) drop out.
+    per-call costs (setup, step-size search) drop out.  The whole ``geobayes.sample``
+    call (end to end: the per-draw trace building counts); with ``loop=True`` also the
+    same difference for the sampling loop alone (see :class:`_LoopTimer`), returned as
+    ``(end_to_end, loop)``.
     """
     import geobayes
 
-    cpu, grads = [], []
+    cpu, loop_cpu, grads = [], [], []
     for n in (draws // 10, draws):
-        t0 = time.process_time()
-        tr = geobayes.sample(
-            model,
-            method=method,
-            draws=n,
-            warmup=200,
-            chains=1,
-            cores=1,
-            seed=seed,
-            progress=False,
-            log_likelihood=False,
-        )
-        cpu.append(time.process_time() - t0)
+        with _LoopTimer() as lt:
+            t0 = time.process_time()
+            tr = geobayes.sample(
+                model,
+                method=method,
+                draws=n,
+                warmup=200,
+                chains=1,
+                cores=1,
+                seed=seed,
+                progress=False,
+                log_likelihood=False,
+            )
+            cpu.append(time.process_time() - t0)
+        loop_cpu.append(lt.cpu)
         grads.append(tr.attrs["n_gradient_evals"])
-    return (cpu[1] - cpu[0]) / (grads[1] - grads[0])
+    dg = grads[1] - grads[0]
+    e2e = (cpu[1] - cpu[0]) / dg
+    if loop:
+        return e2e, (loop_cpu[1] - loop_cpu[0]) / dg
+    return e2e
 
 
 def gradient(name, repeats, draws):
@@ -134,6 +174,7 @@ def gradient(name, repeats, draws):
         loop(builtin.lpg, x.copy(), 10, bargs)
     _hmc_cpu_per_grad(model, n_draws // 10, seed=0)  # first calls' one-time costs
     bare, wrapped, typed, hmc, b_bare, b_hmc = [], [], [], [], [], []
+    hmc_loop, b_loop = [], []
     for r in range(repeats):
         t0 = time.process_time()
         loop(jit_fn, x.copy(), n_bare, args)
@@ -144,12 +185,16 @@ def gradient(name, repeats, draws):
         t0 = time.process_time()
         lpg_loop(model.lpg, x.copy(), n_bare, *wrapped_args)
         typed.append((time.process_time() - t0) / n_bare)
-        hmc.append(_hmc_cpu_per_grad(model, n_draws, seed=r))
+        e2e, in_loop = _hmc_cpu_per_grad(model, n_draws, seed=r, loop=True)
+        hmc.append(e2e)
+        hmc_loop.append(in_loop)
         if builtin is not None:  # the hand-written model: HMC's own cost per gradient
             t0 = time.process_time()
             loop(builtin.lpg, x.copy(), n_bare, bargs)
             b_bare.append((time.process_time() - t0) / n_bare)
-            b_hmc.append(_hmc_cpu_per_grad(builtin, n_draws, seed=r))
+            e2e, in_loop = _hmc_cpu_per_grad(builtin, n_draws, seed=r, loop=True)
+            b_hmc.append(e2e)
+            b_loop.append(in_loop)
     # medians: a difference of two CPU times can come out low (or negative) when the
     # short run is disturbed, so the minimum of the HMC side is not a safe "best"
     out = {
@@ -166,11 +211,18 @@ def gradient(name, repeats, draws):
         "bare_all_us": [1e6 * v for v in bare],
         "hmc_all_us": [1e6 * v for v in hmc],
         "hmc_draws": n_draws,
+        # the sampling loop alone (the kernels), without the per-draw trace building
+        "hmc_loop_per_grad_us": 1e6 * float(np.median(hmc_loop)),
+        "ratio_loop": float(np.median(hmc_loop)) / float(np.median(bare)),
+        "ratio_loop_best": min(h for h in hmc_loop if h > 0) / min(bare),
+        "hmc_loop_all_us": [1e6 * v for v in hmc_loop],
     }
     if builtin is not None:
         out["builtin_bare_us"] = 1e6 * min(b_bare)
         out["builtin_hmc_per_grad_us"] = 1e6 * float(np.median(b_hmc))
         out["builtin_hmc_minus_bare_us"] = 1e6 * float(np.median(b_hmc) - np.median(b_bare))
+        out["builtin_hmc_loop_per_grad_us"] = 1e6 * float(np.median(b_loop))
+        out["builtin_loop_minus_bare_us"] = 1e6 * float(np.median(b_loop) - np.median(b_bare))
     return out
 
 
@@ -205,19 +257,26 @@ def floor(name, repeats, draws):
         data=(np.zeros(1), np.zeros(1, dtype=np.int64)),
         description=f"log density 0, gradient 0, dim {d}",
     )
-    method = HMC(step_size=0.1, adapt_step_size=False, adapt_mass_matrix=False)
+    # 5 leapfrog steps per transition on average (jittered 2.5-7.5), as the eight-schools
+    # runs take (4.5-5): the per-transition costs weigh as they do there (the runs up to
+    # 2026-12-02 02:00 took 20 steps, which spread them over 4x more gradients)
+    method = HMC(
+        step_size=0.1, integration_time=0.5, adapt_step_size=False, adapt_mass_matrix=False
+    )
     loop = _bare_loop()
     x = np.zeros(d)
     args = (null.fdata, null.idata)
     loop(null.lpg, x.copy(), 10, args)
     _hmc_cpu_per_grad(null, draws, seed=0, method=method)  # first calls' one-time costs
     n_bare = 2_000_000
-    bare, hmc = [], []
+    bare, hmc, hmc_loop = [], [], []
     for r in range(repeats):
         t0 = time.process_time()
         loop(null.lpg, x.copy(), n_bare, args)
         bare.append((time.process_time() - t0) / n_bare)
-        hmc.append(_hmc_cpu_per_grad(null, draws, seed=r, method=method))
+        e2e, in_loop = _hmc_cpu_per_grad(null, draws, seed=r, method=method, loop=True)
+        hmc.append(e2e)
+        hmc_loop.append(in_loop)
     return {
         "dim": d,
         "null_bare_us": 1e6 * min(bare),
@@ -225,6 +284,9 @@ def floor(name, repeats, draws):
         "hmc_own_us": 1e6 * (min(hmc) - min(bare)),
         "bare_all_us": [1e6 * v for v in bare],
         "hmc_all_us": [1e6 * v for v in hmc],
+        "null_hmc_loop_per_grad_us": 1e6 * min(hmc_loop),
+        "hmc_own_loop_us": 1e6 * (min(hmc_loop) - min(bare)),
+        "leapfrog_per_draw": method.integration_time / method.step_size,
     }
 
 
@@ -450,7 +512,7 @@ def main(argv=None):
             r["gradient"] = gradient(name, args.repeats, draws=max(200, args.draws // 2))
             print(name, "gradient", json.dumps(r["gradient"]), flush=True)
         if "floor" in args.part:
-            r["floor"] = floor(name, args.repeats, draws=max(20_000, args.draws * 20))
+            r["floor"] = floor(name, args.repeats, draws=max(100_000, args.draws * 100))
             print(name, "floor", json.dumps(r["floor"]), flush=True)
         if "compile" in args.part:
             r["compile"] = compile_times(name)

@@ -39,6 +39,7 @@ __all__ = [
     "metric_is_dense",
     "kick",
     "drift",
+    "kick_drift",
     "metric_t_dot",
     "cholesky_into",
     "dense_metric",
@@ -109,6 +110,24 @@ def drift(x, metric, v, h):
             for j in range(i + 1):
                 s += metric[row + j] * v[j]
             x[i] += h * s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def kick_drift(v, x, metric, g, hk, hd):
+    """``v += hk S^T g`` then ``x += hd S v``: a kick and the drift after it.
+
+    One pass over the arrays with a diagonal metric (the element-wise updates are those of
+    :func:`kick` then :func:`drift`, so the result is bit-identical); the dense metric
+    calls the two in turn.
+    """
+    d = v.shape[0]
+    if metric.shape[0] == d:
+        for i in range(d):
+            v[i] += hk * metric[i] * g[i]
+            x[i] += hd * metric[i] * v[i]
+    else:
+        kick(v, metric, g, hk)
+        drift(x, metric, v, hd)
 
 
 @njit(cache=True, nogil=True)

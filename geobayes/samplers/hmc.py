@@ -28,7 +28,13 @@ from numba import njit
 
 from geobayes._lazy import lazy_njit
 from geobayes.samplers._chunk import STEP_SIG
-from geobayes.samplers._integrators import BAD_GRADIENT, DIVERGENT, drift, eval_status, kick
+from geobayes.samplers._integrators import (
+    BAD_GRADIENT,
+    DIVERGENT,
+    eval_status,
+    kick,
+    kick_drift,
+)
 from geobayes.samplers.base import SamplerMethod
 
 __all__ = ["HMC", "hmc_step"]
@@ -71,11 +77,10 @@ def hmc_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats)
     gn = g
     lpn = lp
     half = 0.5 * step_size
-    kick(v, metric, gn, half)
+    kick_drift(v, xn, metric, gn, half, step_size)  # half kick, drift
     code = 0.0
     n_grad = 0
     for step in range(n_leap):
-        drift(xn, metric, v, step_size)
         lpn, gn = lpg(xn, fdata, idata)
         n_grad += 1
         code = eval_status(xn, lpn, gn)
@@ -84,7 +89,10 @@ def hmc_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats)
         if not math.isfinite(lpn):
             code = DIVERGENT
             break
-        kick(v, metric, gn, step_size if step < n_leap - 1 else half)
+        if step < n_leap - 1:
+            kick_drift(v, xn, metric, gn, step_size, step_size)  # full kick, drift
+        else:
+            kick(v, metric, gn, half)
     h1 = math.inf
     if code == 0.0:
         h1 = -lpn + 0.5 * _sum_sq(v)
