@@ -11,7 +11,12 @@ Run: ``.venv/bin/python -m benchmarks.pymc.run [--part gradient compile ess] [--
   with the data arrays, the fastest way to call it); both sides alternated, medians of
   ``--repeats`` (best of them in ``ratio_best``); also the wrapper called through the
   ``LPG`` function type as the kernels call it (``lpg_call_us``).  CPU time, not wall
-  time, because the machine is shared.
+  time, because the machine is shared.  Also: the same per-gradient difference for the
+  sampling loop alone (``hmc_loop_per_grad_us``, ``ratio_loop``: the kernels, without
+  the per-draw trace building -- constrained values, deterministics, ArviZ conversion),
+  and the bare call at the points an HMC chain visits (``bare_at_hmc_points_us``,
+  ``ratio_loop_at_points``): at one fixed point the model runs faster than at the
+  sampler's points.
 * compile: model compile time in a fresh process each (geobayes ``Model.from_pymc``,
   ``nutpie.compile_pymc_model``, PyMC's ``logp_dlogp_function`` + first call, as
   ``pm.sample`` needs), twice: the second process finds PyTensor's and Numba's disk caches.
@@ -50,6 +55,45 @@ def _bare_loop():
         return s
 
     return loop
+
+
+def _points_loop():
+    """The loop of :func:`_bare_loop` over given points (rows of ``xs``, cycled)."""
+    import numba
+
+    @numba.njit
+    def loop(f, xs, n, args):
+        s = 0.0
+        m = xs.shape[0]
+        for k in range(n):
+            out = f(xs[k % m], *args)
+            s += out[0].item()
+        return s
+
+    return loop
+
+
+def _hmc_points(model, n, seed=0):
+    """``n`` unconstrained points an adapted geobayes HMC chain visits (its draws)."""
+    import geobayes
+    import geobayes._chain_driver as driver
+
+    seen = []
+    orig = driver.build_trace
+
+    def capture(model_, method, positions, *args, **kwargs):
+        seen.append(np.array(positions[0]))
+        return orig(model_, method, positions, *args, **kwargs)
+
+    driver.build_trace = capture
+    try:
+        geobayes.sample(
+            model, draws=n, warmup=500, chains=1, cores=1, seed=seed, progress=False,
+            log_likelihood=False,
+        )  # fmt: skip
+    finally:
+        driver.build_trace = orig
+    return np.ascontiguousarray(seen[0])
 
 
 def _lpg_loop():
@@ -173,12 +217,20 @@ def gradient(name, repeats, draws):
         bargs = (builtin.fdata, builtin.idata)
         loop(builtin.lpg, x.copy(), 10, bargs)
     _hmc_cpu_per_grad(model, n_draws // 10, seed=0)  # first calls' one-time costs
+    # the bare call also at the points HMC visits (a fixed point lets the model's branches
+    # and libm calls run perfectly predicted: a lower cost than at the sampler's points)
+    xs = _hmc_points(model, 2000)
+    pts_loop = _points_loop()
+    pts_loop(jit_fn, xs, 10, args)
     bare, wrapped, typed, hmc, b_bare, b_hmc = [], [], [], [], [], []
-    hmc_loop, b_loop = [], []
+    hmc_loop, b_loop, bare_pts = [], [], []
     for r in range(repeats):
         t0 = time.process_time()
         loop(jit_fn, x.copy(), n_bare, args)
         bare.append((time.process_time() - t0) / n_bare)
+        t0 = time.process_time()
+        pts_loop(jit_fn, xs, n_bare, args)
+        bare_pts.append((time.process_time() - t0) / n_bare)
         t0 = time.process_time()
         loop(model.lpg, x.copy(), n_bare, wrapped_args)
         wrapped.append((time.process_time() - t0) / n_bare)
@@ -216,6 +268,12 @@ def gradient(name, repeats, draws):
         "ratio_loop": float(np.median(hmc_loop)) / float(np.median(bare)),
         "ratio_loop_best": min(h for h in hmc_loop if h > 0) / min(bare),
         "hmc_loop_all_us": [1e6 * v for v in hmc_loop],
+        # the bare call at HMC's own points, and the ratios over it
+        "bare_at_hmc_points_us": 1e6 * min(bare_pts),
+        "bare_at_hmc_points_median_us": 1e6 * float(np.median(bare_pts)),
+        "ratio_at_points": float(np.median(hmc)) / float(np.median(bare_pts)),
+        "ratio_loop_at_points": float(np.median(hmc_loop)) / float(np.median(bare_pts)),
+        "ratio_loop_at_points_best": min(h for h in hmc_loop if h > 0) / min(bare_pts),
     }
     if builtin is not None:
         out["builtin_bare_us"] = 1e6 * min(b_bare)
