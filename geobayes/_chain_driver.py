@@ -163,7 +163,7 @@ class _Chain:
         self.rng = rng
         self.x, lp, self.g = _initial_state(model, rng, start)
         # layout: samplers/_integrators.py (diagonal: sqrt(inverse mass); dense: + Cholesky)
-        self.metric = method.metric_array(d)
+        self.metric = method.initial_metric(d, self.g)
         eps = method.step_size
         if eps is None:
             eps = _find_step_size(model, rng, self.x, lp, self.g, self.metric, 1.0)

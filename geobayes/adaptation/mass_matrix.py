@@ -34,11 +34,17 @@ __all__ = [
     "ADAPT_RESTART_AVERAGE",
     "ADAPT_GUARD_COUNT",
     "ADAPT_GUARD_DECIDE",
+    "ADAPT_FREEZE",
+    "ADAPT_FALLBACK_ONLY",
+    "ADAPT_SEARCH",
+    "ADAPT_UNIFORM_AVERAGE",
+    "ADAPT_SYM",
     "GUARD_DIVERGENCES",
     "welford_update",
     "welford_variance",
     "welford_grad_update",
     "welford_grad_metric",
+    "welford_grad_metric_keep",
     "welford_cov_update",
     "welford_covariance",
 ]
@@ -51,6 +57,11 @@ ADAPT_GRAD = 16  #: diagonal metric from draws and gradients (accumulate both; s
 ADAPT_RESTART_AVERAGE = 32  #: restart only the dual-averaging average here
 ADAPT_GUARD_COUNT = 64  #: count a divergence here towards the divergence guard
 ADAPT_GUARD_DECIDE = 128  #: the guard decides here (before this iteration's window end)
+ADAPT_FREEZE = 256  #: a chain not switched to Stan's scheme freezes its metric here
+ADAPT_FALLBACK_ONLY = 512  #: this window end and average restart apply only to switched chains
+ADAPT_SEARCH = 1024  #: search a step size for the new metric and restart dual averaging there
+ADAPT_UNIFORM_AVERAGE = 2048  #: the final step size averages the iterates from here uniformly
+ADAPT_SYM = 4096  #: dual averaging reads the step's symmetric acceptance statistic (last column)
 #: divergences in the guard's span (800 iterations of a 1000-iteration warmup) that
 #: switch a chain to Stan's scheme
 GUARD_DIVERGENCES = 2
@@ -64,6 +75,10 @@ def warmup_schedule(
     grad: bool = False,
     guard: bool = False,
     early: int = 0,
+    final: float = 0.0,
+    search: bool = False,
+    final_average: str = "restart",
+    sym: int = 0,
 ) -> np.ndarray:
     """Per-iteration adaptation flags for ``warmup`` iterations.
 
@@ -94,6 +109,31 @@ def warmup_schedule(
     leaves the identity metric after ``early`` iterations instead of 100, where a badly
     scaled posterior costs deep trees.  The guard's span is unchanged (it starts after
     the second of Stan's windows).
+
+    ``final`` (a fraction of the warmup, with ``guard`` and ``grad``) is nutpie's final
+    step-size window: a chain the guard did not switch freezes its metric (from the last
+    window's draws and gradients so far) ``round(final * warmup)`` iterations before the
+    warmup ends (``ADAPT_FREEZE``) and its final step size averages the dual-averaging
+    iterates from there on, instead of the terminal buffer's 50 only; the last window's
+    end (``ADAPT_FALLBACK_ONLY``) then updates only the switched chains, which end their
+    warmup as Stan's.  It applies only when that window is longer than the terminal
+    buffer and starts inside the last slow window.  ``final_average`` says how that
+    final step size averages the window's iterates: ``"restart"`` restarts the average
+    at the freeze (its weights ``n^-kappa`` then leave about the last 40 iterates of 150
+    in it), ``"uniform"`` (the default adaptation) restarts it and weighs every later
+    iterate alike (``ADAPT_UNIFORM_AVERAGE`` sets kappa to 1), ``"continuous"`` never
+    restarts it after the first window (nutpie: about the last 180 iterates, those
+    before the freeze included).
+
+    ``search`` (with ``restart="first"``) marks the first window end with
+    ``ADAPT_SEARCH``: the runner searches a step size for the new metric (nutpie's
+    re-initialisation after its first metric change,
+    :func:`geobayes.samplers._chunk.search_step_size`) and restarts dual averaging
+    around it, instead of around the step tuned for the initial metric.  ``sym`` (> 0,
+    with a final window) marks the iterations from ``sym`` before the final window to the
+    warmup's end with ``ADAPT_SYM``: dual averaging there reads the step's symmetric
+    acceptance statistic (nutpie's ``mean_tree_accept_sym``), whose target 0.8 asks for
+    a slightly larger step than the Metropolis one's.
 
     Examples
     --------
@@ -141,11 +181,32 @@ def warmup_schedule(
         ends = np.flatnonzero(flags & ADAPT_WINDOW_END)
     if grad:
         flags[(flags & ADAPT_ACCUMULATE) != 0] |= ADAPT_GRAD
+    n_final = int(round(final * warmup))
+    if final_average not in ("restart", "continuous", "uniform"):
+        raise ValueError(
+            f"final_average must be 'restart', 'continuous' or 'uniform', got {final_average!r}"
+        )
+    frozen = None
+    if guard and grad and n_final > term_buffer and warmup - n_final - 1 > ends[-2]:
+        frozen = warmup - n_final - 1
+        flags[frozen] |= ADAPT_FREEZE
+        flags[ends[-1]] |= ADAPT_FALLBACK_ONLY
     if restart == "windows":
         flags[ends] |= ADAPT_RESTART
     elif restart == "first" and ends.size:
         flags[ends[0]] |= ADAPT_RESTART
-        flags[ends[1:]] |= ADAPT_RESTART_AVERAGE
+        if search:
+            flags[ends[0]] |= ADAPT_SEARCH
+        if frozen is not None and final_average == "continuous":
+            flags[ends[-1]] |= ADAPT_RESTART_AVERAGE  # the switched chains' restart only
+        else:
+            flags[ends[1:]] |= ADAPT_RESTART_AVERAGE
+        if frozen is not None and final_average != "continuous":
+            flags[frozen] |= ADAPT_RESTART_AVERAGE
+            if final_average == "uniform":
+                flags[frozen] |= ADAPT_UNIFORM_AVERAGE
+    if frozen is not None and sym > 0 and adapt_step_size:
+        flags[max(frozen - sym + 1, 0) :] |= ADAPT_SYM
     return flags
 
 
@@ -203,6 +264,20 @@ def welford_grad_metric(w, metric):
                 if 1e-10 < r < 1e10:
                     metric[i] = r
     w[:] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def welford_grad_metric_keep(w, metric):
+    """:func:`welford_grad_metric` without resetting ``w`` (the window runs on)."""
+    d = metric.shape[0]
+    if w[0] >= 3.0:
+        for i in range(d):
+            vx = w[1 + d + i]
+            vg = w[1 + 3 * d + i]
+            if vx > 0.0 and vg > 0.0 and math.isfinite(vx) and math.isfinite(vg):
+                r = math.sqrt(math.sqrt(vx / vg))
+                if 1e-10 < r < 1e10:
+                    metric[i] = r
 
 
 @njit(cache=True, nogil=True)

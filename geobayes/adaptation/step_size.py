@@ -16,7 +16,9 @@ Update with acceptance statistic ``a``::
     log_eps = mu - sqrt(m) / gamma * h_bar
     n += 1;  log_eps_bar = n^-kappa log_eps + (1 - n^-kappa) log_eps_bar
 
-Defaults are Stan's: gamma = 0.05, t0 = 10, kappa = 0.75.
+Defaults are Stan's: gamma = 0.05, t0 = 10, kappa = 0.75.  The default NUTS adaptation
+sets kappa to 1 where its final step-size window starts (``ADAPT_UNIFORM_AVERAGE``), so
+that the final step size is the plain mean of that window's log iterates.
 """
 
 from __future__ import annotations

@@ -60,28 +60,35 @@ from __future__ import annotations
 
 import math
 
-from numba import float64, int64, types
+import numpy as np
+from numba import float64, int64, njit, types
 
 from geobayes._lazy import lazy_njit
 from geobayes.adaptation.mass_matrix import (
     ADAPT_ACCUMULATE,
+    ADAPT_FALLBACK_ONLY,
+    ADAPT_FREEZE,
     ADAPT_GRAD,
     ADAPT_GUARD_COUNT,
     ADAPT_GUARD_DECIDE,
     ADAPT_RESTART,
     ADAPT_RESTART_AVERAGE,
+    ADAPT_SEARCH,
     ADAPT_STEP,
+    ADAPT_SYM,
+    ADAPT_UNIFORM_AVERAGE,
     ADAPT_WINDOW_END,
     GUARD_DIVERGENCES,
     welford_cov_update,
     welford_covariance,
     welford_grad_metric,
+    welford_grad_metric_keep,
     welford_grad_update,
     welford_update,
     welford_variance,
 )
 from geobayes.adaptation.step_size import da_restart, da_restart_average, da_update
-from geobayes.samplers._integrators import BAD_GRADIENT
+from geobayes.samplers._integrators import BAD_GRADIENT, drift, kick
 from geobayes.types import GENERATOR, LPG
 
 __all__ = ["STEP", "STEP_SIG", "run_chunk", "BASE_STAT_NAMES", "N_BASE_STATS", "welford_size"]
@@ -133,6 +140,68 @@ def welford_size(dim: int, dense: bool, grad: bool = False) -> int:
     return 1 + dim + (dim * dim if dense else dim)
 
 
+_SEARCH_START = 0.1  #: first trial of :func:`search_step_size` (nutpie's initial step)
+
+
+@njit(cache=True, nogil=True)
+def _one_step_accept(x, lp, g, v, lpg, fdata, idata, eps, metric, y, w):
+    """Metropolis acceptance ``min(1, exp(-dH))`` of one leapfrog step of size ``eps``
+    from ``(x, v)``; 0 when the log density or gradient there is not finite."""
+    d = x.shape[0]
+    kin0 = 0.0
+    for i in range(d):
+        w[i] = v[i]
+        y[i] = x[i]
+        kin0 += v[i] * v[i]
+    kick(w, metric, g, 0.5 * eps)
+    drift(y, metric, w, eps)
+    lpy, gy = lpg(y, fdata, idata)
+    if gy.shape[0] != d or not math.isfinite(lpy):
+        return 0.0
+    for i in range(d):
+        if not math.isfinite(gy[i]):
+            return 0.0
+    kick(w, metric, gy, 0.5 * eps)
+    kin1 = 0.0
+    for i in range(d):
+        kin1 += w[i] * w[i]
+    dh = (0.5 * kin1 - lpy) - (0.5 * kin0 - lp)
+    if math.isnan(dh):
+        return 0.0
+    return 1.0 if dh <= 0.0 else math.exp(-dh)
+
+
+@njit(cache=True, nogil=True)
+def search_step_size(rng, x, lp, g, lpg, fdata, idata, metric, target, row):
+    """nutpie's step-size search after its first metric change: from 0.1, double (or
+    halve) the step of one leapfrog from ``x`` with one fresh momentum until its
+    acceptance crosses ``target``; returns the first step past the crossing (the last
+    finite one when doubling meets a non-finite point).  Draws ``d`` normals from
+    ``rng``; the gradients it evaluates are added to ``row[3]`` (``n_steps``)."""
+    d = x.shape[0]
+    v = rng.standard_normal(d)
+    y = np.empty(d)
+    w = np.empty(d)
+    eps = _SEARCH_START
+    a = _one_step_accept(x, lp, g, v, lpg, fdata, idata, eps, metric, y, w)
+    row[3] += 1.0
+    up = a > target
+    for _ in range(100):
+        if up:
+            if a <= target or eps > 1e5:
+                if a == 0.0:
+                    eps *= 0.5
+                break
+            eps *= 2.0
+        else:
+            if a >= target or eps < 1e-10:
+                break
+            eps *= 0.5
+        a = _one_step_accept(x, lp, g, v, lpg, fdata, idata, eps, metric, y, w)
+        row[3] += 1.0
+    return eps
+
+
 @lazy_njit(_CHUNK_SIG, cache=True, nogil=True)
 def run_chunk(
     rng, step, lpg, fdata, idata, x, g, scal, da, metric, welford, params, flags, out_x, out_s
@@ -163,7 +232,10 @@ def run_chunk(
         row[1] = eps_used
         f = flags[i]
         if f & ADAPT_STEP:
-            eps = da_update(da, row[2])
+            if f & ADAPT_SYM and da[11] == 0.0:  # nutpie's symmetric statistic, late on
+                eps = da_update(da, row[row.shape[0] - 1])
+            else:
+                eps = da_update(da, row[2])
         if f & ADAPT_GUARD_COUNT and row[4] != 0.0:
             da[10] += 1.0
         if f & ADAPT_GUARD_DECIDE and da[10] >= GUARD_DIVERGENCES:
@@ -176,7 +248,10 @@ def run_chunk(
                 welford_cov_update(welford, xc)
             else:
                 welford_update(welford, xc)
-        if f & ADAPT_WINDOW_END:
+        # a chain that froze its metric (ADAPT_FREEZE) and was not switched skips the
+        # last window end, so its final step size averages the whole final window
+        frozen = f & ADAPT_FALLBACK_ONLY and not stan
+        if f & ADAPT_WINDOW_END and not frozen:
             if f & ADAPT_GRAD and not stan:
                 welford_grad_metric(welford, metric)
             elif dense:
@@ -187,8 +262,15 @@ def run_chunk(
                     metric[k] = math.sqrt(metric[k])  # ... stored as its square root
         if f & ADAPT_RESTART or (stan and f & ADAPT_RESTART_AVERAGE):
             da_restart(da, eps)
-        elif f & ADAPT_RESTART_AVERAGE:
+        elif f & ADAPT_RESTART_AVERAGE and not frozen:
             da_restart_average(da)
+        if f & ADAPT_FREEZE and not stan:  # the window runs on for a later switch
+            welford_grad_metric_keep(welford, metric)
+        if f & ADAPT_UNIFORM_AVERAGE and not stan:
+            da[8] = 1.0  # kappa = 1: the average weighs every later iterate alike
+        if f & ADAPT_SEARCH and not stan:  # nutpie: a new step size for the new metric
+            eps = search_step_size(rng, xc, lp, gc, lpg, fdata, idata, metric, da[5], row)
+            da_restart(da, eps)
         if row[4] == BAD_GRADIENT:  # the model is broken: stop, hand back the point
             x[:] = xc
             return -(i + 1)

@@ -25,6 +25,23 @@ __all__ = ["SamplerMethod"]
 
 #: length of the early metric windows of ``step_size_adaptation="auto"`` (nutpie: 10)
 EARLY_WINDOW = 10
+#: final step-size window of ``step_size_adaptation="auto"``, a fraction of the warmup
+#: (nutpie: 0.15); chains the divergence guard switched keep Stan's terminal buffer
+FINAL_WINDOW = 0.15
+#: ``step_size_adaptation="auto"``: search a step size for the first adapted metric
+#: (nutpie's re-initialisation after its first metric change) instead of carrying over
+#: the step tuned for the initial metric
+SEARCH_STEP = True
+#: ``step_size_adaptation="auto"``: how the final step size averages the dual-averaging
+#: iterates of the final window (:func:`geobayes.adaptation.warmup_schedule`)
+FINAL_AVERAGE = "uniform"
+#: ``step_size_adaptation="auto"`` with the gradient metric and no ``inv_mass``: start
+#: from nutpie's metric ``M^-1 = diag(1 / |grad|)`` at the initial point, not the identity
+GRAD_INIT = True
+#: ``step_size_adaptation="auto"``: dual averaging reads nutpie's symmetric acceptance
+#: statistic in the last iterations of the warmup, from this many iterations before the
+#: final window (nutpie: its metric switch frequency, 80); 0: never
+SYM_LATE = 80
 
 
 def check_flags(method) -> None:
@@ -72,10 +89,15 @@ class SamplerMethod:
         ``"single"`` ends near the target (0.79-0.85) and gives 1.1-1.5x the ESS per
         gradient on most of them, but, exactly on target, more divergences on posteriors
         with funnels (``gp_pois_regr``, eight schools).  ``"auto"`` (NUTS's default):
-        ``"single"`` with, for a gradient-based metric, metric windows of 10 iterations
-        in Stan's initial 75-iteration buffer (nutpie's early phase: the identity metric
-        is left after 10 iterations, not 100), and a divergence guard per chain.  A
-        chain that diverges at least
+        ``"single"`` with, for a gradient-based metric, nutpie's early phase (initial
+        metric ``M^-1 = diag(1/|grad|)`` at the initial point unless ``inv_mass`` is
+        given, metric windows of 10 iterations in Stan's initial 75-iteration buffer,
+        and a step-size search for the first adapted metric, around which dual averaging
+        restarts), nutpie's end of warmup for a chain the guard did not switch (its
+        metric frozen for the last 15 % of the warmup, whose dual-averaging iterates
+        the final step size averages uniformly; from 80 iterations before that window
+        dual averaging reads NUTS's symmetric acceptance statistic), and a divergence
+        guard per chain.  A chain that diverges at least
         twice between the end of the second metric window and the end of the last one
         (iterations 150-949 of a 1000-iteration warmup) ends its warmup with Stan's
         scheme: the last window's metric is its draws' regularized variance, and dual
@@ -113,6 +135,8 @@ class SamplerMethod:
     extra_stat_names: ClassVar[tuple[str, ...]] = ()
     #: statistics (fixed or extra columns, by name) that reach ``sample_stats``
     stat_names: ClassVar[tuple[str, ...]] = ()
+    #: the step writes a symmetric acceptance statistic in its last statistics column
+    sym_accept: ClassVar[bool] = False
 
     def __post_init__(self):
         check_flags(self)
@@ -194,6 +218,23 @@ class SamplerMethod:
             raise ValueError(f"inv_mass must have shape ({dim},), got {inv.shape}")
         return diag_metric(inv)
 
+    def initial_metric(self, dim: int, g: np.ndarray) -> np.ndarray:
+        """The chain's initial metric given the gradient ``g`` at its initial point:
+        :meth:`metric_array`, or for ``"auto"`` adaptation of a diagonal gradient metric
+        without ``inv_mass`` nutpie's ``M^-1 = diag(1 / |g|)`` (clipped to
+        ``[1e-10, 1e10]``; 1 where ``g`` is not finite)."""
+        if not (
+            GRAD_INIT
+            and self.inv_mass is None
+            and self.adapt_mass_matrix
+            and self.step_size_adaptation == "auto"
+            and self.grad_metric
+        ):
+            return self.metric_array(dim)
+        a = np.abs(np.asarray(g, dtype=np.float64))
+        inv = np.where(np.isfinite(a), 1.0 / np.clip(a, 1e-10, 1e10), 1.0)
+        return np.ascontiguousarray(np.sqrt(inv))
+
     @property
     def grad_metric(self) -> bool:
         """Whether the diagonal metric is estimated from draws and gradients
@@ -212,6 +253,10 @@ class SamplerMethod:
             grad=self.grad_metric,
             guard=self.step_size_adaptation == "auto",
             early=EARLY_WINDOW if self.step_size_adaptation == "auto" and self.grad_metric else 0,
+            final=FINAL_WINDOW if self.step_size_adaptation == "auto" else 0.0,
+            search=SEARCH_STEP and self.step_size_adaptation == "auto",
+            final_average=FINAL_AVERAGE if self.step_size_adaptation == "auto" else "restart",
+            sym=SYM_LATE if self.sym_accept and self.step_size_adaptation == "auto" else 0,
         )
 
     def welford_size(self, dim: int) -> int:

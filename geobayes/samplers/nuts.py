@@ -25,7 +25,10 @@ One transition (Hoffman & Gelman 2014; Betancourt 2017, appendix A; Stan's
 * at most ``max_tree_depth`` doublings (``reached_max_treedepth`` flags the cap).
 
 The acceptance statistic for dual averaging is Stan's: the mean over every leapfrog
-step of the transition of :math:`\min(1, e^{H_0 - H})`.  In whitened coordinates
+step of the transition of :math:`\min(1, e^{H_0 - H})`.  The step also writes nutpie's
+symmetric statistic, the mean of :math:`2 \min(1, r) / (1 + r)` with
+:math:`r = e^{H_0 - H}` (a hidden column ``acceptance_sym``, not in the trace), which the
+default adaptation reads late in the warmup.  In whitened coordinates
 :math:`p^\sharp \cdot \rho = v \cdot \sum v`, so diagonal and dense metrics share the
 code and the criterion needs no matrix products.
 
@@ -153,6 +156,7 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
     log_sum_weight = 0.0
     n_leap = 0
     sum_metro = 0.0
+    sum_sym = 0.0
     depth = 0
     divergent = False
     nonfinite = False  # a NaN / +inf log density met (reported apart from divergences)
@@ -255,7 +259,13 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
             if h - h0 > max_dh:
                 divergent = True
             log_w = h0 - h
-            sum_metro += 1.0 if log_w > 0.0 else math.exp(log_w)
+            if log_w > 0.0:
+                sum_metro += 1.0
+                sum_sym += 2.0 / (1.0 + math.exp(log_w))
+            else:
+                ew = math.exp(log_w)
+                sum_metro += ew
+                sum_sym += 2.0 * ew / (1.0 + ew)
             if divergent:
                 valid = False
                 break
@@ -405,6 +415,7 @@ def nuts_step(rng, x, lp, g, lpg, fdata, idata, step_size, metric, params, stats
     stats[5] = h_s
     stats[6] = depth
     stats[7] = 1.0 if depth >= max_depth else 0.0
+    stats[8] = sum_sym / n_leap
     return ws[_XS].copy(), lp_s, ws[_GS].copy()
 
 
@@ -432,10 +443,13 @@ class NUTS(SamplerMethod):
         Initial inverse mass matrix (default identity); a matrix needs
         ``metric="dense"`` and must be symmetric positive definite.
     step_size_adaptation : {"auto", "stan", "single"}
-        ``"auto"`` (default): one dual averaging through the warmup and metric windows
-        of 10 iterations early on, as nutpie does, with a divergence guard that gives a
-        chain diverging in the later warmup Stan's scheme (dual averaging restarted for
-        the terminal window, metric from the last window's draws); ``"stan"``: Stan's
+        ``"auto"`` (default): nutpie's scheme (initial metric from the first gradient,
+        metric windows of 10 iterations early on, a step-size search for the first
+        adapted metric, one dual averaging through the warmup reading the symmetric
+        acceptance statistic late, a final 15 % step-size window with the metric
+        frozen), with a divergence guard that gives a chain diverging in the later
+        warmup Stan's scheme (dual averaging restarted for the terminal window, metric
+        from the last window's draws); ``"stan"``: Stan's
         dual averaging restarted at every metric window; ``"single"``: one dual
         averaging, no early windows, no guard.  See
         :class:`geobayes.samplers.base.SamplerMethod`.
@@ -461,7 +475,8 @@ max_tree_depth=8, max_energy_error=1000.0)
     metric_adaptation: str = field(default="auto", repr=False)
 
     name = "nuts"
-    extra_stat_names = ("tree_depth", "reached_max_treedepth")
+    extra_stat_names = ("tree_depth", "reached_max_treedepth", "acceptance_sym")
+    sym_accept = True
     stat_names = (
         "lp",
         "acceptance_rate",

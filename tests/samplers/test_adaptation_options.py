@@ -9,11 +9,16 @@ from _stats import check_gaussian_trace
 
 import geobayes
 from geobayes.adaptation.mass_matrix import (
+    ADAPT_FALLBACK_ONLY,
+    ADAPT_FREEZE,
     ADAPT_GRAD,
     ADAPT_GUARD_COUNT,
     ADAPT_GUARD_DECIDE,
     ADAPT_RESTART,
     ADAPT_RESTART_AVERAGE,
+    ADAPT_SEARCH,
+    ADAPT_SYM,
+    ADAPT_UNIFORM_AVERAGE,
     ADAPT_WINDOW_END,
 )
 from geobayes.models.gaussian import gaussian_from_moments
@@ -51,20 +56,38 @@ def test_schedules():
     # without metric adaptation there is no window, hence no restart, in either scheme
     assert not np.any(NUTS(adapt_mass_matrix=False).warmup_flags(500) & ADAPT_RESTART)
     # "auto": single + grad with early windows of 10 in Stan's initial buffer (the first
-    # restarts dual averaging, the later ones only its average), plus the divergence
-    # guard counting after the second of Stan's window ends (the first restart's
-    # transient) through the last one, deciding there
+    # restarts dual averaging around a step size searched for the new metric, the later
+    # ones only its average), plus the divergence guard counting after the second of
+    # Stan's window ends (the first restart's transient) through the last one, deciding
+    # there; nutpie's final step-size window of 150 iterations: a chain the guard did not
+    # switch freezes its metric at 849 and its final step size averages the dual-averaging
+    # iterates of 850-999 uniformly (the last window end, 949, then serves only switched
+    # chains); dual averaging reads nutpie's symmetric acceptance statistic from 80
+    # iterations before that window on
     auto = NUTS(**AUTO).warmup_flags(1000)
     guard = ADAPT_GUARD_COUNT | ADAPT_GUARD_DECIDE
     restarts = ADAPT_RESTART | ADAPT_RESTART_AVERAGE
-    assert np.array_equal(auto[75:] & ~(guard | restarts), single[75:] & ~restarts)
+    final = ADAPT_FREEZE | ADAPT_FALLBACK_ONLY | ADAPT_UNIFORM_AVERAGE | ADAPT_SYM
+    assert np.array_equal(auto[75:] & ~(guard | restarts | final), single[75:] & ~restarts)
     early = [9, 19, 29, 39, 49, 59, 74]
     assert np.flatnonzero(auto & ADAPT_WINDOW_END).tolist() == early + ends
     assert np.flatnonzero(auto & ADAPT_RESTART).tolist() == [9]
-    assert np.flatnonzero(auto & ADAPT_RESTART_AVERAGE).tolist() == early[1:] + ends
+    assert np.flatnonzero(auto & ADAPT_SEARCH).tolist() == [9]
+    assert np.flatnonzero(auto & ADAPT_RESTART_AVERAGE).tolist() == early[1:] + ends[:4] + [
+        849,
+        949,
+    ]
+    assert np.flatnonzero(auto & ADAPT_FREEZE).tolist() == [849]
+    assert np.flatnonzero(auto & ADAPT_UNIFORM_AVERAGE).tolist() == [849]
+    assert np.flatnonzero(auto & ADAPT_FALLBACK_ONLY).tolist() == [949]
+    assert np.flatnonzero(auto & ADAPT_SYM).tolist() == list(range(770, 1000))
     assert np.all(auto[:950] & ADAPT_GRAD) and not np.any(auto[950:] & ADAPT_GRAD)
     assert np.flatnonzero(auto & ADAPT_GUARD_COUNT).tolist() == list(range(150, 950))
     assert np.flatnonzero(auto & ADAPT_GUARD_DECIDE).tolist() == [949]
+    # the final window must be longer than Stan's terminal buffer and start after the
+    # second last window end: not for 300 iterations (45 < 50), as for 400 (60 > 50)
+    assert not np.any(NUTS(**AUTO).warmup_flags(300) & (final | ADAPT_UNIFORM_AVERAGE))
+    assert np.flatnonzero(NUTS(**AUTO).warmup_flags(400) & ADAPT_FREEZE).tolist() == [339]
     # too short a warmup for the guard (2 windows): Stan's scheme; with a dense metric
     # "auto" estimates the draws' covariance
     for w in (299, 120):
@@ -106,13 +129,15 @@ def test_divergence_guard_switches_diverging_chains_to_stan():
     there (a step size probing past the leapfrog's stability limit) and switches to Stan's
     scheme: its final metric is the regularized variance of the last window's draws.
     Chain 0 does not diverge there, does not switch, and keeps nutpie's metric (the pair's
-    ``sqrt(diag M^-1)`` near 0.436^(1/2), not near 1)."""
+    ``sqrt(diag M^-1)`` near 0.436^(1/2), not near 1), frozen at iteration 849: exactly
+    ``(var x / var grad)^(1/4)`` of its draws 450-849; its final step size is exactly the
+    uniform average of the log dual-averaging iterates of iterations 850-999."""
     sd = np.geomspace(0.1, 10.0, 8)
     cov = np.zeros((10, 10))
     cov[:8, :8] = np.diag(sd**2)
     cov[8:, 8:] = COV[8:, 8:]
     model = gaussian_from_moments(MEAN, cov)
-    tr = geobayes.sample(model, method=NUTS(**AUTO), draws=10, warmup=1000, chains=2, seed=12,
+    tr = geobayes.sample(model, method=NUTS(**AUTO), draws=10, warmup=1000, chains=2, seed=5,
                          progress=False, save_warmup=True)  # fmt: skip
     da = tr["sampler_state"]["dual_averaging"].values
     div = tr.warmup_sample_stats["diverging"].values[:, 150:950].sum(axis=1)
@@ -126,6 +151,15 @@ def test_divergence_guard_switches_diverging_chains_to_stan():
     ratio = metric[0] / np.sqrt(inv_mass)
     assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
     assert metric[0, 8] < 0.8 < metric[1, 8]
+    x0 = tr.warmup_posterior["x"].values[0, 450:850]
+    g0 = -(x0 - MEAN) @ np.linalg.inv(cov)  # the Gaussian's gradient at those draws
+    np.testing.assert_allclose(metric[0], (x0.var(axis=0) / g0.var(axis=0)) ** 0.25, rtol=1e-8)
+    # the iterates after the updates of 850..998 are the step sizes used at 851..999; the
+    # last one (after 999) is the state's da[0]
+    used = np.log(tr.warmup_sample_stats["step_size"].values[0, 851:1000])
+    iterates = np.append(used, da[0, 0])
+    final = np.log(tr.sample_stats["step_size"].values[0, 0])
+    np.testing.assert_allclose(final, iterates.mean(), rtol=1e-10)
 
 
 def test_bad_options():
@@ -147,15 +181,18 @@ def test_resume_with_the_options_and_from_an_old_state(monkeypatch):
     """A run with both options interrupted between two metric windows (ends 99 and 109 for
     160 warmup iterations) and resumed equals the uninterrupted one bit for bit; so does a
     Stan run interrupted in the terminal window and resumed from a state saved before the
-    average's own count existed (9 entries)."""
+    average's own count existed (9 entries), and a default run of 400 warmup iterations
+    interrupted in its final step-size window (frozen metric, uniform average: 340-399)."""
     from test_resume import _assert_same, _interrupt_after
 
     model = geobayes.models.get("eight_schools")
     kw = dict(draws=20, warmup=160, chains=2, seed=7, progress=False, save_warmup=True, cores=1)
-    for method, stop, old_state in (
-        (NUTS(step_size_adaptation="single", metric_adaptation="grad"), 105, False),
-        (NUTS(), 115, True),
+    for method, stop, old_state, warmup in (
+        (NUTS(step_size_adaptation="single", metric_adaptation="grad"), 105, False, 160),
+        (NUTS(), 115, True, 160),
+        (NUTS(), 370, False, 400),
     ):
+        kw["warmup"] = warmup
         full = geobayes.sample(model, method, **kw)
         _interrupt_after(monkeypatch, stop, kw["chains"])
         with pytest.warns(UserWarning, match="interrupted during warmup"):

@@ -44,7 +44,7 @@ def test_transition_matches_reference_implementation(name):
         else:
             inv_mass = rng.uniform(0.5, 2.0, model.dim)
             metric = np.sqrt(inv_mass)
-        stats = np.zeros(8)
+        stats = np.zeros(9)
         r1, r2 = np.random.default_rng(k), np.random.default_rng(k)
         x1, lp1, g1 = nuts_step(
             r1, x, lp, g, model.lpg, model.fdata, model.idata, eps, metric,
