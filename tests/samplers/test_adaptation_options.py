@@ -204,3 +204,34 @@ def test_resume_with_the_options_and_from_an_old_state(monkeypatch):
             part["sampler_state"] = state
         resumed = geobayes.sample(model, resume=part, progress=False)
         _assert_same(full, resumed)
+
+
+def test_step_size_search():
+    """nutpie's search (``_chunk.search_step_size``) from 0.1: doubling stops at the first
+    step whose one-leapfrog acceptance (same momentum, the next ``d`` normals of the
+    chain's generator) is at most the target, halving at the first one at least the target;
+    every trial is one gradient, counted in ``n_steps``."""
+    from geobayes.samplers._chunk import _one_step_accept, search_step_size
+
+    m = geobayes.models.gaussian(dim=5)
+    x = np.full(5, 0.3)
+    lp, g = m.lpg(x, m.fdata, m.idata)
+    g = np.asarray(g)
+    y, w = np.empty(5), np.empty(5)
+    for scale, doubling in ((1.0, True), (1e-3, True), (100.0, False)):
+        metric = np.full(5, scale)
+        row = np.zeros(9)
+        eps = search_step_size(np.random.default_rng(3), x, lp, g, m.lpg, m.fdata, m.idata,
+                               metric, 0.8, row)  # fmt: skip
+        v = np.random.default_rng(3).standard_normal(5)
+
+        def acc(e, v=v, metric=metric):
+            return _one_step_accept(x, lp, g, v, m.lpg, m.fdata, m.idata, e, metric, y, w)
+
+        k = round(np.log2(eps / 0.1))
+        assert np.isclose(eps, 0.1 * 2.0**k)
+        assert row[3] == abs(k) + 1  # trials: 0.1, then one per doubling or halving
+        if doubling:
+            assert k > 0 and acc(eps) <= 0.8 < acc(eps / 2)
+        else:
+            assert k < 0 and acc(eps) >= 0.8 > acc(eps * 2)
