@@ -133,7 +133,7 @@ def _kval(r2, h2, kernel):  # pragma: no cover
 _FM = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _krow(d2, g, n, ih2, kernel, w):  # pragma: no cover
     """``sum_b k(d2_b)`` over ``b < n`` for squared distances ``d2``, and ``g_b`` with
     ``grad_u k(u, v) = -g (u - v)`` times ``w`` and the step scale (``h^2`` for the
@@ -158,7 +158,7 @@ def _krow(d2, g, n, ih2, kernel, w):  # pragma: no cover
     return s
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _pairs(At, arow, Bt, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
     """Kernel sums between two particle sets; returns ``sum_{a, b} k(a, b)``.
 
@@ -198,7 +198,7 @@ def _pairs(At, arow, Bt, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
     return acc
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _pairs_sym(At, arow, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
     """:func:`_pairs` of a set with itself (``arow[b] = b mod N``), each pair evaluated once."""
     dx, na = At.shape
@@ -236,7 +236,7 @@ def _pairs_sym(At, arow, D, h2, kernel, w, Vt, d2, g):  # pragma: no cover
     return acc
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def expected_noise_floor(Tt, D, k11, h2, kernel, d2, g):  # pragma: no cover
     r"""Expected ``MMD^2`` between two independent derangement references (the noise floor).
 
@@ -273,7 +273,7 @@ def expected_noise_floor(Tt, D, k11, h2, kernel, d2, g):  # pragma: no cover
     return 2.0 * (N * N * k0 + k11 - sx - sy) / (N * N * N)
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _move(Pt, Vt, eta, clip, f):  # pragma: no cover
     """``Pt += eta Vt`` (transposed sets) with each particle's displacement clipped to
     norm ``clip``; ``f`` scratch of length ``n``."""
@@ -294,7 +294,7 @@ def _move(Pt, Vt, eta, clip, f):  # pragma: no cover
             Pq[i] += f[i] * Vq[i]
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _ydistances(Ty, ustar):  # pragma: no cover
     """Squared distances of the observation rows ``Ty`` (N, m): ``D`` (N + 1, N),
     ``D[i, j]`` between members ``i`` and ``j`` and ``D[N, j]`` between ``ustar`` and ``j``
@@ -318,7 +318,7 @@ def _ydistances(Ty, ustar):  # pragma: no cover
     return D
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _joint_distances(D, Xt):  # pragma: no cover
     """The ``N (N - 1) / 2`` squared joint distances ``D[i, j] + |x_i - x_j|^2``, ``i < j``
     (``Xt`` the transposed states, (dx, N))."""
