@@ -269,8 +269,75 @@ def expected_noise_floor(Tt, D, k11, h2, kernel, d2, g):  # pragma: no cover
     for i in range(N):
         rows[i] = i
     sy = _pairs_sym(np.empty((0, N)), rows, D, h2, kernel, 0.0, none, d2, g)
-    k0 = _kval(0.0, h2, kernel)
+    return _floor_formula(N, _kval(0.0, h2, kernel), k11, sx, sy)
+
+
+@njit(cache=True, inline="always")
+def _floor_formula(N, k0, k11, sx, sy):  # pragma: no cover
+    """:func:`expected_noise_floor` from its sums (each over all ordered pairs)."""
     return 2.0 * (N * N * k0 + k11 - sx - sy) / (N * N * N)
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy")
+def _ksum(r2, h2, kernel):  # pragma: no cover
+    """``sum_b k(r2_b)`` over squared distances ``r2`` (vectorised)."""
+    ih2 = 1.0 / h2
+    s = 0.0
+    if kernel == GAUSSIAN:
+        c = -0.5 * ih2
+        for b in range(r2.shape[0]):
+            s += math.exp(c * r2[b])
+    elif kernel == INVERSE_MULTIQUADRIC:
+        for b in range(r2.shape[0]):
+            s += 1.0 / math.sqrt(1.0 + ih2 * r2[b])
+    else:
+        for b in range(r2.shape[0]):
+            s -= math.sqrt(r2[b])
+    return s
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy")
+def _joint_parts(D, Xt):  # pragma: no cover
+    """The ``N (N - 1) / 2`` squared joint distances of :func:`_joint_distances` (same
+    values), with their state parts ``|x_i - x_j|^2`` and observation parts ``D[i, j]``
+    (``i < j``): every pair sum of the target self-term and of the expected noise floor
+    is a kernel of one of these three arrays, so no distance is computed twice."""
+    dx, N = Xt.shape
+    n2 = N * (N - 1) // 2
+    jd = np.empty(n2)
+    sxd = np.empty(n2)
+    dy = np.empty(n2)
+    c = 0
+    for i in range(N):
+        n = N - i - 1
+        Di = D[i]
+        for j in range(n):
+            v = Di[i + 1 + j]
+            jd[c + j] = v
+            dy[c + j] = v
+            sxd[c + j] = 0.0
+        for q in range(dx):
+            x = Xt[q, i]
+            Xq = Xt[q]
+            for j in range(n):
+                t = x - Xq[i + 1 + j]
+                t2 = t * t
+                jd[c + j] += t2
+                sxd[c + j] += t2
+        c += n
+    return jd, sxd, dy
+
+
+@njit(cache=True, error_model="numpy")
+def _median_bandwidth(jd, c_h):  # pragma: no cover
+    """``c_h`` times the median of the squared joint distances ``jd``, square-rooted; 1
+    when degenerate (:func:`bandwidth`)."""
+    h = 1.0
+    if jd.shape[0] > 0:
+        h = c_h * math.sqrt(np.median(jd))
+    if not h > 0.0:
+        h = 1.0
+    return h
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy")
@@ -298,23 +365,37 @@ def _move(Pt, Vt, eta, clip, f):  # pragma: no cover
 def _ydistances(Ty, ustar):  # pragma: no cover
     """Squared distances of the observation rows ``Ty`` (N, m): ``D`` (N + 1, N),
     ``D[i, j]`` between members ``i`` and ``j`` and ``D[N, j]`` between ``ustar`` and ``j``
-    (reassociated sums over the observations: vectorised)."""
+    (each sum over the observations in order; the loops run over contiguous rows of
+    members, so they vectorise)."""
     N, m = Ty.shape
-    D = np.zeros((N + 1, N))
+    Yt = np.ascontiguousarray(Ty.T)
+    D = np.empty((N + 1, N))
+    acc = np.empty(N)
     for i in range(N):
-        for j in range(i + 1, N):
-            acc = 0.0
-            for q in range(m):
-                t = Ty[i, q] - Ty[j, q]
-                acc += t * t
-            D[i, j] = acc
-            D[j, i] = acc
-    for j in range(N):
-        acc = 0.0
+        D[i, i] = 0.0
+        n = N - i - 1
+        for j in range(n):
+            acc[j] = 0.0
         for q in range(m):
-            t = ustar[q] - Ty[j, q]
-            acc += t * t
-        D[N, j] = acc
+            t = Yt[q, i]
+            Yq = Yt[q, i + 1 :]
+            for j in range(n):
+                u = t - Yq[j]
+                acc[j] += u * u
+        for j in range(n):
+            D[i, i + 1 + j] = acc[j]
+    for i in range(N):
+        for j in range(i):
+            D[i, j] = D[j, i]
+    for j in range(N):
+        acc[j] = 0.0
+    for q in range(m):
+        t = ustar[q]
+        Yq = Yt[q]
+        for j in range(N):
+            u = t - Yq[j]
+            acc[j] += u * u
+    D[N] = acc
     return D
 
 
@@ -340,7 +421,7 @@ def _joint_distances(D, Xt):  # pragma: no cover
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _solve_gain(Cxy, Cyy):  # pragma: no cover
     """``Cxy Cyy^{-1}`` by a symmetric solve (``Cyy`` floored on the diagonal)."""
     m = Cyy.shape[0]
@@ -351,7 +432,26 @@ def _solve_gain(Cxy, Cyy):  # pragma: no cover
     return np.ascontiguousarray(np.linalg.solve(A, np.ascontiguousarray(Cxy.T)).T)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _column_sd(A):  # pragma: no cover
+    """Column standard deviations (``ddof = 1``, floor 1e-12) of centred ``A`` (as
+    :func:`_standardise`, without the standardised copy)."""
+    N, p = A.shape
+    mu = np.zeros(p)
+    for i in range(N):
+        mu += A[i]
+    mu /= N
+    sd = np.empty(p)
+    ss = np.zeros(p)
+    for i in range(N):
+        for q in range(p):
+            ss[q] += (A[i, q] - mu[q]) ** 2
+    for q in range(p):
+        sd[q] = max(math.sqrt(ss[q] / (N - 1.0)), 1e-12)
+    return sd
+
+
+@njit(cache=True, error_model="numpy")
 def _standardise(A):  # pragma: no cover
     """Column means, standard deviations (``ddof = 1``, floor 1e-12) and ``(A - mean) / sd``."""
     N, p = A.shape
@@ -443,7 +543,7 @@ def kernel_regression(D, Tx):  # pragma: no cover
     return mstar
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def precondition(X, Y, HX, ystar, coef, R, gain):  # pragma: no cover
     """Linear pre-conditioning and standardisation of one analysis (spec §2.3).
 
@@ -486,7 +586,7 @@ def precondition(X, Y, HX, ystar, coef, R, gain):  # pragma: no cover
         K = _solve_gain((Xa.T @ Ha) / (N - 1.0), C)
     # residual states x' = x - K (y - ybar), standardised
     xrbar, sx, Tx = _standardise(X - Ya @ K.T)
-    sy = _standardise(Ya)[1]
+    sy = _column_sd(Ya)
     ywt = np.empty(m)
     Ty = np.empty((N, m))
     ustar = np.empty(m)
@@ -500,16 +600,13 @@ def precondition(X, Y, HX, ystar, coef, R, gain):  # pragma: no cover
     return ybar, K, xrbar, sx, Tx, ywt, Ty, ustar, _ydistances(Ty, ustar)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bandwidth(D, Tx, c_h):  # pragma: no cover
     """The bandwidth ``h = c_h * median pairwise joint distance`` (spec §2.4), from the
     squared y-distances ``D`` and the states ``Tx`` (N, dx); 1 when degenerate."""
-    h = 1.0
-    if Tx.shape[0] > 1:
-        h = c_h * math.sqrt(np.median(_joint_distances(D, np.ascontiguousarray(Tx.T))))
-    if not h > 0.0:
-        h = 1.0
-    return h
+    if Tx.shape[0] < 2:
+        return 1.0
+    return _median_bandwidth(_joint_distances(D, np.ascontiguousarray(Tx.T)), c_h)
 
 
 @njit(cache=True, nogil=True)
@@ -553,14 +650,17 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
         for q in range(dx):
             xrbar[q] += (mstar[q] + mu[q]) * sx[q]
             sx[q] *= se[q]
-    # bandwidth: c_h * median pairwise distance (before lambda_y)
-    h = bandwidth(D, Tx, c_h)
-    h2 = h * h
-    if lam_y != 1.0:
-        D *= lam_y * lam_y
-    # ---- reference (product of marginals), null reference, analysis particles;
     # particle sets stored transposed (dx, n) so the kernel sums run over contiguous rows
     Tt = np.ascontiguousarray(Tx.T)
+    # bandwidth: c_h * median pairwise distance (before lambda_y); the pair distances
+    # are kept for the target self-term and the expected floor (fused below)
+    jd, sxd, dy = _joint_parts(D, Tt)
+    h = _median_bandwidth(jd, c_h)
+    h2 = h * h
+    fused = lam_y == 1.0 and not 0 < n_sub < N
+    if lam_y != 1.0:
+        D *= lam_y * lam_y
+    # ---- reference (product of marginals), null reference, analysis particles
     At = Tt.copy()  # the analysis particles: every member, at y*
     Na = N
     Xs = Tt  # the states the reference particles are drawn from
@@ -593,7 +693,11 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
     fb = np.empty(max(M, Na))
     # target-target term (constant); noise floor between two independent references
     none = np.empty((0, 0))
-    ktt = _pairs_sym(Tt, midx, D, h2, kernel, 0.0, none, d2, gb) / (N * N)
+    k0 = _kval(0.0, h2, kernel)
+    if fused:  # from the stored pair distances: kernel evaluations only
+        ktt = (N * k0 + 2.0 * _ksum(jd, h2, kernel)) / (N * N)
+    else:
+        ktt = _pairs_sym(Tt, midx, D, h2, kernel, 0.0, none, d2, gb) / (N * N)
     mmd_null = 0.0
     cap = clip * h
     Vr = np.empty((dx, M))
@@ -618,7 +722,12 @@ def transport_local(X, Y, HX, ystar, coef, R, cfg, draws, stats):  # pragma: no 
                     if P == 1
                     else _pairs_sym(Rt[:, :N].copy(), midx, D, h2, kernel, 0.0, none, d2, gb)
                 )
-                mmd_null = expected_noise_floor(Tt, D, k11, h2, kernel, d2, gb)
+                if fused:
+                    sxs = N * k0 + 2.0 * _ksum(sxd, h2, kernel)
+                    sys_ = N * k0 + 2.0 * _ksum(dy, h2, kernel)
+                    mmd_null = _floor_formula(N, k0, k11, sxs, sys_)
+                else:
+                    mmd_null = expected_noise_floor(Tt, D, k11, h2, kernel, d2, gb)
             elif use_floor:  # MMD^2 between the first reference and an independent one
                 Bt = np.empty((dx, N))
                 for j in range(N):
