@@ -254,6 +254,24 @@ def test_kernel_sums_match_dense_numpy():
     iu = np.triu_indices(N, 1)
     joint = (D[:N] + ((Xt.T[:, None, :] - Xt.T[None, :, :]) ** 2).sum(-1))[iu]
     np.testing.assert_allclose(tk._joint_distances(D, Xt), joint, rtol=1e-12)
+    # the fused setup sums of the flow (target self-term, expected floor) from the stored
+    # pair distances equal the pair routines
+    jd, sxd, dy = tk._joint_parts(D, Xt)
+    np.testing.assert_allclose(jd, joint, rtol=1e-14)  # the same sums (up to FMA contraction)
+    np.testing.assert_allclose(sxd, ((Xt.T[:, None, :] - Xt.T[None, :, :]) ** 2).sum(-1)[iu])
+    np.testing.assert_array_equal(dy, D[:N][iu])
+    rows, none = np.arange(N), np.empty((0, 0))
+    for kernel in (tk.GAUSSIAN, tk.INVERSE_MULTIQUADRIC, tk.NEGATIVE_DISTANCE):
+        d2, g = np.empty(N), np.empty(N)
+        k0 = tk._kval(0.0, h2, kernel)
+        ktt = tk._pairs_sym(Xt, rows, D, h2, kernel, 0.0, none, d2, g)
+        np.testing.assert_allclose(N * k0 + 2 * tk._ksum(jd, h2, kernel), ktt, rtol=1e-12)
+        sx, sy = (N * k0 + 2 * tk._ksum(a, h2, kernel) for a in (sxd, dy))
+        np.testing.assert_allclose(
+            tk._floor_formula(N, k0, 0.3, sx, sy),
+            tk.expected_noise_floor(Xt, D, 0.3, h2, kernel, d2, g),
+            rtol=1e-12,
+        )
     for kernel in (tk.GAUSSIAN, tk.INVERSE_MULTIQUADRIC, tk.NEGATIVE_DISTANCE):
         d2, g = np.empty(N), np.empty(N)
         V = np.zeros((dx, 5))
