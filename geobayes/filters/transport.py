@@ -299,9 +299,10 @@ def _ksum(r2, h2, kernel):  # pragma: no cover
 @njit(cache=True, fastmath=_FM, error_model="numpy")
 def _joint_parts(D, Xt):  # pragma: no cover
     """The ``N (N - 1) / 2`` squared joint distances of :func:`_joint_distances` (the same
-    sums, up to the fused multiply-adds of the compiler), with their state parts ``|x_i - x_j|^2`` and observation parts ``D[i, j]``
-    (``i < j``): every pair sum of the target self-term and of the expected noise floor
-    is a kernel of one of these three arrays, so no distance is computed twice."""
+    sums, up to the fused multiply-adds of the compiler), with their state parts
+    ``|x_i - x_j|^2`` and observation parts ``D[i, j]`` (``i < j``): every pair sum of the
+    target self-term and of the expected noise floor is a kernel of one of these three
+    arrays, so no distance is computed twice."""
     dx, N = Xt.shape
     n2 = N * (N - 1) // 2
     jd = np.empty(n2)
