@@ -330,12 +330,60 @@ def _joint_parts(D, Xt):  # pragma: no cover
 
 
 @njit(cache=True, error_model="numpy")
+def _median(x):  # pragma: no cover
+    """``np.median`` of a 1-D array (the same value), with fewer mispredicted branches.
+
+    Quickselect on fresh data mispredicts about every other comparison: about 90 us
+    for the 4950 pair distances of N = 100, against 20 us on data the branch
+    predictor has seen.  Here a sorted stride sample of 128 values brackets the
+    middle; one branch-free pass counts the values below the bracket and gathers
+    those inside it (about a quarter), and the middle order statistics are
+    selected among those.  When the bracket misses them (or on NaN) it falls back
+    to ``np.median``.  The order statistics are exact, and so is the value.
+    """
+    n = x.shape[0]
+    ns = 128
+    if n < 8 * ns:
+        return np.median(x)
+    stride = n // ns
+    smp = np.empty(ns)
+    for i in range(ns):
+        smp[i] = x[i * stride]
+    smp.sort()
+    lo = smp[ns // 2 - 16]
+    hi = smp[ns // 2 + 15]
+    band = np.empty(n)
+    below = 0
+    nb = 0
+    bad = 0
+    for i in range(n):
+        v = x[i]
+        below += v < lo
+        band[nb] = v
+        nb += (v >= lo) & (v <= hi)
+        bad += v != v
+    half = n >> 1
+    k0 = half - 1 if n % 2 == 0 else half
+    if bad > 0 or below > k0 or below + nb <= half:
+        return np.median(x)
+    kk = k0 - below
+    part = np.partition(band[:nb], kk)
+    a = part[kk]
+    if n % 2 == 1:
+        return a
+    b = part[kk + 1]
+    for i in range(kk + 2, nb):
+        b = min(b, part[i])
+    return (a + b) / 2
+
+
+@njit(cache=True, error_model="numpy")
 def _median_bandwidth(jd, c_h):  # pragma: no cover
     """``c_h`` times the median of the squared joint distances ``jd``, square-rooted; 1
     when degenerate (:func:`bandwidth`)."""
     h = 1.0
     if jd.shape[0] > 0:
-        h = c_h * math.sqrt(np.median(jd))
+        h = c_h * math.sqrt(_median(jd))
     if not h > 0.0:
         h = 1.0
     return h

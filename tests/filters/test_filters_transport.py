@@ -286,6 +286,27 @@ def test_kernel_sums_match_dense_numpy():
         np.testing.assert_allclose(V, Vw, rtol=1e-12, atol=1e-14)
 
 
+def test_median_equals_numpy():
+    """The bandwidth's median (sampled bracket, then selection) is ``np.median`` exactly:
+    even and odd sizes, ties, sorted and reversed input (the bracket then misses), NaN
+    (as Numba's ``np.median``, which it replaced) and sizes below the bracket's threshold."""
+    from numba import njit
+
+    from geobayes.filters import transport as tk
+
+    numba_median = njit(lambda x: np.median(x))
+
+    rng = np.random.default_rng(11)
+    cases = [rng.standard_normal(n) ** 2 for n in (5, 1000, 1023, 1024, 4950, 4951, 20000)]
+    cases += [np.sort(rng.random(4950)), np.sort(rng.random(4950))[::-1].copy()]
+    cases += [np.round(rng.random(3001), 1), np.zeros(2048), rng.exponential(size=7777)]
+    nan = rng.random(2000)
+    nan[17] = np.nan
+    for x in cases:
+        assert tk._median(x) == np.median(x), x.size
+    assert tk._median(nan) == numba_median(nan)
+
+
 def test_expected_noise_floor_matches_sampled_floor():
     """The expected floor equals the mean of the sampled floor (two derangement references).
 
