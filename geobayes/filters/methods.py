@@ -370,7 +370,7 @@ class TransportFilter(_Method):
     the residual, stopped at the sampling-noise floor.  With domain localisation
     one analysis serves a block of components (``batch_size``); at the defaults
     (blocks spanning the radius, the expected noise floor) a cycle on Lorenz-96
-    (40 variables) takes about 0.6x / 0.6x / 2.4-2.5x the LETKF's at N = 20 / 40 / 100
+    (40 variables) takes 0.6-0.7x / 0.6-0.7x / 1.4-2.5x the LETKF's at N = 20 / 40 / 100
     (``benchmarks/filters/TRANSPORT_RESULTS.md``, "Time per cycle at N = 100"; with one
     component per analysis and the sampled floor it took 2.2-2.6x / 3.3-3.5x / 15-16x
     before the kernel sums were vectorised).
