@@ -68,27 +68,32 @@ def test_ctrl_c_returns_partial_trace(monkeypatch):
     calls = {"n": 0}
     real_wait = _loop.wait
 
-    def interrupting_wait(futures):
+    def interrupting_wait(futures, **kwargs):
         calls["n"] += 1
-        real_wait(futures)
-        if calls["n"] == 12:  # wait() is called twice per round of chunks
+        out = real_wait(futures, **kwargs)
+        if calls["n"] == 12:  # a Ctrl-C while the main thread waits for a chunk to end
             raise KeyboardInterrupt
+        return out
 
     monkeypatch.setattr(_loop, "wait", interrupting_wait)
     monkeypatch.setattr(_loop, "_TARGET_CHUNK_SECONDS", 1e-6)
     t = geobayes.sample(
-        "gaussian", method="mala", draws=1000, warmup=2, chains=2, seed=0, progress=False
+        "gaussian", method="mala", draws=1000, warmup=2, chains=3, cores=2, seed=0, progress=False
     )
     assert t.attrs["partial"] == 1
     n = t.posterior.sizes["draw"]
     assert 0 < n < 1000
     assert np.all(np.isfinite(t.posterior["x"].values))
     full = geobayes.sample(
-        "gaussian", method="mala", draws=1000, warmup=2, chains=2, seed=0, progress=False
+        "gaussian", method="mala", draws=1000, warmup=2, chains=3, cores=2, seed=0, progress=False
     )
     assert full.attrs["partial"] == 0
     # what was kept is exactly the beginning of the uninterrupted run
     np.testing.assert_array_equal(t.posterior["x"].values, full.posterior["x"].values[:, :n])
+    # the chains stopped at one iteration with consistent states: resuming finishes the run
+    monkeypatch.undo()
+    more = geobayes.sample(geobayes.models.get("gaussian"), resume=t, progress=False)
+    np.testing.assert_array_equal(more.posterior["x"].values, full.posterior["x"].values)
 
 
 def test_save_warmup_and_groups():
