@@ -482,9 +482,8 @@ def _solve_gain(Cxy, Cyy):  # pragma: no cover
 
 
 @njit(cache=True, error_model="numpy")
-def _column_sd(A):  # pragma: no cover
-    """Column standard deviations (``ddof = 1``, floor 1e-12) of centred ``A`` (as
-    :func:`_standardise`, without the standardised copy)."""
+def _column_moments(A):  # pragma: no cover
+    """Column means and standard deviations (``ddof = 1``, floor 1e-12) of ``A``."""
     N, p = A.shape
     mu = np.zeros(p)
     for i in range(N):
@@ -497,25 +496,17 @@ def _column_sd(A):  # pragma: no cover
             ss[q] += (A[i, q] - mu[q]) ** 2
     for q in range(p):
         sd[q] = max(math.sqrt(ss[q] / (N - 1.0)), 1e-12)
-    return sd
+    return mu, sd
 
 
 @njit(cache=True, error_model="numpy")
 def _standardise(A):  # pragma: no cover
     """Column means, standard deviations (``ddof = 1``, floor 1e-12) and ``(A - mean) / sd``."""
     N, p = A.shape
-    mu = np.zeros(p)
-    for i in range(N):
-        mu += A[i]
-    mu /= N
-    sd = np.empty(p)
+    mu, sd = _column_moments(A)
     Z = np.empty((N, p))
-    for q in range(p):
-        ss = 0.0
-        for i in range(N):
-            ss += (A[i, q] - mu[q]) ** 2
-        sd[q] = max(math.sqrt(ss / (N - 1.0)), 1e-12)
-        for i in range(N):
+    for i in range(N):
+        for q in range(p):
             Z[i, q] = (A[i, q] - mu[q]) / sd[q]
     return mu, sd, Z
 
@@ -635,7 +626,7 @@ def precondition(X, Y, HX, ystar, coef, R, gain):  # pragma: no cover
         K = _solve_gain((Xa.T @ Ha) / (N - 1.0), C)
     # residual states x' = x - K (y - ybar), standardised
     xrbar, sx, Tx = _standardise(X - Ya @ K.T)
-    sy = _column_sd(Ya)
+    sy = _column_moments(Ya)[1]
     ywt = np.empty(m)
     Ty = np.empty((N, m))
     ustar = np.empty(m)
