@@ -298,8 +298,8 @@ def _ksum(r2, h2, kernel):  # pragma: no cover
 
 @njit(cache=True, fastmath=_FM, error_model="numpy")
 def _joint_parts(D, Xt):  # pragma: no cover
-    """The ``N (N - 1) / 2`` squared joint distances of :func:`_joint_distances` (the same
-    sums, up to the fused multiply-adds of the compiler), with their state parts
+    """The ``N (N - 1) / 2`` squared joint distances ``D[i, j] + |x_i - x_j|^2`` (``i < j``,
+    ``Xt`` the transposed states, (dx, N)), with their state parts
     ``|x_i - x_j|^2`` and observation parts ``D[i, j]`` (``i < j``): every pair sum of the
     target self-term and of the expected noise floor is a kernel of one of these three
     arrays, so no distance is computed twice."""
@@ -446,28 +446,6 @@ def _ydistances(Ty, ustar):  # pragma: no cover
             acc[j] += u * u
     D[N] = acc
     return D
-
-
-@njit(cache=True, fastmath=_FM, error_model="numpy")
-def _joint_distances(D, Xt):  # pragma: no cover
-    """The ``N (N - 1) / 2`` squared joint distances ``D[i, j] + |x_i - x_j|^2``, ``i < j``
-    (``Xt`` the transposed states, (dx, N))."""
-    dx, N = Xt.shape
-    out = np.empty(N * (N - 1) // 2)
-    c = 0
-    for i in range(N):
-        n = N - i - 1
-        Di = D[i]
-        for j in range(n):
-            out[c + j] = Di[i + 1 + j]
-        for q in range(dx):
-            x = Xt[q, i]
-            Xq = Xt[q]
-            for j in range(n):
-                t = x - Xq[i + 1 + j]
-                out[c + j] += t * t
-        c += n
-    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -646,7 +624,7 @@ def bandwidth(D, Tx, c_h):  # pragma: no cover
     squared y-distances ``D`` and the states ``Tx`` (N, dx); 1 when degenerate."""
     if Tx.shape[0] < 2:
         return 1.0
-    return _median_bandwidth(_joint_distances(D, np.ascontiguousarray(Tx.T)), c_h)
+    return _median_bandwidth(_joint_parts(D, np.ascontiguousarray(Tx.T))[0], c_h)
 
 
 @njit(cache=True, nogil=True)
