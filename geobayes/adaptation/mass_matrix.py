@@ -253,16 +253,7 @@ def welford_grad_metric(w, metric):
     (nutpie's estimator; exact for a Gaussian with diagonal covariance, and between the
     draw- and gradient-based scales otherwise); resets ``w``.  A coordinate whose draw or
     gradient variance is not positive and finite keeps its metric."""
-    d = metric.shape[0]
-    n = w[0]
-    if n >= 3.0:
-        for i in range(d):
-            vx = w[1 + d + i]
-            vg = w[1 + 3 * d + i]
-            if vx > 0.0 and vg > 0.0 and math.isfinite(vx) and math.isfinite(vg):
-                r = math.sqrt(math.sqrt(vx / vg))  # (var x / var g)^(1/4)
-                if 1e-10 < r < 1e10:
-                    metric[i] = r
+    welford_grad_metric_keep(w, metric)
     w[:] = 0.0
 
 
@@ -275,7 +266,7 @@ def welford_grad_metric_keep(w, metric):
             vx = w[1 + d + i]
             vg = w[1 + 3 * d + i]
             if vx > 0.0 and vg > 0.0 and math.isfinite(vx) and math.isfinite(vg):
-                r = math.sqrt(math.sqrt(vx / vg))
+                r = math.sqrt(math.sqrt(vx / vg))  # (var x / var g)^(1/4)
                 if 1e-10 < r < 1e10:
                     metric[i] = r
 
